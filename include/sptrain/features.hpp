@@ -1,0 +1,34 @@
+// Model inputs computed from positions: (N, T, C) float32 arrays.
+//   positions                 T = L,     C = D
+//   displacements             T = L - 1, C = D
+//   squared_displacements     T = L - 1, C = 1  (|dx|^2 summed over axes)
+//   log_squared_displacements T = L - 1, C = 1  (log(|dx|^2 + eps))
+// mean_removal subtracts each trajectory's time mean per channel (positions: the centroid;
+// displacements: the drift) before the squared forms are taken.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sptrain/device.hpp"
+
+namespace sptrain {
+
+enum class FeatureKind : int32_t { Positions = 0, Displacements = 1, SquaredDisplacements = 2, LogSquaredDisplacements = 3 };
+
+struct FeatureSpec {
+  FeatureKind kind = FeatureKind::Displacements;
+  bool mean_removal = false;
+  float log_eps = 1e-12f;
+};
+
+FeatureKind parse_feature_kind(const std::string& name);  // throws KeyError("features.kind", ...)
+std::string feature_kind_name(FeatureKind k);
+int feature_length(const FeatureSpec& f, int length);       // T
+int feature_channels(const FeatureSpec& f, int dims);       // C
+
+// positions: (N, L, D) on the host. Returns (N, T, C).
+std::vector<float> compute_features(const FeatureSpec& f, const float* positions, int64_t n, int length, int dims,
+                                    const Device& dev = Device::cpu());
+
+}  // namespace sptrain

@@ -1,0 +1,73 @@
+// File formats: NPY arrays, NPZ bundles (uncompressed zip, zip64), and atomic writes.
+#pragma once
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace sptrain::io {
+
+enum class DType { F32, F64, I32, I64, U8, I8 };
+size_t dtype_size(DType t);
+const char* dtype_descr(DType t);  // NPY descr, e.g. "<f4"
+
+template <class T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::F32; }
+template <> constexpr DType dtype_of<double>() { return DType::F64; }
+template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
+template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
+template <> constexpr DType dtype_of<int8_t>() { return DType::I8; }
+
+// A named, typed, shaped view of contiguous row-major data (not owned).
+struct ArrayView {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  const void* data;
+  int64_t count() const;
+  size_t bytes() const { return size_t(count()) * dtype_size(dtype); }
+};
+template <class T>
+ArrayView view(std::string name, const std::vector<T>& v, std::vector<int64_t> shape) {
+  return {std::move(name), dtype_of<T>(), std::move(shape), v.data()};
+}
+
+// An owned array read from a file.
+struct Array {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::vector<char> bytes;
+  int64_t count() const;
+  template <class T> const T* as() const { return reinterpret_cast<const T*>(bytes.data()); }
+};
+
+void write_npy(std::ostream& out, const ArrayView& a);
+Array read_npy(const std::string& path);  // throws UsageError naming the file for a malformed one
+void write_npz(std::ostream& out, const std::vector<ArrayView>& arrays);  // members "<name>.npy"
+
+// A file written to "<path>.tmp-<pid>" and renamed onto path by commit() after fsync, so readers
+// never see a torn file. Without commit() (an exception, an interrupt) the temporary is removed.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::string path);
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+  ~AtomicFile();
+  std::ostream& stream() { return out_; }
+  void commit();  // flush, fsync, rename; throws on any I/O failure
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_, tmp_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
+// Throws UsageError if `path` exists and !force, or if its directory does not exist.
+void check_output_path(const std::string& path, bool force);
+
+// Removes temporary files of every live AtomicFile (for signal handlers; async-signal-safe).
+void remove_pending_temporaries() noexcept;
+
+}  // namespace sptrain::io

@@ -1,0 +1,12 @@
+// Host-side entry point of the CUDA simulator (defined in kernels/simulate.cu). Host-only header.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <sptrain/sim_params.hpp>
+
+namespace sptrain::sim {
+struct Outputs;
+// Simulates trajectories first..first+n-1 into device arrays `o` (rows 0..n-1), asynchronously.
+void launch_simulate(const SimParams& p, uint64_t seed, uint64_t first, int64_t n, const Outputs& o,
+                     cudaStream_t stream);
+}  // namespace sptrain::sim

@@ -1,0 +1,1 @@
+# baselines: classical estimators (added with the baselines module)

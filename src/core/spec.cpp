@@ -1,0 +1,480 @@
+// Trajectory spec: TOML (read with CLI11's config parser) -> validated SimParams.
+// Every key is checked; errors read "<key>: <what is wrong> (<allowed>)". docs/spec.md lists the keys.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "sptrain/error.hpp"
+#include "sptrain/sim.hpp"
+
+namespace sptrain {
+namespace {
+
+using Items = std::map<std::string, std::vector<std::string>>;
+
+// All keys a spec may hold.
+const std::vector<std::string> kKeys = {
+    "name", "description", "length", "dims", "dt", "start.low", "start.high",
+    "states.sigma", "states.D", "states.prior", "states.count", "states.shape", "states.scale", "states.loc",
+    "states.low", "states.high", "states.initial",
+    "switching.model", "switching.rate", "switching.rate_matrix", "switching.transition_matrix", "switching.time",
+    "switching.time_min", "switching.time_max", "switching.probability", "switching.blend", "switching.max_recorded",
+    "noise.localization", "noise.exposure", "noise.substeps",
+    "features.kind", "features.mean_removal", "features.log_eps"};
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+void read_items(std::istream& in, Items& items, bool is_override) {
+  CLI::ConfigTOML parser;
+  std::vector<CLI::ConfigItem> parsed;
+  try {
+    parsed = parser.from_config(in);
+  } catch (const std::exception& e) {
+    throw UsageError(std::string("spec: cannot parse TOML: ") + e.what());
+  }
+  for (const auto& it : parsed) {
+    if (it.name == "++" || it.name == "--") continue;
+    std::string key;
+    for (const auto& p : it.parents) key += p + ".";
+    key += it.name;
+    if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
+      std::string section = key.substr(0, key.rfind('.') == std::string::npos ? 0 : key.rfind('.'));
+      std::vector<std::string> allowed;
+      for (const auto& k : kKeys) {
+        auto dot = k.rfind('.');
+        std::string ks = dot == std::string::npos ? "" : k.substr(0, dot);
+        if (ks == section) allowed.push_back(dot == std::string::npos ? k : k.substr(dot + 1));
+      }
+      throw KeyError(key, "unknown key", allowed.empty() ? "no such section" : "allowed: " + join(allowed, ", "));
+    }
+    if (!is_override && items.count(key)) throw KeyError(key, "given twice", "one value per key");
+    items[key] = it.inputs;
+  }
+}
+
+void apply_override(const std::string& ov, Items& items) {
+  auto eq = ov.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UsageError("--set " + ov + ": expected KEY=VALUE (for example switching.rate=0.02)");
+  std::string key = ov.substr(0, eq), value = ov.substr(eq + 1);
+  key.erase(0, key.find_first_not_of(" \t"));
+  key.erase(key.find_last_not_of(" \t") + 1);
+  std::string text;
+  auto dot = key.rfind('.');
+  if (dot != std::string::npos) text = "[" + key.substr(0, dot) + "]\n" + key.substr(dot + 1) + " = " + value + "\n";
+  else text = key + " = " + value + "\n";
+  std::istringstream in(text);
+  read_items(in, items, true);
+}
+
+class Reader {
+ public:
+  explicit Reader(const Items& items) : items_(items) {}
+  bool has(const std::string& k) const { return items_.count(k) > 0; }
+
+  const std::vector<std::string>& raw(const std::string& k) const { return items_.at(k); }
+
+  double number(const std::string& k, double def) const {
+    if (!has(k)) return def;
+    const auto& v = raw(k);
+    if (v.size() != 1) throw KeyError(k, "expected one number, got " + std::to_string(v.size()) + " values", "");
+    return parse_number(k, v[0]);
+  }
+  int64_t integer(const std::string& k, int64_t def) const {
+    double x = number(k, double(def));
+    if (x != std::floor(x) || std::abs(x) > 9e15) throw KeyError(k, fmt(x) + " is not an integer", "");
+    return int64_t(x);
+  }
+  std::string string(const std::string& k, const std::string& def) const {
+    if (!has(k)) return def;
+    const auto& v = raw(k);
+    if (v.size() != 1) throw KeyError(k, "expected one string", "");
+    return v[0];
+  }
+  bool boolean(const std::string& k, bool def) const {
+    std::string s = string(k, def ? "true" : "false");
+    if (s == "true" || s == "1") return true;
+    if (s == "false" || s == "0") return false;
+    throw KeyError(k, "'" + s + "' is not a boolean", "true or false");
+  }
+  std::vector<double> list(const std::string& k) const {
+    std::vector<double> out;
+    for (auto s : raw(k)) {
+      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
+      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
+      if (!s.empty()) out.push_back(parse_number(k, s));
+    }
+    return out;
+  }
+  std::vector<std::vector<double>> matrix(const std::string& k) const {
+    std::vector<std::vector<double>> rows;
+    bool open = false;
+    for (auto s : raw(k)) {
+      bool starts = !s.empty() && s.front() == '[', ends = !s.empty() && s.back() == ']';
+      if (starts) {
+        rows.emplace_back();
+        open = true;
+      }
+      if (!open) throw KeyError(k, "expected an array of rows", "for example [[-0.1, 0.1], [0.2, -0.2]]");
+      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
+      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
+      if (!s.empty()) rows.back().push_back(parse_number(k, s));
+      if (ends) open = false;
+    }
+    return rows;
+  }
+  static std::string fmt(double x) {
+    std::ostringstream o;
+    o << x;
+    return o.str();
+  }
+
+ private:
+  static double parse_number(const std::string& k, const std::string& s) {
+    try {
+      size_t used = 0;
+      double x = std::stod(s, &used);
+      if (used != s.size()) throw std::invalid_argument(s);
+      if (!std::isfinite(x)) throw KeyError(k, "'" + s + "' is not finite", "a finite number");
+      return x;
+    } catch (const KeyError&) {
+      throw;
+    } catch (const std::exception&) {
+      throw KeyError(k, "'" + s + "' is not a number", "");
+    }
+  }
+  const Items& items_;
+};
+
+void require(bool ok, const std::string& key, const std::string& what, const std::string& allowed) {
+  if (!ok) throw KeyError(key, what, allowed);
+}
+
+// Keys that only make sense for some choice of another key.
+void forbid(const Reader& r, const std::vector<std::string>& keys, const std::string& why) {
+  for (const auto& k : keys)
+    if (r.has(k)) throw KeyError(k, "not used " + why, "remove it");
+}
+
+// Stationary distribution of a row-stochastic (discrete) or generator (continuous) matrix, by
+// solving pi A = 0 (A = Q, or P - I) with one equation replaced by sum(pi) = 1.
+std::vector<double> stationary(std::vector<std::vector<double>> a, bool discrete) {
+  const int K = int(a.size());
+  if (discrete)
+    for (int i = 0; i < K; ++i) a[i][i] -= 1.0;
+  std::vector<std::vector<double>> m(K, std::vector<double>(K + 1, 0.0));  // rows: equations
+  for (int j = 0; j < K; ++j)
+    for (int i = 0; i < K; ++i) m[j][i] = a[i][j];
+  for (int i = 0; i < K; ++i) m[K - 1][i] = 1.0;
+  m[K - 1][K] = 1.0;
+  for (int c = 0; c < K; ++c) {
+    int piv = c;
+    for (int r2 = c + 1; r2 < K; ++r2)
+      if (std::abs(m[r2][c]) > std::abs(m[piv][c])) piv = r2;
+    std::swap(m[c], m[piv]);
+    if (std::abs(m[c][c]) < 1e-300) return {};
+    for (int r2 = 0; r2 < K; ++r2) {
+      if (r2 == c) continue;
+      double f = m[r2][c] / m[c][c];
+      for (int k = c; k <= K; ++k) m[r2][k] -= f * m[c][k];
+    }
+  }
+  std::vector<double> pi(K);
+  for (int i = 0; i < K; ++i) pi[i] = m[i][K] / m[i][i];
+  return pi;
+}
+
+SimSpec build(const Items& items, const std::string& source) {
+  Reader r(items);
+  SimSpec spec;
+  spec.source = source;
+  SimParams& p = spec.params;
+  nlohmann::json& out = spec.resolved;
+  if (r.has("name")) out["name"] = r.string("name", "");
+  if (r.has("description")) out["description"] = r.string("description", "");
+
+  int64_t length = r.integer("length", 100);
+  require(length >= 2, "length", std::to_string(length) + " is too small", "an integer >= 2: positions per trajectory");
+  require(length <= (int64_t(1) << 30), "length", std::to_string(length) + " is too large", "at most 2^30");
+  p.length = int32_t(length);
+  int64_t dims = r.integer("dims", 1);
+  require(dims >= 1 && dims <= 3, "dims", std::to_string(dims) + " is out of range", "1, 2 or 3");
+  p.dims = int32_t(dims);
+  double dt = r.number("dt", 1.0);
+  require(dt > 0, "dt", Reader::fmt(dt) + " is not positive", "seconds per frame, > 0");
+  p.dt = float(dt);
+  double lo = r.number("start.low", 0.0), hi = r.number("start.high", 50.0);
+  require(hi >= lo, "start.high", Reader::fmt(hi) + " is below start.low = " + Reader::fmt(lo), ">= start.low");
+  p.start_low = float(lo);
+  p.start_high = float(hi);
+  out["length"] = p.length;
+  out["dims"] = p.dims;
+  out["dt"] = dt;
+  out["start"] = {{"low", lo}, {"high", hi}};
+
+  // --- states ---
+  const bool has_sigma = r.has("states.sigma"), has_D = r.has("states.D");
+  require(!(has_sigma && has_D), "states.D", "given together with states.sigma", "one of sigma or D");
+  std::string prior = r.string("states.prior", (has_sigma || has_D) ? "fixed" : "");
+  if (prior.empty()) throw KeyError("states.sigma", "missing", "give states.sigma, states.D or states.prior");
+  nlohmann::json js;
+  js["prior"] = prior;
+  int K = 0;
+  const std::string kStateRange = "1 to " + std::to_string(kMaxStates) + " states";
+  if (prior == "fixed") {
+    forbid(r, {"states.count", "states.shape", "states.scale", "states.loc", "states.low", "states.high"},
+           "with states.prior = \"fixed\"");
+    const std::string key = has_sigma ? "states.sigma" : "states.D";
+    if (!has_sigma && !has_D) throw KeyError("states.sigma", "missing", "fixed prior needs states.sigma or states.D");
+    auto v = r.list(key);
+    require(!v.empty() && int(v.size()) <= kMaxStates, key, std::to_string(v.size()) + " states given", kStateRange);
+    K = int(v.size());
+    std::vector<double> sig;
+    for (double x : v) {
+      require(x > 0, key, Reader::fmt(x) + " is not positive", has_sigma ? "step std > 0" : "D > 0");
+      sig.push_back(has_sigma ? x : std::sqrt(2.0 * x * dt));
+    }
+    for (int k = 0; k < K; ++k) p.sigma[k] = float(sig[k]);
+    p.prior = PriorKind::Fixed;
+    js["sigma"] = sig;
+    if (has_D) js["D"] = v;
+  } else {
+    forbid(r, {"states.sigma", "states.D"}, "with a random prior (states.prior = \"" + prior + "\")");
+    int64_t count = r.integer("states.count", 1);
+    require(count >= 1 && count <= kMaxStates, "states.count", std::to_string(count) + " is out of range", kStateRange);
+    K = int(count);
+    js["count"] = K;
+    if (prior == "weibull") {
+      forbid(r, {"states.low", "states.high"}, "with states.prior = \"weibull\"");
+      double shape = r.number("states.shape", 1.0), scale = r.number("states.scale", 1.0), loc = r.number("states.loc", 0.0);
+      require(shape > 0, "states.shape", Reader::fmt(shape) + " is not positive", "Weibull shape > 0");
+      require(scale > 0, "states.scale", Reader::fmt(scale) + " is not positive", "Weibull scale > 0");
+      require(loc >= 0, "states.loc", Reader::fmt(loc) + " is negative", "offset >= 0");
+      p.prior = PriorKind::Weibull;
+      p.prior_a = float(shape);
+      p.prior_b = float(scale);
+      p.prior_c = float(loc);
+      js["shape"] = shape;
+      js["scale"] = scale;
+      js["loc"] = loc;
+    } else if (prior == "uniform" || prior == "loguniform") {
+      forbid(r, {"states.shape", "states.scale", "states.loc"}, "with states.prior = \"" + prior + "\"");
+      require(r.has("states.low"), "states.low", "missing", "lower bound of sigma");
+      require(r.has("states.high"), "states.high", "missing", "upper bound of sigma");
+      double a = r.number("states.low", 0), b = r.number("states.high", 0);
+      if (prior == "uniform") require(a >= 0, "states.low", Reader::fmt(a) + " is negative", ">= 0");
+      else require(a > 0, "states.low", Reader::fmt(a) + " is not positive", "> 0 for a log-uniform prior");
+      require(b > a, "states.high", Reader::fmt(b) + " is not above states.low = " + Reader::fmt(a), "> states.low");
+      p.prior = prior == "uniform" ? PriorKind::Uniform : PriorKind::LogUniform;
+      p.prior_a = float(a);
+      p.prior_b = float(b);
+      js["low"] = a;
+      js["high"] = b;
+    } else {
+      throw KeyError("states.prior", "'" + prior + "' is not a prior", "fixed, weibull, loguniform or uniform");
+    }
+  }
+  p.n_states = K;
+
+  // --- switching ---
+  std::string model = r.string("switching.model", "none");
+  nlohmann::json jsw;
+  jsw["model"] = model;
+  const std::vector<std::string> poisson_keys = {"switching.rate"},
+                                 markov_keys = {"switching.rate_matrix", "switching.transition_matrix"},
+                                 single_keys = {"switching.time", "switching.time_min", "switching.time_max",
+                                                "switching.probability"};
+  const double S = p.steps();
+  std::vector<std::vector<double>> chain;  // for a stationary initial distribution
+  bool chain_discrete = false;
+  if (model == "none") {
+    forbid(r, poisson_keys, "with switching.model = \"none\"");
+    forbid(r, markov_keys, "with switching.model = \"none\"");
+    forbid(r, single_keys, "with switching.model = \"none\"");
+    p.switching = SwitchKind::None;
+  } else if (model == "poisson") {
+    forbid(r, markov_keys, "with switching.model = \"poisson\"");
+    forbid(r, single_keys, "with switching.model = \"poisson\"");
+    require(K >= 2, "switching.model", "poisson switching needs at least 2 states, the spec has " + std::to_string(K),
+            "add states or use model = \"none\"");
+    require(r.has("switching.rate"), "switching.rate", "missing", "switches per step, > 0");
+    double rate = r.number("switching.rate", 0);
+    require(rate > 0, "switching.rate", Reader::fmt(rate) + " is not positive", "switches per step, > 0");
+    p.switching = SwitchKind::Poisson;
+    p.rate = float(rate);
+    jsw["rate"] = rate;
+  } else if (model == "markov") {
+    forbid(r, poisson_keys, "with switching.model = \"markov\"");
+    forbid(r, single_keys, "with switching.model = \"markov\"");
+    const bool has_q = r.has("switching.rate_matrix"), has_p = r.has("switching.transition_matrix");
+    require(has_q != has_p, has_q ? "switching.transition_matrix" : "switching.rate_matrix",
+            has_q ? "given together with switching.rate_matrix" : "missing",
+            "one of rate_matrix (continuous time, rows sum to 0) or transition_matrix (per frame, rows sum to 1)");
+    const std::string key = has_q ? "switching.rate_matrix" : "switching.transition_matrix";
+    auto m = r.matrix(key);
+    require(int(m.size()) == K, key, std::to_string(m.size()) + " rows for " + std::to_string(K) + " states",
+            "a K x K matrix, K = number of states");
+    for (int i = 0; i < K; ++i) {
+      const std::string rk = key + "[" + std::to_string(i) + "]";
+      require(int(m[i].size()) == K, rk, std::to_string(m[i].size()) + " entries", std::to_string(K) + " per row");
+      double sum = 0;
+      for (int j = 0; j < K; ++j) {
+        sum += m[i][j];
+        if (has_q && i != j) require(m[i][j] >= 0, rk, "off-diagonal rate " + Reader::fmt(m[i][j]) + " is negative", ">= 0");
+        if (has_p) require(m[i][j] >= 0 && m[i][j] <= 1, rk, "probability " + Reader::fmt(m[i][j]) + " outside [0, 1]", "");
+      }
+      if (has_q)
+        require(std::abs(sum) <= 1e-9 * (1 + std::abs(m[i][i])), rk, "row sums to " + Reader::fmt(sum),
+                "rows of a rate matrix sum to 0");
+      else
+        require(std::abs(sum - 1) <= 1e-9, rk, "row sums to " + Reader::fmt(sum), "rows of a transition matrix sum to 1");
+    }
+    for (int i = 0; i < K; ++i) {
+      double acc = 0, tot = 0;
+      for (int j = 0; j < K; ++j) tot += (has_q && j == i) ? 0.0 : m[i][j];
+      for (int j = 0; j < K; ++j) {
+        double w = (has_q && j == i) ? 0.0 : m[i][j];
+        acc += tot > 0 ? w / tot : (j == i ? 1.0 : 0.0);
+        p.jump_cdf[i][j] = float(acc);
+      }
+      p.jump_cdf[i][K - 1] = 1.0f;
+      p.exit_rate[i] = has_q ? float(-m[i][i]) : 0.0f;
+    }
+    p.switching = has_q ? SwitchKind::Markov : SwitchKind::MarkovDiscrete;
+    chain = m;
+    chain_discrete = has_p;
+    jsw[has_q ? "rate_matrix" : "transition_matrix"] = m;
+  } else if (model == "single") {
+    forbid(r, poisson_keys, "with switching.model = \"single\"");
+    forbid(r, markov_keys, "with switching.model = \"single\"");
+    require(K >= 2, "switching.model", "a switch needs at least 2 states, the spec has " + std::to_string(K),
+            "add states or use model = \"none\"");
+    p.switching = SwitchKind::Single;
+    const std::string range = "a time in steps inside the trajectory, 0 < t < " + Reader::fmt(S);
+    if (r.has("switching.time")) {
+      forbid(r, {"switching.time_min", "switching.time_max"}, "with a fixed switching.time");
+      double t = r.number("switching.time", 0);
+      require(t > 0 && t < S, "switching.time", Reader::fmt(t) + " is outside the trajectory", range);
+      p.single_time = float(t);
+      jsw["time"] = t;
+    } else {
+      double a = r.number("switching.time_min", 0), b = r.number("switching.time_max", S);
+      require(a >= 0 && a < S, "switching.time_min", Reader::fmt(a) + " is outside the trajectory", "0 <= t < " + Reader::fmt(S));
+      require(b > a && b <= S, "switching.time_max", Reader::fmt(b) + " is outside (time_min, steps]",
+              "time_min < t <= " + Reader::fmt(S));
+      p.single_time = -1;
+      p.single_tmin = float(a);
+      p.single_tmax = float(b);
+      jsw["time_min"] = a;
+      jsw["time_max"] = b;
+    }
+    double pr = r.number("switching.probability", 1.0);
+    require(pr >= 0 && pr <= 1, "switching.probability", Reader::fmt(pr) + " is outside [0, 1]", "a probability");
+    p.single_prob = float(pr);
+    jsw["probability"] = pr;
+  } else {
+    throw KeyError("switching.model", "'" + model + "' is not a switching model", "none, poisson, markov or single");
+  }
+  std::string blend = r.string("switching.blend", "exact");
+  if (blend == "exact") p.blend = Blend::Exact;
+  else if (blend == "report_code") p.blend = Blend::ReportCode;
+  else throw KeyError("switching.blend", "'" + blend + "' is not a blend rule", "exact or report_code");
+  jsw["blend"] = blend;
+  int64_t cap = r.integer("switching.max_recorded", 32);
+  require(cap >= 1 && cap <= 1 << 20, "switching.max_recorded", std::to_string(cap) + " is out of range", "1 to 2^20");
+  p.max_switch_times = int32_t(cap);
+  jsw["max_recorded"] = cap;
+
+  // --- initial state distribution ---
+  std::vector<double> init;
+  std::string init_name;
+  if (r.has("states.initial") && r.raw("states.initial").size() == 1 &&
+      std::isalpha(static_cast<unsigned char>(r.raw("states.initial")[0].front()))) {
+    init_name = r.string("states.initial", "");
+  } else if (r.has("states.initial")) {
+    init = r.list("states.initial");
+    require(int(init.size()) == K, "states.initial", std::to_string(init.size()) + " entries for " + std::to_string(K) + " states",
+            "one probability per state");
+    double sum = 0;
+    for (double x : init) {
+      require(x >= 0, "states.initial", Reader::fmt(x) + " is negative", "probabilities >= 0");
+      sum += x;
+    }
+    require(std::abs(sum - 1) <= 1e-6, "states.initial", "sums to " + Reader::fmt(sum), "probabilities summing to 1");
+  } else {
+    init_name = chain.empty() ? "uniform" : "stationary";
+  }
+  if (init_name == "uniform") {
+    init.assign(K, 1.0 / K);
+  } else if (init_name == "stationary") {
+    require(!chain.empty(), "states.initial", "\"stationary\" needs markov switching", "uniform or a list of probabilities");
+    init = stationary(chain, chain_discrete);
+    require(!init.empty(), "states.initial", "the chain has no unique stationary distribution", "give the probabilities");
+  } else if (!init_name.empty()) {
+    throw KeyError("states.initial", "'" + init_name + "' is not an initial distribution",
+                   "uniform, stationary or a list of probabilities");
+  }
+  double acc = 0;
+  for (int k = 0; k < K; ++k) {
+    acc += init[k];
+    p.initial_cdf[k] = float(acc);
+  }
+  p.initial_cdf[K - 1] = 1.0f;
+  js["initial"] = init;
+  out["states"] = js;
+  out["switching"] = jsw;
+
+  // --- noise ---
+  double loc = r.number("noise.localization", 0.0);
+  require(loc >= 0, "noise.localization", Reader::fmt(loc) + " is negative", "std of the localization error, >= 0");
+  double expo = r.number("noise.exposure", 0.0);
+  require(expo >= 0 && expo <= 1, "noise.exposure", Reader::fmt(expo) + " is outside [0, 1]", "fraction of the frame");
+  int64_t sub = r.integer("noise.substeps", 16);
+  require(sub >= 1 && sub <= 4096, "noise.substeps", std::to_string(sub) + " is out of range", "1 to 4096");
+  if (expo > 0)
+    require(p.blend == Blend::Exact, "switching.blend", "report_code cannot be combined with exposure blur",
+            "exact, or noise.exposure = 0");
+  p.loc_noise = float(loc);
+  p.exposure = float(expo);
+  p.blur_substeps = int32_t(sub);
+  out["noise"] = {{"localization", loc}, {"exposure", expo}, {"substeps", sub}};
+
+  // --- features ---
+  FeatureSpec& f = spec.features;
+  f.kind = parse_feature_kind(r.string("features.kind", "displacements"));
+  f.mean_removal = r.boolean("features.mean_removal", false);
+  double eps = r.number("features.log_eps", 1e-12);
+  require(eps > 0, "features.log_eps", Reader::fmt(eps) + " is not positive", "> 0");
+  f.log_eps = float(eps);
+  out["features"] = {{"kind", feature_kind_name(f.kind)}, {"mean_removal", f.mean_removal}, {"log_eps", eps}};
+  return spec;
+}
+
+}  // namespace
+
+SimSpec parse_spec(const std::string& toml_text, const std::vector<std::string>& overrides, const std::string& source) {
+  Items items;
+  std::istringstream in(toml_text);
+  read_items(in, items, false);
+  for (const auto& ov : overrides) apply_override(ov, items);
+  return build(items, source);
+}
+
+SimSpec load_spec(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("spec: cannot open '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_spec(ss.str(), overrides, path);
+}
+
+}  // namespace sptrain

@@ -1,0 +1,4 @@
+target_sources(sptrain PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/atomic_file.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/npy.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/trajectories.cpp)

@@ -1,0 +1,156 @@
+// The `sptrain` executable end to end: exit codes, messages, outputs and what numpy reads.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result sh(const std::string& cmd) {
+  Result r{-1, ""};
+  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string cli() { return std::string(SPTRAIN_CLI); }
+
+class Cli : public ::testing::Test {
+ protected:
+  fs::path dir;
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("sptrain_cli_" + std::to_string(getpid()) + "_" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string spec(const std::string& text) {
+    auto p = dir / "spec.toml";
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  std::string simulate(const std::string& spec_path, const std::string& extra) {
+    return cli() + " simulate --spec " + spec_path + " --n 20 --seed 3 --device cpu " + extra;
+  }
+};
+
+// Python with numpy, or "" (Debian's python3-numpy lives in /usr/bin/python3's path).
+std::string python_with_numpy() {
+  for (const char* py : {"python3", "/usr/bin/python3"})
+    if (sh(std::string(py) + " -c 'import numpy'").code == 0) return py;
+  return "";
+}
+
+}  // namespace
+
+TEST_F(Cli, BadSpecKeysExit2WithTheKeyAndWriteNothing) {
+  const std::string good = "length = 50\n[states]\nsigma = [1.0, 10.0]\n";
+  struct Case {
+    std::string toml, set, message;
+  } cases[] = {
+      {"colour = 3\n" + good, "", "error: colour: unknown key"},
+      {good, "length=0", "error: length: 0 is too small"},
+      {good, "dims=4", "error: dims: 4 is out of range (1, 2 or 3)"},
+      {good, "states.sigma=[1.0, -1.0]", "error: states.sigma: -1 is not positive"},
+      {good + "[switching]\nmodel = \"poisson\"\nrate = -0.5\n", "", "error: switching.rate: -0.5 is not positive"},
+      {good + "[switching]\nmodel = \"markov\"\nrate_matrix = [[-1.0, 0.5], [1.0, -1.0]]\n", "",
+       "error: switching.rate_matrix[0]: row sums to -0.5 (rows of a rate matrix sum to 0)"},
+      {good + "[switching]\nmodel = \"markov\"\ntransition_matrix = [[0.9, 0.2], [0.5, 0.5]]\n", "",
+       "error: switching.transition_matrix[0]: row sums to 1.1"},
+      {good + "[switching]\nmodel = \"single\"\ntime = 60\n", "", "error: switching.time: 60 is outside the trajectory"},
+  };
+  for (const auto& c : cases) {
+    auto out = (dir / "o.npy").string();
+    auto r = sh(simulate(spec(c.toml), "--out " + out + (c.set.empty() ? "" : " --set '" + c.set + "'")));
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_NE(r.out.find(c.message), std::string::npos) << "expected '" << c.message << "' in: " << r.out;
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}), 1) << "only the spec may exist";
+  }
+}
+
+TEST_F(Cli, BadFlagsExit2) {
+  auto s = spec("[states]\nsigma = [1.0]\n");
+  EXPECT_EQ(sh(simulate(s, "--n 0 --stdout-summary")).code, 2);
+  EXPECT_EQ(sh(simulate(s, "--out " + (dir / "x.txt").string())).code, 2);
+  EXPECT_EQ(sh(simulate(s, "")).code, 2);  // nothing to do
+  EXPECT_EQ(sh(simulate(s, "--bogus")).code, 2);
+  EXPECT_EQ(sh(cli() + " simulate --spec " + s + " --n 5 --device gpu --stdout-summary").code, 2);
+  auto r = sh(cli() + " simulate --spec " + (dir / "missing.toml").string() + " --n 5 --stdout-summary");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("cannot open"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, ExistingOutputNeedsForce) {
+  auto s = spec("[states]\nsigma = [1.0]\n");
+  auto out = (dir / "t.npy").string();
+  ASSERT_EQ(sh(simulate(s, "--out " + out)).code, 0);
+  auto before = fs::last_write_time(out);
+  auto r = sh(simulate(s, "--out " + out));
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("exists"), std::string::npos) << r.out;
+  EXPECT_EQ(fs::last_write_time(out), before);
+  EXPECT_EQ(sh(simulate(s, "--out " + out + " --force")).code, 0);
+}
+
+TEST_F(Cli, NpyOutputOpensWithNumpy) {
+  auto py = python_with_numpy();
+  if (py.empty()) GTEST_SKIP() << "no python3 with numpy";
+  auto s = spec("length = 30\ndims = 2\n[states]\nsigma = [1.0, 10.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.1\n"
+                "[features]\nkind = \"log_squared_displacements\"\n");
+  auto out = (dir / "t.npy").string();
+  auto r = sh(simulate(s, "--out " + out + " --features"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto check = py + " -c \"import numpy as np, json\n"
+                    "x = np.load('" + out + "'); l = np.load('" + (dir / "t.labels.npz").string() + "')\n"
+                    "f = np.load('" + (dir / "t.features.npy").string() + "')\n"
+                    "assert x.shape == (20, 30, 2) and x.dtype == np.float32, x.shape\n"
+                    "assert l['step_state'].shape == (20, 29) and l['step_sigma'].shape == (20, 29)\n"
+                    "assert l['state_sigma'].shape == (20, 2) and l['n_switches'].dtype == np.int32\n"
+                    "assert (l['has_switch'] == (l['n_switches'] > 0)).all()\n"
+                    "assert f.shape == (20, 29, 1)\n"
+                    "d = np.diff(x, axis=1); assert np.allclose(f[..., 0], np.log((d**2).sum(-1) + 1e-12), atol=1e-4)\n"
+                    "meta = json.loads(l['spec_json'].tobytes()); assert meta['spec']['length'] == 30 and meta['seed'] == 3\n"
+                    "print('ok')\"";
+  auto c = sh(check);
+  EXPECT_EQ(c.code, 0) << c.out;
+}
+
+TEST_F(Cli, CsvIsTrackpyLayout) {
+  auto s = spec("length = 10\ndims = 2\n[states]\nsigma = [1.0]\n");
+  auto out = (dir / "t.csv").string();
+  ASSERT_EQ(sh(simulate(s, "--out " + out)).code, 0);
+  std::ifstream in(out);
+  std::string header, line;
+  std::getline(in, header);
+  EXPECT_EQ(header, "particle,frame,x,y,state,step_sigma,sigma,n_switches,has_switch");
+  int rows = 0;
+  while (std::getline(in, line)) ++rows;
+  EXPECT_EQ(rows, 20 * 10);
+}
+
+TEST_F(Cli, SummaryAndInfo) {
+  auto s = spec("length = 100\n[states]\nsigma = [1.0, 10.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.05\n");
+  auto r = sh(simulate(s, "--stdout-summary"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("switches per trajectory"), std::string::npos) << r.out;
+  auto i = sh(cli() + " info");
+  EXPECT_EQ(i.code, 0) << i.out;
+  EXPECT_NE(i.out.find("CPU threads"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("devices:"), std::string::npos) << i.out;
+}

@@ -1,0 +1,372 @@
+// Statistics and determinism of the trajectory simulator on the CPU backend.
+// Bounds: stat_bounds.hpp (each check fails a correct generator with probability <= 1e-6).
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <curand.h>
+
+#include "simulate.cuh"
+#include "sptrain/sim.hpp"
+#include "stat_bounds.hpp"
+
+using namespace sptrain;
+using test::chi2_ok;
+using test::within_z;
+
+namespace {
+
+TrajectoryBatch run(const std::string& toml, int64_t n, uint64_t seed = 1, int64_t first = 0) {
+  TrajectoryBatch b;
+  simulate(parse_spec(toml).params, seed, first, n, Device::cpu(), b);
+  return b;
+}
+
+double dx(const TrajectoryBatch& b, int64_t r, int j, int d = 0) {
+  const auto& p = b.params;
+  return double(b.positions[(r * p.length + j + 1) * p.dims + d]) - b.positions[(r * p.length + j) * p.dims + d];
+}
+
+}  // namespace
+
+TEST(Simulate, PerStateStepVarianceIsChiSquare) {
+  // Two fixed states, no switching: each trajectory keeps its initial state.
+  auto b = run("length = 201\ndims = 2\n[states]\nsigma = [1.0, 3.0]\n", 2000);
+  const int S = 200;
+  double sum[2] = {0, 0}, n[2] = {0, 0};
+  for (int64_t r = 0; r < b.n; ++r) {
+    int k = b.initial_state[r];
+    for (int j = 0; j < S; ++j) {
+      ASSERT_EQ(b.step_state[r * S + j], k);
+      ASSERT_FLOAT_EQ(b.step_sigma[r * S + j], k ? 3.0f : 1.0f);
+      for (int d = 0; d < 2; ++d) {
+        double z = dx(b, r, j, d) / (k ? 3.0 : 1.0);
+        sum[k] += z * z;
+        n[k] += 1;
+      }
+    }
+  }
+  for (int k = 0; k < 2; ++k) {
+    ASSERT_GT(n[k], 1e5);
+    EXPECT_TRUE(chi2_ok(sum[k], n[k])) << "state " << k << ": sum z^2 / n = " << sum[k] / n[k];
+  }
+  // Initial state uniform: binomial(2000, 1/2).
+  double ones = 0;
+  for (auto s : b.initial_state) ones += s;
+  EXPECT_TRUE(within_z(ones / 2000, 0.5, std::sqrt(0.25 / 2000)));
+}
+
+TEST(Simulate, PoissonSwitchCountMeanAndVariance) {
+  const double rate = 0.02, S = 999, lambda = rate * S;
+  auto b = run("length = 1000\n[states]\nsigma = [1.0, 10.0, 4.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.02\n"
+               "max_recorded = 64\n", 20000);
+  double m = 0, m2 = 0;
+  for (auto c : b.n_switches) {
+    m += c;
+    m2 += double(c) * c;
+  }
+  const double N = double(b.n);
+  m /= N;
+  double var = (m2 - N * m * m) / (N - 1);
+  EXPECT_TRUE(within_z(m, lambda, std::sqrt(lambda / N))) << "mean " << m << " expected " << lambda;
+  // Var of the sample variance of Poisson(lambda): (mu4 - sigma^4)/N = (lambda + 2 lambda^2)/N.
+  EXPECT_TRUE(within_z(var, lambda, std::sqrt((lambda + 2 * lambda * lambda) / N))) << "variance " << var;
+  // Recorded times are increasing and inside the trajectory; the padding is NaN.
+  for (int64_t r = 0; r < 200; ++r) {
+    const float* t = &b.switch_times[r * 64];
+    for (int c = 0; c < std::min(b.n_switches[r], 64); ++c) {
+      EXPECT_GT(t[c], 0.0f);
+      EXPECT_LT(t[c], float(S));
+      if (c) {
+        EXPECT_GT(t[c], t[c - 1]);
+      }
+    }
+    for (int c = b.n_switches[r]; c < 64; ++c) EXPECT_TRUE(std::isnan(t[c]));
+  }
+}
+
+TEST(Simulate, PoissonNeverSwitchesToTheSameStateAndPicksOthersUniformly) {
+  SimSpec spec = parse_spec("length = 500\n[states]\nsigma = [1.0, 2.0, 3.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.05\n");
+  const SimParams& p = spec.params;
+  double counts[3][3] = {};
+  for (uint64_t i = 0; i < 2000; ++i) {
+    sim::Setup su = sim::make_setup(p, 5, i);
+    sim::Walker w;
+    w.init(p, su, 5, i, p.steps(), nullptr, 0);
+    while (w.t_next < p.steps()) {
+      ASSERT_NE(w.pending, w.cur) << "self switch in trajectory " << i;
+      counts[w.cur][w.pending] += 1;
+      w.advance(w.t_next + 1e-9);
+    }
+  }
+  // Given the current state, each of the two other states has probability 1/2.
+  for (int a = 0; a < 3; ++a) {
+    double tot = 0;
+    for (int c = 0; c < 3; ++c) tot += counts[a][c];
+    ASSERT_GT(tot, 5000);
+    for (int c = 0; c < 3; ++c)
+      if (c != a) {
+        EXPECT_TRUE(within_z(counts[a][c] / tot, 0.5, std::sqrt(0.25 / tot))) << a << "->" << c;
+      }
+  }
+}
+
+TEST(Simulate, MarkovOccupancyMatchesStationaryDistribution) {
+  // Generator Q with stationary distribution pi solving pi Q = 0: pi = (0.25, 0.25, 0.5) for this Q.
+  const char* toml =
+      "length = 400\n[states]\nsigma = [1.0, 2.0, 3.0]\n[switching]\nmodel = \"markov\"\n"
+      "rate_matrix = [[-0.04, 0.02, 0.02], [0.02, -0.04, 0.02], [0.01, 0.01, -0.02]]\n";
+  SimSpec spec = parse_spec(toml);
+  const SimParams& p = spec.params;
+  const double pi[3] = {0.25, 0.25, 0.5};
+  // initial defaults to the stationary distribution
+  EXPECT_NEAR(p.initial_cdf[0], 0.25, 1e-6);
+  EXPECT_NEAR(p.initial_cdf[1], 0.5, 1e-6);
+  const int N = 4000;
+  std::vector<double> frac[3];
+  for (uint64_t i = 0; i < N; ++i) {
+    sim::Setup su = sim::make_setup(p, 9, i);
+    sim::Walker w;
+    w.init(p, su, 9, i, p.steps(), nullptr, 0);
+    w.reset_window();
+    w.advance(p.steps());
+    for (int k = 0; k < 3; ++k) frac[k].push_back(w.occ[k] / p.steps());
+  }
+  for (int k = 0; k < 3; ++k) {
+    double m = 0, v = 0;
+    for (double f : frac[k]) m += f;
+    m /= N;
+    for (double f : frac[k]) v += (f - m) * (f - m);
+    v /= (N - 1);
+    EXPECT_TRUE(within_z(m, pi[k], std::sqrt(v / N))) << "state " << k << ": " << m << " vs " << pi[k];
+  }
+}
+
+TEST(Simulate, WeibullSigmaQuantiles) {
+  auto b = run("[states]\nprior = \"weibull\"\nshape = 0.7\nscale = 1.0\nloc = 0.1\n", 100000, 3);
+  const double N = double(b.n);
+  for (double q : {0.05, 0.25, 0.5, 0.75, 0.95}) {
+    double xq = 0.1 + std::pow(-std::log(1 - q), 1 / 0.7);
+    double below = 0;
+    for (float s : b.state_sigma) below += s <= xq;
+    EXPECT_TRUE(within_z(below / N, q, std::sqrt(q * (1 - q) / N))) << "quantile " << q << ": " << below / N;
+  }
+  // traj_sigma of a one-state trajectory is its sigma.
+  for (int r = 0; r < 100; ++r) EXPECT_NEAR(b.traj_sigma[r], b.state_sigma[r], 1e-5 * b.state_sigma[r]);
+}
+
+TEST(Simulate, OtherPriorsStayInTheirRange) {
+  auto u = run("[states]\nprior = \"uniform\"\ncount = 2\nlow = 2.0\nhigh = 4.0\n", 20000);
+  auto l = run("[states]\nprior = \"loguniform\"\nlow = 0.1\nhigh = 10.0\n", 20000);
+  double below3 = 0, below1 = 0;
+  for (float s : u.state_sigma) {
+    ASSERT_GE(s, 2.0f);
+    ASSERT_LE(s, 4.0f);
+    below3 += s < 3.0f;
+  }
+  for (float s : l.state_sigma) {
+    ASSERT_GE(s, 0.1f * 0.9999f);
+    ASSERT_LE(s, 10.0f * 1.0001f);
+    below1 += s < 1.0f;  // log-uniform: half the mass below the geometric mean 1
+  }
+  EXPECT_TRUE(within_z(below3 / 40000, 0.5, std::sqrt(0.25 / 40000)));
+  EXPECT_TRUE(within_z(below1 / 20000, 0.5, std::sqrt(0.25 / 20000)));
+}
+
+TEST(Simulate, UniformStartInTheBox) {
+  auto b = run("length = 2\ndims = 3\n[start]\nlow = -5.0\nhigh = 15.0\n[states]\nsigma = [1.0]\n", 30000);
+  const int bins = 10;
+  double h[bins] = {};
+  for (int64_t r = 0; r < b.n; ++r)
+    for (int d = 0; d < 3; ++d) {
+      float x = b.positions[(r * 2) * 3 + d];
+      ASSERT_GE(x, -5.0f);
+      ASSERT_LT(x, 15.0f);
+      h[std::min(bins - 1, int((x + 5) / 2))] += 1;
+    }
+  const double n = 3.0 * b.n;
+  for (int i = 0; i < bins; ++i) EXPECT_TRUE(within_z(h[i] / n, 0.1, std::sqrt(0.09 / n))) << "bin " << i;
+}
+
+TEST(Simulate, ExactBlendVarianceInTheSwitchStep) {
+  // One switch at t = 50.3: step 50 spends f = 0.3 in the old state.
+  auto b = run("length = 101\n[states]\nsigma = [1.0, 10.0]\n[switching]\nmodel = \"single\"\ntime = 50.3\n", 40000);
+  double sum = 0;
+  for (int64_t r = 0; r < b.n; ++r) {
+    ASSERT_EQ(b.n_switches[r], 1);
+    ASSERT_FLOAT_EQ(b.switch_times[r * 32], 50.3f);
+    int k0 = b.initial_state[r];
+    double s0 = k0 ? 10 : 1, s1 = k0 ? 1 : 10;
+    double expect = std::sqrt(0.3 * s0 * s0 + 0.7 * s1 * s1);
+    ASSERT_NEAR(b.step_sigma[r * 100 + 50], expect, 1e-5 * expect);
+    ASSERT_FLOAT_EQ(b.step_sigma[r * 100 + 49], float(s0));
+    ASSERT_FLOAT_EQ(b.step_sigma[r * 100 + 51], float(s1));
+    ASSERT_EQ(b.step_state[r * 100 + 50], 1 - k0);  // 70 % of the step in the new state
+    double z = dx(b, r, 50) / expect;
+    sum += z * z;
+  }
+  EXPECT_TRUE(chi2_ok(sum, double(b.n))) << sum / b.n;
+}
+
+TEST(Simulate, SeveralSwitchesInOneStepIntegrateTheVariance) {
+  // Poisson rate 3 per step: most steps hold several switches; the step variance is the
+  // time-weighted mean of the states' variances, so it lies between the extremes, and the labels'
+  // variance identity holds: increments normalised by the step sigma are chi-square.
+  auto b = run("length = 201\n[states]\nsigma = [1.0, 5.0]\n[switching]\nmodel = \"poisson\"\nrate = 3.0\n", 2000);
+  double sum = 0, n = 0, mixed = 0;
+  for (int64_t r = 0; r < b.n; ++r)
+    for (int j = 0; j < 200; ++j) {
+      float s = b.step_sigma[r * 200 + j];
+      ASSERT_GE(s, 1.0f - 1e-6f);
+      ASSERT_LE(s, 5.0f + 1e-5f);
+      mixed += (s > 1.0001f && s < 4.9999f);
+      double z = dx(b, r, j) / s;
+      sum += z * z;
+      n += 1;
+    }
+  EXPECT_GT(mixed / n, 0.9);
+  EXPECT_TRUE(chi2_ok(sum, n)) << sum / n;
+}
+
+TEST(Simulate, ReportCodeBlendMixesStandardDeviations) {
+  auto b = run("length = 101\n[states]\nsigma = [1.0, 10.0]\n[switching]\nmodel = \"single\"\ntime = 50.3\n"
+               "blend = \"report_code\"\n", 100);
+  for (int64_t r = 0; r < b.n; ++r) {
+    int k0 = b.initial_state[r];
+    double s0 = k0 ? 10 : 1, s1 = k0 ? 1 : 10;
+    EXPECT_NEAR(b.step_sigma[r * 100 + 50], 0.7 * s0 + 0.3 * s1, 1e-5 * 10);
+  }
+}
+
+TEST(Simulate, LocalizationNoiseVariance) {
+  // var(dx) = sigma^2 + 2 s^2 for independent noise of std s on each position.
+  auto b = run("length = 101\n[states]\nsigma = [1.0]\n[noise]\nlocalization = 0.5\n", 3000);
+  double sum = 0, n = 0, lag1 = 0;
+  for (int64_t r = 0; r < b.n; ++r)
+    for (int j = 0; j < 100; j += 2) {  // every other step: non-overlapping, independent increments
+      double z = dx(b, r, j);
+      sum += z * z / 1.5;
+      n += 1;
+      if (j + 1 < 100) lag1 += z * dx(b, r, j + 1);
+    }
+  EXPECT_TRUE(chi2_ok(sum, n)) << sum / n;
+  // lag-1 covariance -s^2 = -0.25; std of the product is sqrt(1.5^2 + 2 * 0.25^2) = 1.54, widened to 2 for the weak correlation between neighbouring pairs.
+  EXPECT_TRUE(within_z(lag1 / n, -0.25, 2.0 / std::sqrt(n))) << lag1 / n;
+}
+
+TEST(Simulate, ExposureBlurGivesTheExactDiscreteVariance) {
+  // Exposure e = 1 with M = 4 substeps: position i is the trapezoid mean of the path at
+  // i, i+1/4, ..., i+1. Displacement A_{i+1} - A_i = sum_k c_k * (substep increment k); with unit
+  // variance per step each substep increment has variance 1/M, so var = sum_k c_k^2 / M.
+  const int M = 4, m = 4;
+  std::vector<double> w(m + 1, 1.0 / m);
+  w[0] = w[m] = 0.5 / m;
+  // Increment k (k = 0..2M-1 covering [k/M, (k+1)/M) from frame i) enters A_i with weight
+  // sum_{j >= k+1} w_j (j <= m) and A_{i+1} with sum_{j: M + j >= k+1} w_j.
+  double var = 0;
+  for (int k = 0; k < 2 * M; ++k) {
+    double in_a = 0, in_b = 0;
+    for (int j = 0; j <= m; ++j) {
+      if (j >= k + 1) in_a += w[j];
+      if (M + j >= k + 1) in_b += w[j];
+    }
+    var += (in_b - in_a) * (in_b - in_a) / M;
+  }
+  EXPECT_NEAR(var, 1 - 1.0 / 3, 0.02);  // the continuous-time motion-blur limit 1 - e/3
+  auto b = run("length = 101\n[states]\nsigma = [1.0]\n[noise]\nexposure = 1.0\nsubsteps = 4\n", 3000);
+  double sum = 0, n = 0;
+  for (int64_t r = 0; r < b.n; ++r)
+    for (int j = 0; j < 100; j += 2) {
+      double z = dx(b, r, j);
+      sum += z * z / var;
+      n += 1;
+    }
+  EXPECT_TRUE(chi2_ok(sum, n)) << sum / n;
+  EXPECT_FLOAT_EQ(b.step_sigma[7], 1.0f);
+}
+
+TEST(Simulate, SameSeedSameBytesOtherSeedOtherBytes) {
+  const char* toml = "length = 300\ndims = 2\n[states]\nsigma = [1.0, 10.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.01\n"
+                     "[noise]\nlocalization = 0.3\n";
+  auto a = run(toml, 500, 42), b = run(toml, 500, 42), c = run(toml, 500, 43);
+  EXPECT_EQ(0, std::memcmp(a.positions.data(), b.positions.data(), a.positions.size() * 4));
+  EXPECT_EQ(a.step_state, b.step_state);
+  EXPECT_EQ(a.n_switches, b.n_switches);
+  EXPECT_NE(0, std::memcmp(a.positions.data(), c.positions.data(), a.positions.size() * 4));
+}
+
+TEST(Simulate, ChunksAndThreadCountsGiveIdenticalTrajectories) {
+  for (const char* toml : {"length = 120\ndims = 3\n[states]\nsigma = [1.0, 10.0]\n[switching]\nmodel = \"poisson\"\n"
+                           "rate = 0.05\n[noise]\nlocalization = 0.2\n",
+                           "length = 60\n[states]\nprior = \"weibull\"\nshape = 0.7\n[noise]\nexposure = 0.5\n"}) {
+    SimParams p = parse_spec(toml).params;
+    TrajectoryBatch whole;
+    simulate(p, 11, 0, 1000, Device::cpu(), whole);
+    for (int64_t chunk : {1, 7, 333, 999}) {
+      for (int64_t first = 0; first < (chunk == 1 ? 40 : 1000); first += chunk) {
+        TrajectoryBatch part;
+        int64_t n = std::min<int64_t>(chunk, 1000 - first);
+        simulate(p, 11, first, n, Device::cpu(), part);
+        const int64_t row = int64_t(p.length) * p.dims;
+        ASSERT_EQ(0, std::memcmp(part.positions.data(), whole.positions.data() + first * row, n * row * 4))
+            << "chunk " << chunk << " at " << first;
+        ASSERT_EQ(0, std::memcmp(part.step_sigma.data(), whole.step_sigma.data() + first * p.steps(), n * p.steps() * 4));
+        ASSERT_TRUE(std::equal(part.n_switches.begin(), part.n_switches.end(), whole.n_switches.begin() + first));
+      }
+    }
+    int saved = omp_get_max_threads();
+    for (int threads : {1, 3}) {
+      omp_set_num_threads(threads);
+      TrajectoryBatch t;
+      simulate(p, 11, 0, 1000, Device::cpu(), t);
+      EXPECT_EQ(0, std::memcmp(t.positions.data(), whole.positions.data(), t.positions.size() * 4)) << threads;
+    }
+    omp_set_num_threads(saved);
+  }
+}
+
+TEST(Simulate, FirstIncrementsAreCuRandHostGeneratorNormals) {
+  // Trajectory 0 with sigma = 1: its increments are the normals of cuRAND's host Philox4_32_10
+  // generator seeded with the increment purpose's seed (the host generator's first 4 outputs come
+  // from subsequence 0, i.e. trajectory 0).
+  const uint64_t seed = 1234;
+  auto b = run("length = 5\n[states]\nsigma = [1.0]\n", 1, seed);
+  curandGenerator_t g;
+  ASSERT_EQ(curandCreateGeneratorHost(&g, CURAND_RNG_PSEUDO_PHILOX4_32_10), CURAND_STATUS_SUCCESS);
+  curandSetPseudoRandomGeneratorSeed(g, sim::purpose_seed(seed, sim::kIncrement));
+  float ref[4];
+  ASSERT_EQ(curandGenerateNormal(g, ref, 4, 0.0f, 1.0f), CURAND_STATUS_SUCCESS);
+  curandDestroyGenerator(g);
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR(dx(b, 0, j), ref[j], 2e-5) << "step " << j;  // float rounding of x_{j+1}-x_j at |x| ~ 50
+}
+
+TEST(Features, ShapesAndValues) {
+  SimSpec spec = parse_spec("length = 5\ndims = 2\n[states]\nsigma = [1.0]\n");
+  TrajectoryBatch b;
+  simulate(spec.params, 1, 0, 3, Device::cpu(), b);
+  FeatureSpec f;
+  f.kind = FeatureKind::Displacements;
+  auto d = compute_features(f, b.positions.data(), 3, 5, 2);
+  ASSERT_EQ(d.size(), 3u * 4 * 2);
+  EXPECT_FLOAT_EQ(d[(1 * 4 + 2) * 2 + 1], b.positions[(1 * 5 + 3) * 2 + 1] - b.positions[(1 * 5 + 2) * 2 + 1]);
+  f.kind = FeatureKind::SquaredDisplacements;
+  auto s = compute_features(f, b.positions.data(), 3, 5, 2);
+  ASSERT_EQ(s.size(), 3u * 4);
+  EXPECT_NEAR(s[4 + 2], d[(4 + 2) * 2] * d[(4 + 2) * 2] + d[(4 + 2) * 2 + 1] * d[(4 + 2) * 2 + 1], 1e-5);
+  f.kind = FeatureKind::LogSquaredDisplacements;
+  auto l = compute_features(f, b.positions.data(), 3, 5, 2);
+  EXPECT_NEAR(l[5], std::log(s[5] + 1e-12f), 1e-5);
+  f.kind = FeatureKind::Positions;
+  f.mean_removal = true;
+  auto pm = compute_features(f, b.positions.data(), 3, 5, 2);
+  double m = 0;
+  for (int t = 0; t < 5; ++t) m += pm[(2 * 5 + t) * 2 + 1];
+  EXPECT_NEAR(m, 0.0, 1e-4);
+  f.kind = FeatureKind::Displacements;
+  auto dm = compute_features(f, b.positions.data(), 3, 5, 2);
+  double md = 0;
+  for (int t = 0; t < 4; ++t) md += dm[(0 * 4 + t) * 2];
+  EXPECT_NEAR(md, 0.0, 1e-4);
+}
