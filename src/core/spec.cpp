@@ -1,7 +1,5 @@
 // Trajectory spec: TOML (read with CLI11's config parser) -> validated SimParams.
 // Every key is checked; errors read "<key>: <what is wrong> (<allowed>)". docs/spec.md lists the keys.
-#include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -9,13 +7,18 @@
 #include <set>
 #include <sstream>
 
+#include "core/toml_config.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/sim.hpp"
 
 namespace sptrain {
 namespace {
 
-using Items = std::map<std::string, std::vector<std::string>>;
+using cfg::Items;
+using cfg::Reader;
+using cfg::forbid;
+using cfg::join;
+using cfg::require;
 
 // All keys a spec may hold.
 const std::vector<std::string> kKeys = {
@@ -26,144 +29,6 @@ const std::vector<std::string> kKeys = {
     "switching.time_min", "switching.time_max", "switching.probability", "switching.blend", "switching.max_recorded",
     "noise.localization", "noise.exposure", "noise.substeps",
     "features.kind", "features.mean_removal", "features.log_eps"};
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
-  return s;
-}
-
-void read_items(std::istream& in, Items& items, bool is_override) {
-  CLI::ConfigTOML parser;
-  std::vector<CLI::ConfigItem> parsed;
-  try {
-    parsed = parser.from_config(in);
-  } catch (const std::exception& e) {
-    throw UsageError(std::string("spec: cannot parse TOML: ") + e.what());
-  }
-  for (const auto& it : parsed) {
-    if (it.name == "++" || it.name == "--") continue;
-    std::string key;
-    for (const auto& p : it.parents) key += p + ".";
-    key += it.name;
-    if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
-      std::string section = key.substr(0, key.rfind('.') == std::string::npos ? 0 : key.rfind('.'));
-      std::vector<std::string> allowed;
-      for (const auto& k : kKeys) {
-        auto dot = k.rfind('.');
-        std::string ks = dot == std::string::npos ? "" : k.substr(0, dot);
-        if (ks == section) allowed.push_back(dot == std::string::npos ? k : k.substr(dot + 1));
-      }
-      throw KeyError(key, "unknown key", allowed.empty() ? "no such section" : "allowed: " + join(allowed, ", "));
-    }
-    if (!is_override && items.count(key)) throw KeyError(key, "given twice", "one value per key");
-    items[key] = it.inputs;
-  }
-}
-
-void apply_override(const std::string& ov, Items& items) {
-  auto eq = ov.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw UsageError("--set " + ov + ": expected KEY=VALUE (for example switching.rate=0.02)");
-  std::string key = ov.substr(0, eq), value = ov.substr(eq + 1);
-  key.erase(0, key.find_first_not_of(" \t"));
-  key.erase(key.find_last_not_of(" \t") + 1);
-  std::string text;
-  auto dot = key.rfind('.');
-  if (dot != std::string::npos) text = "[" + key.substr(0, dot) + "]\n" + key.substr(dot + 1) + " = " + value + "\n";
-  else text = key + " = " + value + "\n";
-  std::istringstream in(text);
-  read_items(in, items, true);
-}
-
-class Reader {
- public:
-  explicit Reader(const Items& items) : items_(items) {}
-  bool has(const std::string& k) const { return items_.count(k) > 0; }
-
-  const std::vector<std::string>& raw(const std::string& k) const { return items_.at(k); }
-
-  double number(const std::string& k, double def) const {
-    if (!has(k)) return def;
-    const auto& v = raw(k);
-    if (v.size() != 1) throw KeyError(k, "expected one number, got " + std::to_string(v.size()) + " values", "");
-    return parse_number(k, v[0]);
-  }
-  int64_t integer(const std::string& k, int64_t def) const {
-    double x = number(k, double(def));
-    if (x != std::floor(x) || std::abs(x) > 9e15) throw KeyError(k, fmt(x) + " is not an integer", "");
-    return int64_t(x);
-  }
-  std::string string(const std::string& k, const std::string& def) const {
-    if (!has(k)) return def;
-    const auto& v = raw(k);
-    if (v.size() != 1) throw KeyError(k, "expected one string", "");
-    return v[0];
-  }
-  bool boolean(const std::string& k, bool def) const {
-    std::string s = string(k, def ? "true" : "false");
-    if (s == "true" || s == "1") return true;
-    if (s == "false" || s == "0") return false;
-    throw KeyError(k, "'" + s + "' is not a boolean", "true or false");
-  }
-  std::vector<double> list(const std::string& k) const {
-    std::vector<double> out;
-    for (auto s : raw(k)) {
-      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
-      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
-      if (!s.empty()) out.push_back(parse_number(k, s));
-    }
-    return out;
-  }
-  std::vector<std::vector<double>> matrix(const std::string& k) const {
-    std::vector<std::vector<double>> rows;
-    bool open = false;
-    for (auto s : raw(k)) {
-      bool starts = !s.empty() && s.front() == '[', ends = !s.empty() && s.back() == ']';
-      if (starts) {
-        rows.emplace_back();
-        open = true;
-      }
-      if (!open) throw KeyError(k, "expected an array of rows", "for example [[-0.1, 0.1], [0.2, -0.2]]");
-      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
-      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
-      if (!s.empty()) rows.back().push_back(parse_number(k, s));
-      if (ends) open = false;
-    }
-    return rows;
-  }
-  static std::string fmt(double x) {
-    std::ostringstream o;
-    o << x;
-    return o.str();
-  }
-
- private:
-  static double parse_number(const std::string& k, const std::string& s) {
-    try {
-      size_t used = 0;
-      double x = std::stod(s, &used);
-      if (used != s.size()) throw std::invalid_argument(s);
-      if (!std::isfinite(x)) throw KeyError(k, "'" + s + "' is not finite", "a finite number");
-      return x;
-    } catch (const KeyError&) {
-      throw;
-    } catch (const std::exception&) {
-      throw KeyError(k, "'" + s + "' is not a number", "");
-    }
-  }
-  const Items& items_;
-};
-
-void require(bool ok, const std::string& key, const std::string& what, const std::string& allowed) {
-  if (!ok) throw KeyError(key, what, allowed);
-}
-
-// Keys that only make sense for some choice of another key.
-void forbid(const Reader& r, const std::vector<std::string>& keys, const std::string& why) {
-  for (const auto& k : keys)
-    if (r.has(k)) throw KeyError(k, "not used " + why, "remove it");
-}
 
 // Stationary distribution of a row-stochastic (discrete) or generator (continuous) matrix, by
 // solving pi A = 0 (A = Q, or P - I) with one equation replaced by sum(pi) = 1.
@@ -464,8 +329,8 @@ SimSpec build(const Items& items, const std::string& source) {
 SimSpec parse_spec(const std::string& toml_text, const std::vector<std::string>& overrides, const std::string& source) {
   Items items;
   std::istringstream in(toml_text);
-  read_items(in, items, false);
-  for (const auto& ov : overrides) apply_override(ov, items);
+  cfg::read_items(in, items, kKeys, "spec", false);
+  for (const auto& ov : overrides) cfg::apply_override(ov, items, kKeys);
   return build(items, source);
 }
 
