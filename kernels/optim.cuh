@@ -1,0 +1,31 @@
+// Optimizer updates of one parameter element (Keras TF2 forms), shared by the CPU loop and the
+// CUDA kernel. Step-dependent scalars (Adam's bias-corrected rate) are computed once per step on
+// the host by adam_rate().
+#pragma once
+#include <math.h>
+#include <stdint.h>
+
+#include "hd.cuh"
+
+namespace sptrain::ops {
+
+// lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t), t >= 1, evaluated in double.
+inline float adam_rate(float lr, float b1, float b2, int64_t t) {
+  const double td = double(t);
+  return float(double(lr) * sqrt(1.0 - pow(double(b2), td)) / (1.0 - pow(double(b1), td)));
+}
+
+// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr_t m / (sqrt(v) + eps)
+SPTRAIN_HD inline void adam_update(float& p, float g, float& m, float& v, float lr_t, float b1, float b2, float eps) {
+  m = b1 * m + (1.0f - b1) * g;
+  v = b2 * v + (1.0f - b2) * g * g;
+  p -= lr_t * m / (sqrtf(v) + eps);
+}
+
+// vel = momentum vel - lr g; p += vel, or with Nesterov p += momentum vel - lr g (the new vel).
+SPTRAIN_HD inline void sgd_update(float& p, float g, float& vel, float lr, float momentum, bool nesterov) {
+  vel = momentum * vel - lr * g;
+  p += nesterov ? momentum * vel - lr * g : vel;
+}
+
+}  // namespace sptrain::ops

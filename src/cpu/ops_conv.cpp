@@ -1,0 +1,132 @@
+// Conv1D on the CPU: im2col of a fixed chunk of output rows into the thread's scratch buffer, then
+// one sgemm per chunk (src/cpu/gemm_chunks.hpp). Letters: N samples, T_in/T_out time steps, C_in
+// input channels, F filters, K kernel taps; rows are flattened (n, t).
+//   forward          y (N*T_out, F)  = cols (N*T_out, K*C_in) W (K*C_in, F) + b
+//   backward-filter  dW (K*C_in, F) += cols^T dY,  db += column sums of dY
+//   backward-data    dx (N*T_in, C_in) = dcols (N*T_in, K*F) Wt (K*F, C_in), Wt[k, f, c] = W[k, c, f],
+//                    where dcols gathers dY[n, t, :] for each tap k with t*stride + k*dilation - pad_left
+//                    equal to the input time (zero otherwise): the transpose of im2col written as a
+//                    gather, so chunks of input rows are independent (no scatter, no races) and the
+//                    scratch stays bounded for any T.
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cpu/cpu_backend.hpp"
+#include "cpu/gemm_chunks.hpp"
+
+namespace sptrain::cpu {
+namespace {
+
+void check_desc(const Conv1dDesc& d) {
+  if (d.N < 0 || d.T_in < 1 || d.C_in < 1 || d.T_out < 1 || d.F < 1 || d.K < 1 || d.stride < 1 || d.dilation < 1 ||
+      d.pad_left < 0)
+    throw std::invalid_argument("conv1d: bad descriptor N=" + std::to_string(d.N) + " T_in=" + std::to_string(d.T_in) +
+                                " C_in=" + std::to_string(d.C_in) + " T_out=" + std::to_string(d.T_out) +
+                                " F=" + std::to_string(d.F) + " K=" + std::to_string(d.K) +
+                                " stride=" + std::to_string(d.stride) + " dilation=" + std::to_string(d.dilation) +
+                                " pad_left=" + std::to_string(d.pad_left));
+}
+
+// A 1x1 convolution over the same time axis is a Dense layer on the (N*T, C_in) rows: no im2col.
+bool is_pointwise(const Conv1dDesc& d) {
+  return d.K == 1 && d.stride == 1 && d.pad_left == 0 && d.T_out == d.T_in;
+}
+
+// cols (r1 - r0, K*C_in): row (n, t) holds x[n, t*stride + k*dilation - pad_left, :] for k < K.
+void im2col(const Conv1dDesc& d, const float* x, int64_t r0, int64_t r1, float* cols) {
+  const int64_t KC = int64_t(d.K) * d.C_in;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / d.T_out, t = r - n * d.T_out;
+    const float* xn = x + n * d.T_in * d.C_in;
+    float* row = cols + (r - r0) * KC;
+    const int64_t s0 = t * d.stride - d.pad_left;
+    for (int k = 0; k < d.K; ++k) {
+      const int64_t s = s0 + int64_t(k) * d.dilation;
+      float* dst = row + int64_t(k) * d.C_in;
+      if (s >= 0 && s < d.T_in)
+        std::memcpy(dst, xn + s * d.C_in, size_t(d.C_in) * sizeof(float));
+      else
+        std::memset(dst, 0, size_t(d.C_in) * sizeof(float));
+    }
+  }
+}
+
+// dcols (r1 - r0, K*F): row (n, s) holds dy[n, t, :] in tap k's slot when t*stride + k*dilation -
+// pad_left == s for some 0 <= t < T_out, zeros otherwise.
+void gather_dy(const Conv1dDesc& d, const float* dy, int64_t r0, int64_t r1, float* dcols) {
+  const int64_t KF = int64_t(d.K) * d.F;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / d.T_in, s = r - n * d.T_in;
+    const float* dyn = dy + n * d.T_out * d.F;
+    float* row = dcols + (r - r0) * KF;
+    for (int k = 0; k < d.K; ++k) {
+      const int64_t num = s + d.pad_left - int64_t(k) * d.dilation;
+      const int64_t t = num >= 0 ? num / d.stride : -1;
+      float* dst = row + int64_t(k) * d.F;
+      if (num >= 0 && t * d.stride == num && t < d.T_out)
+        std::memcpy(dst, dyn + t * d.F, size_t(d.F) * sizeof(float));
+      else
+        std::memset(dst, 0, size_t(d.F) * sizeof(float));
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::conv1d_forward(const Conv1dDesc& d, const float* x, const float* w, const float* b, float* y) {
+  check_desc(d);
+  const int64_t rows = int64_t(d.N) * d.T_out, KC = int64_t(d.K) * d.C_in;
+  if (is_pointwise(d)) {
+    gemm_rows(rows, KC, d.F, false, [&](int64_t r0, int64_t, float*) { return x + r0 * d.C_in; }, w, false, b, y);
+    return;
+  }
+  gemm_rows(
+      rows, KC, d.F, true,
+      [&](int64_t r0, int64_t r1, float* cols) {
+        im2col(d, x, r0, r1, cols);
+        return static_cast<const float*>(cols);
+      },
+      w, false, b, y);
+}
+
+void CpuBackend::conv1d_backward_filter(const Conv1dDesc& d, const float* x, const float* dy, float* dw, float* db) {
+  check_desc(d);
+  const int64_t rows = int64_t(d.N) * d.T_out, KC = int64_t(d.K) * d.C_in;
+  if (is_pointwise(d)) {
+    gemm_weight_grad(rows, KC, d.F, false, [&](int64_t r0, int64_t, float*) { return x + r0 * d.C_in; }, dy, dw, db);
+    return;
+  }
+  gemm_weight_grad(
+      rows, KC, d.F, true,
+      [&](int64_t r0, int64_t r1, float* cols) {
+        im2col(d, x, r0, r1, cols);
+        return static_cast<const float*>(cols);
+      },
+      dy, dw, db);
+}
+
+void CpuBackend::conv1d_backward_data(const Conv1dDesc& d, const float* dy, const float* w, float* dx) {
+  check_desc(d);
+  const int64_t rows = int64_t(d.N) * d.T_in, KF = int64_t(d.K) * d.F;
+  if (is_pointwise(d)) {  // dx = dy W^T, W stored (C_in, F)
+    gemm_rows(rows, KF, d.C_in, false, [&](int64_t r0, int64_t, float*) { return dy + r0 * d.F; }, w, true, nullptr,
+              dx);
+    return;
+  }
+  std::vector<float> wt(size_t(KF) * d.C_in);  // (K, F, C_in)
+  for (int k = 0; k < d.K; ++k)
+    for (int c = 0; c < d.C_in; ++c)
+      for (int f = 0; f < d.F; ++f)
+        wt[(size_t(k) * d.F + f) * d.C_in + c] = w[(size_t(k) * d.C_in + c) * d.F + f];
+  gemm_rows(
+      rows, KF, d.C_in, true,
+      [&](int64_t r0, int64_t r1, float* dcols) {
+        gather_dy(d, dy, r0, r1, dcols);
+        return static_cast<const float*>(dcols);
+      },
+      wt.data(), false, nullptr, dx);
+}
+
+}  // namespace sptrain::cpu

@@ -1,0 +1,115 @@
+// Batch normalization on the CPU over rows = N*T, per channel C. Channel sums are taken in double
+// over a fixed split of the rows (src/cpu/parallel.hpp) and added in part order; the per-element
+// normalize and backward bodies are kernels/batchnorm.cuh. gamma / beta may be null (scale 1,
+// offset 0: Keras scale=False / center=False); so may the running statistics and the gradients
+// of gamma and beta.
+#include <cmath>
+#include <vector>
+
+#include "batchnorm.cuh"
+#include "cpu/cpu_backend.hpp"
+#include "cpu/parallel.hpp"
+
+namespace sptrain::cpu {
+namespace {
+
+Split row_split(int rows, int C) { return Split(rows, std::max<int64_t>(1, kBlock / std::max(C, 1)), 64); }
+
+// out[c] = sum over rows r of term(r, c), in double; term reads row r's channel c.
+template <class Term>
+void channel_sums(int rows, int C, Term&& term, std::vector<double>& out) {
+  const Split s = row_split(rows, C);
+  std::vector<double> partial(size_t(s.parts) * C, 0.0);
+#pragma omp parallel for schedule(dynamic, 1) if (s.parts > 1)
+  for (int64_t p = 0; p < s.parts; ++p) {
+    double* acc = partial.data() + p * C;
+    for (int64_t r = s.begin(p); r < s.end(p); ++r)
+      for (int c = 0; c < C; ++c) acc[c] += term(r, c);
+  }
+  out.assign(size_t(C), 0.0);
+  for (int64_t p = 0; p < s.parts; ++p)
+    for (int c = 0; c < C; ++c) out[size_t(c)] += partial[size_t(p * C + c)];
+}
+
+// Applies the per-element body to every (row, channel).
+template <class Body>
+void for_elements(int rows, int C, Body&& body) {
+  for_blocks(rows, std::max<int64_t>(1, kBlock / std::max(C, 1)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int c = 0; c < C; ++c) body(r * C + c, c);
+  });
+}
+
+}  // namespace
+
+void CpuBackend::batchnorm_forward_train(int rows, int C, const float* x, const float* gamma, const float* beta,
+                                         float eps, float momentum, float* running_mean, float* running_var, float* y,
+                                         float* save_mean, float* save_invstd) {
+  if (rows <= 0 || C <= 0) return;
+  std::vector<double> sum, sq;
+  channel_sums(rows, C, [&](int64_t r, int c) { return double(x[r * C + c]); }, sum);
+  std::vector<double> mean(static_cast<size_t>(C));
+  for (int c = 0; c < C; ++c) mean[size_t(c)] = sum[size_t(c)] / rows;
+  channel_sums(
+      rows, C,
+      [&](int64_t r, int c) {
+        const double dx = double(x[r * C + c]) - mean[size_t(c)];
+        return dx * dx;
+      },
+      sq);
+  std::vector<float> m(static_cast<size_t>(C)), inv(static_cast<size_t>(C));
+  const double unbias = rows > 1 ? double(rows) / double(rows - 1) : 1.0;
+  for (int c = 0; c < C; ++c) {
+    const double var = sq[size_t(c)] / rows;  // biased: normalizes the batch
+    m[size_t(c)] = float(mean[size_t(c)]);
+    inv[size_t(c)] = float(1.0 / std::sqrt(var + double(eps)));
+    if (save_mean) save_mean[c] = m[size_t(c)];
+    if (save_invstd) save_invstd[c] = inv[size_t(c)];
+    if (running_mean)
+      running_mean[c] = float(double(momentum) * running_mean[c] + (1.0 - double(momentum)) * mean[size_t(c)]);
+    if (running_var)
+      running_var[c] = float(double(momentum) * running_var[c] + (1.0 - double(momentum)) * var * unbias);
+  }
+  for_elements(rows, C, [&](int64_t i, int c) {
+    y[i] = ops::bn_normalize(x[i], m[size_t(c)], inv[size_t(c)], gamma ? gamma[c] : 1.0f, beta ? beta[c] : 0.0f);
+  });
+}
+
+void CpuBackend::batchnorm_forward_infer(int rows, int C, const float* x, const float* gamma, const float* beta,
+                                         const float* running_mean, const float* running_var, float eps, float* y) {
+  if (rows <= 0 || C <= 0) return;
+  std::vector<float> inv(static_cast<size_t>(C));
+  for (int c = 0; c < C; ++c) inv[size_t(c)] = float(1.0 / std::sqrt(double(running_var[c]) + double(eps)));
+  for_elements(rows, C, [&](int64_t i, int c) {
+    y[i] = ops::bn_normalize(x[i], running_mean[c], inv[size_t(c)], gamma ? gamma[c] : 1.0f, beta ? beta[c] : 0.0f);
+  });
+}
+
+void CpuBackend::batchnorm_backward(int rows, int C, const float* x, const float* dy, const float* gamma,
+                                    const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
+                                    float* dbeta) {
+  if (rows <= 0 || C <= 0) return;
+  std::vector<double> sum_dy, sum_dy_xhat;
+  channel_sums(rows, C, [&](int64_t r, int c) { return double(dy[r * C + c]); }, sum_dy);
+  channel_sums(
+      rows, C,
+      [&](int64_t r, int c) {
+        const float xhat = (x[r * C + c] - save_mean[c]) * save_invstd[c];
+        return double(dy[r * C + c]) * double(xhat);
+      },
+      sum_dy_xhat);
+  std::vector<float> mdy(static_cast<size_t>(C)), mdyx(static_cast<size_t>(C));
+  for (int c = 0; c < C; ++c) {
+    mdy[size_t(c)] = float(sum_dy[size_t(c)] / rows);
+    mdyx[size_t(c)] = float(sum_dy_xhat[size_t(c)] / rows);
+    if (dbeta) dbeta[c] += float(sum_dy[size_t(c)]);
+    if (dgamma) dgamma[c] += float(sum_dy_xhat[size_t(c)]);
+  }
+  if (dx)
+    for_elements(rows, C, [&](int64_t i, int c) {
+      dx[i] = ops::bn_backward(x[i], dy[i], save_mean[c], save_invstd[c], gamma ? gamma[c] : 1.0f, mdy[size_t(c)],
+                               mdyx[size_t(c)]);
+    });
+}
+
+}  // namespace sptrain::cpu
