@@ -3,4 +3,9 @@ target_sources(sptrain PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/features.cpp
   ${CMAKE_CURRENT_LIST_DIR}/info.cpp
   ${CMAKE_CURRENT_LIST_DIR}/simulate.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/spec.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/spec.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/toml_config.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/model.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/zoo.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/train_config.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp)

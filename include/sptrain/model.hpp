@@ -1,0 +1,118 @@
+// Models: a graph of layers on (N, T, C) tensors, described in TOML ([layer.NAME] sections in
+// order) or taken from the zoo (the 2020 report's Model 1 and Model 2), run on a Backend.
+//
+//   ModelSpec spec = zoo_model("model1", /*T_in=*/100, /*C_in=*/1, /*outputs=*/1);
+//   Model m(spec, backend, /*max_batch=*/300, /*seed=*/1);
+//   const float* y = m.forward(x_device, n, /*training=*/true);   // (n, T_out, C_out)
+//   m.backward(dy_device);                                         // gradients accumulate in m.grads()
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sptrain/backend.hpp"
+
+namespace sptrain {
+
+enum class LayerType {
+  Input, Conv1D, Dense, Activation, MaxPool1D, GlobalMaxPool1D, BatchNorm, Concatenate, Flatten, Reshape, Softmax
+};
+enum class Padding { Valid, Same, Causal };
+enum class Init { GlorotUniform, HeNormal, Zeros };
+
+struct LayerSpec {
+  std::string name;
+  LayerType type = LayerType::Input;
+  std::vector<std::string> inputs;
+  // Conv1D / Dense
+  int filters = 0;  // Conv1D filters, Dense units
+  int kernel = 1, stride = 1, dilation = 1;
+  Padding padding = Padding::Valid;
+  bool bias = true;
+  Act activation = Act::Linear;  // fused after Conv1D / Dense, or the Activation layer's function
+  float alpha = 0;               // ELU alpha / LeakyReLU slope
+  Init init = Init::GlorotUniform;
+  // MaxPool1D
+  int pool = 2, pool_stride = 0;  // 0: stride = pool
+  // BatchNorm (Keras defaults)
+  float momentum = 0.99f, eps = 1e-3f;
+  // Concatenate
+  bool concat_time = false;  // false: along channels (Keras axis=-1); true: along time (axis=1)
+  // Reshape target (T, C)
+  int reshape_T = 0, reshape_C = 0;
+};
+
+struct ModelSpec {
+  std::string name;
+  int T_in = 0, C_in = 0;
+  std::vector<LayerSpec> layers;  // topological order; layers[0] is the input
+  std::string output;             // name of the output layer (default: the last)
+};
+
+// The report's models: "model1" (input T_in positions, C_in = 1; 1 output with ReLU),
+// "model2" (Granik et al.: T_in displacements; `outputs` classes with softmax, or 1 output with
+// ReLU for regression when outputs == 1 and `regression`), "model2_nobn" (the same without
+// BatchNorm). Throws UsageError for an unknown name.
+ModelSpec zoo_model(const std::string& name, int T_in, int C_in, int outputs, bool regression = false);
+std::vector<std::string> zoo_names();
+
+struct Shape {
+  int T = 0, C = 0;
+};
+
+// Shapes, parameter counts and checks of a spec, without a backend (throws KeyError naming
+// "layer.NAME.key" for any inconsistency: unknown input, shape mismatch, bad sizes).
+struct ModelInfo {
+  std::vector<Shape> shapes;          // per layer output
+  std::vector<int64_t> params;        // trainable parameters per layer
+  std::vector<int64_t> state;         // non-trainable (BatchNorm running statistics) per layer
+  int64_t trainable = 0, non_trainable = 0;
+  int output_index = 0;
+};
+ModelInfo analyze(const ModelSpec& spec);
+// Keras-style table: layer (type), output shape, params, inputs; totals.
+std::string summary(const ModelSpec& spec);
+
+class Model {
+ public:
+  Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t init_seed);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // x: device (n, T_in, C_in), n <= max_batch. Returns the output (n, T_out, C_out) on the device,
+  // valid until the next forward. training: BatchNorm uses (and updates) batch statistics.
+  const float* forward(const float* x, int n, bool training);
+  // dy: device (n, T_out, C_out) for the last forward's n. Parameter gradients accumulate.
+  void backward(const float* dy);
+
+  Shape output_shape() const { return info_.shapes[info_.output_index]; }
+  const ModelSpec& spec() const { return spec_; }
+  const ModelInfo& info() const { return info_; }
+
+  // Flat slabs on the device: trainable parameters and their gradients; BatchNorm running
+  // statistics (mean then variance per BatchNorm layer).
+  float* params() { return params_; }
+  float* grads() { return grads_; }
+  float* state() { return state_; }
+  int64_t n_params() const { return info_.trainable; }
+  int64_t n_state() const { return info_.non_trainable; }
+  void zero_grads();
+
+ private:
+  struct Node;
+  void init_params(uint64_t seed);
+  ModelSpec spec_;
+  ModelInfo info_;
+  Backend& be_;
+  int max_batch_;
+  int n_ = 0;
+  float* params_ = nullptr;
+  float* grads_ = nullptr;
+  float* state_ = nullptr;
+  std::vector<Node> nodes_;
+  const float* input_ = nullptr;
+  float* scratch_ = nullptr;  // largest activation, for gradients of fan-out inputs
+};
+
+}  // namespace sptrain

@@ -1,0 +1,80 @@
+// Training: a config (TOML: [data], [model] + [layer.*], [train], [early_stopping], [checkpoint];
+// docs/train.md), the trainer that writes a run directory, and evaluation of a model on a batch.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sptrain/backend.hpp"
+#include "sptrain/model.hpp"
+#include "sptrain/sim.hpp"
+
+namespace sptrain {
+
+enum class LabelKind { Sigma, NSwitches, NSwitchesPlusOne, SwitchTime, HasSwitch, InitialState };
+enum class Schedule { Constant, Warmup, Plateau, Cosine };
+
+struct TrainConfig {
+  std::string source;              // config file
+  nlohmann::json resolved;         // every key with its final value
+  // [data]
+  SimSpec spec;
+  LabelKind label = LabelKind::Sigma;
+  bool fixed = false;              // fixed dataset (train/val/test split) instead of fresh data every step
+  int64_t train_size = 0, val_size = 1000, test_size = 10000;
+  uint64_t data_seed = 1;
+  // [model]
+  ModelSpec model;
+  // [train]
+  int64_t batch = 32, micro_batch = 0;  // micro_batch 0: = batch
+  int64_t epochs = 10, steps_per_epoch = 0;
+  LossKind loss = LossKind::MSE;
+  std::string optimizer = "adam";
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-7, momentum = 0.0;
+  bool nesterov = false;
+  Schedule schedule = Schedule::Constant;
+  int64_t warmup_steps = 0;
+  double plateau_factor = 0.1, min_lr = 0.0;
+  int64_t plateau_patience = 4;
+  double clip_norm = 0.0;
+  uint64_t init_seed = 1;
+  // [early_stopping]
+  std::string es_monitor = "val_loss";
+  bool es_max = false;
+  int64_t es_patience = 0;  // 0: off
+  double es_min_delta = 0.0;
+  bool restore_best = true;
+  // [checkpoint]
+  std::string ckpt_monitor = "val_loss";
+  bool ckpt_max = false;
+
+  int outputs() const;  // model outputs the label needs (classes, or 1)
+  bool classification() const { return label == LabelKind::HasSwitch || label == LabelKind::InitialState; }
+};
+
+// Throws KeyError naming the key for any bad value.
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// The model section alone (for `sptrain model --config F`): a config with [model] and [layer.*],
+// and [data] for the input shape.
+ModelSpec model_from_config(const TrainConfig& c);
+
+struct TrainOptions {
+  std::string run_dir;
+  bool resume = false;
+  bool progress = true;   // progress line on stderr (rewritten in place on a terminal)
+  int64_t max_epochs = -1;  // stop after this many epochs in this invocation (testing interrupts); -1: all
+};
+
+// Trains, writing run_dir/{config.json, metrics.jsonl, metrics.csv, last.safetensors,
+// best.safetensors, results.json}. Returns results.json's content.
+nlohmann::json train(const TrainConfig& cfg, const Device& dev, const TrainOptions& opt);
+
+// Model inputs and targets for a batch of trajectories.
+void make_targets(const TrainConfig& cfg, const TrajectoryBatch& b, std::vector<float>& targets);
+// Metrics of predictions against targets: loss, and mae/mse/mape (regression) or accuracy.
+nlohmann::json evaluate(const TrainConfig& cfg, Model& model, Backend& be, const std::vector<float>& x,
+                        const std::vector<float>& y, int64_t n, int64_t chunk, std::vector<float>* predictions = nullptr);
+
+}  // namespace sptrain

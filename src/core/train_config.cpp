@@ -1,0 +1,349 @@
+// Training config: TOML -> TrainConfig, strictly checked (docs/train.md lists every key).
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/toml_config.hpp"
+#include "sptrain/error.hpp"
+#include "sptrain/train.hpp"
+
+namespace sptrain {
+
+namespace {
+
+const std::vector<std::string> kKeys = {
+    "name", "description",
+    "data.spec", "data.set", "data.label", "data.mode", "data.train_size", "data.val_size", "data.test_size", "data.seed",
+    "model.zoo", "model.output",
+    "layer.*.type", "layer.*.inputs", "layer.*.filters", "layer.*.units", "layer.*.kernel", "layer.*.stride",
+    "layer.*.dilation", "layer.*.padding", "layer.*.bias", "layer.*.activation", "layer.*.alpha", "layer.*.init",
+    "layer.*.pool", "layer.*.momentum", "layer.*.eps", "layer.*.axis", "layer.*.shape",
+    "train.batch", "train.micro_batch", "train.epochs", "train.steps_per_epoch", "train.loss", "train.optimizer",
+    "train.lr", "train.beta1", "train.beta2", "train.eps", "train.momentum", "train.nesterov", "train.schedule",
+    "train.warmup_steps", "train.plateau_factor", "train.plateau_patience", "train.min_lr", "train.clip_norm",
+    "train.seed",
+    "early_stopping.monitor", "early_stopping.mode", "early_stopping.patience", "early_stopping.min_delta",
+    "early_stopping.restore_best",
+    "checkpoint.monitor", "checkpoint.mode"};
+
+using cfg::fmt;
+using cfg::require;
+
+Act parse_act(const std::string& k, const std::string& s) {
+  if (s == "linear") return Act::Linear;
+  if (s == "relu") return Act::ReLU;
+  if (s == "elu") return Act::ELU;
+  if (s == "leaky_relu") return Act::LeakyReLU;
+  if (s == "tanh") return Act::Tanh;
+  if (s == "sigmoid") return Act::Sigmoid;
+  throw KeyError(k, "'" + s + "' is not an activation", "linear, relu, elu, leaky_relu, tanh or sigmoid");
+}
+
+LossKind parse_loss(const std::string& s) {
+  if (s == "mse") return LossKind::MSE;
+  if (s == "mae") return LossKind::MAE;
+  if (s == "mape") return LossKind::MAPE;
+  if (s == "poisson") return LossKind::Poisson;
+  if (s == "binary_crossentropy") return LossKind::BinaryCrossEntropy;
+  if (s == "categorical_crossentropy") return LossKind::CategoricalCrossEntropy;
+  throw KeyError("train.loss", "'" + s + "' is not a loss",
+                 "mse, mae, mape, poisson, binary_crossentropy or categorical_crossentropy");
+}
+
+LabelKind parse_label(const std::string& s) {
+  if (s == "sigma") return LabelKind::Sigma;
+  if (s == "n_switches") return LabelKind::NSwitches;
+  if (s == "n_switches_plus_one") return LabelKind::NSwitchesPlusOne;
+  if (s == "switch_time") return LabelKind::SwitchTime;
+  if (s == "has_switch") return LabelKind::HasSwitch;
+  if (s == "initial_state") return LabelKind::InitialState;
+  throw KeyError("data.label", "'" + s + "' is not a label",
+                 "sigma, n_switches, n_switches_plus_one, switch_time, has_switch or initial_state");
+}
+
+bool parse_mode(const std::string& k, const std::string& s) {
+  if (s == "min") return false;
+  if (s == "max") return true;
+  throw KeyError(k, "'" + s + "' is not a mode", "min or max (declare it explicitly)");
+}
+
+ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, int C_in) {
+  ModelSpec m;
+  m.name = "custom";
+  m.T_in = T_in;
+  m.C_in = C_in;
+  LayerSpec in;
+  in.name = "input";
+  in.type = LayerType::Input;
+  m.layers.push_back(in);
+  std::vector<std::string> names;
+  for (const auto& k : items.order) {
+    if (k.rfind("layer.", 0) != 0) continue;
+    std::string name = k.substr(6, k.rfind('.') - 6);
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  for (const auto& name : names) {
+    const std::string p = "layer." + name + ".";
+    LayerSpec l;
+    l.name = name;
+    if (name == "input") throw KeyError("layer.input", "the name 'input' is reserved for the model input", "another name");
+    std::string type = r.string(p + "type", "");
+    static const std::map<std::string, LayerType> types = {
+        {"conv1d", LayerType::Conv1D}, {"dense", LayerType::Dense}, {"activation", LayerType::Activation},
+        {"maxpool1d", LayerType::MaxPool1D}, {"global_maxpool1d", LayerType::GlobalMaxPool1D},
+        {"batchnorm", LayerType::BatchNorm}, {"concatenate", LayerType::Concatenate}, {"flatten", LayerType::Flatten},
+        {"reshape", LayerType::Reshape}, {"softmax", LayerType::Softmax}};
+    auto it = types.find(type);
+    if (it == types.end())
+      throw KeyError(p + "type", type.empty() ? "missing" : "'" + type + "' is not a layer type",
+                     "conv1d, dense, activation, maxpool1d, global_maxpool1d, batchnorm, concatenate, flatten, reshape, softmax");
+    l.type = it->second;
+    if (!r.has(p + "inputs")) throw KeyError(p + "inputs", "missing", "names of earlier layers, or \"input\"");
+    for (auto s : r.raw(p + "inputs")) {
+      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
+      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
+      s.erase(std::remove(s.begin(), s.end(), '"'), s.end());
+      if (!s.empty()) l.inputs.push_back(s);
+    }
+    auto allowed = [&](std::set<std::string> keys) {
+      for (const auto& kk : items.order)
+        if (kk.rfind(p, 0) == 0 && !keys.count(kk.substr(p.size())))
+          throw KeyError(kk, "not used by a " + type + " layer", "allowed: " + cfg::join({keys.begin(), keys.end()}, ", "));
+    };
+    auto positive = [&](const std::string& k, int64_t def) {
+      int64_t v = r.integer(p + k, def);
+      require(v >= 1, p + k, std::to_string(v) + " is not positive", ">= 1");
+      return int(v);
+    };
+    l.activation = parse_act(p + "activation", r.string(p + "activation", "linear"));
+    l.alpha = float(r.number(p + "alpha", l.activation == Act::ELU ? 1.0 : 0.3));
+    std::string init = r.string(p + "init", "glorot_uniform");
+    if (init == "glorot_uniform") l.init = Init::GlorotUniform;
+    else if (init == "he_normal") l.init = Init::HeNormal;
+    else if (init == "zeros") l.init = Init::Zeros;
+    else throw KeyError(p + "init", "'" + init + "' is not an initializer", "glorot_uniform, he_normal or zeros");
+    switch (l.type) {
+      case LayerType::Conv1D: {
+        allowed({"type", "inputs", "filters", "kernel", "stride", "dilation", "padding", "bias", "activation", "alpha", "init"});
+        require(r.has(p + "filters"), p + "filters", "missing", ">= 1");
+        l.filters = positive("filters", 1);
+        l.kernel = positive("kernel", 1);
+        l.stride = positive("stride", 1);
+        l.dilation = positive("dilation", 1);
+        std::string pad = r.string(p + "padding", "valid");
+        if (pad == "valid") l.padding = Padding::Valid;
+        else if (pad == "same") l.padding = Padding::Same;
+        else if (pad == "causal") l.padding = Padding::Causal;
+        else throw KeyError(p + "padding", "'" + pad + "' is not a padding", "valid, same or causal");
+        l.bias = r.boolean(p + "bias", true);
+        break;
+      }
+      case LayerType::Dense:
+        allowed({"type", "inputs", "units", "bias", "activation", "alpha", "init"});
+        require(r.has(p + "units"), p + "units", "missing", ">= 1");
+        l.filters = positive("units", 1);
+        l.bias = r.boolean(p + "bias", true);
+        break;
+      case LayerType::Activation:
+        allowed({"type", "inputs", "activation", "alpha"});
+        break;
+      case LayerType::MaxPool1D:
+        allowed({"type", "inputs", "pool", "stride"});
+        l.pool = positive("pool", 2);
+        l.pool_stride = positive("stride", l.pool);
+        break;
+      case LayerType::BatchNorm:
+        allowed({"type", "inputs", "momentum", "eps"});
+        l.momentum = float(r.number(p + "momentum", 0.99));
+        l.eps = float(r.number(p + "eps", 1e-3));
+        require(l.momentum >= 0 && l.momentum < 1, p + "momentum", fmt(l.momentum) + " is outside [0, 1)", "");
+        require(l.eps > 0, p + "eps", fmt(l.eps) + " is not positive", "> 0");
+        break;
+      case LayerType::Concatenate: {
+        allowed({"type", "inputs", "axis"});
+        std::string axis = r.string(p + "axis", "channels");
+        if (axis != "channels" && axis != "time") throw KeyError(p + "axis", "'" + axis + "' is not an axis", "channels or time");
+        l.concat_time = axis == "time";
+        break;
+      }
+      case LayerType::Reshape: {
+        allowed({"type", "inputs", "shape"});
+        require(r.has(p + "shape"), p + "shape", "missing", "[T, C]");
+        auto v = r.list(p + "shape");
+        require(v.size() == 2, p + "shape", std::to_string(v.size()) + " values", "[T, C]");
+        l.reshape_T = int(v[0]);
+        l.reshape_C = int(v[1]);
+        break;
+      }
+      default:
+        allowed({"type", "inputs"});
+        break;
+    }
+    m.layers.push_back(l);
+  }
+  if (m.layers.size() < 2) throw KeyError("model.zoo", "no model given", "model.zoo or [layer.NAME] sections");
+  m.output = r.string("model.output", "");
+  return m;
+}
+
+}  // namespace
+
+int TrainConfig::outputs() const {
+  if (label == LabelKind::HasSwitch) return 2;
+  if (label == LabelKind::InitialState) return spec.params.n_states;
+  return 1;
+}
+
+TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("config: cannot open '" + path + "'");
+  cfg::Items items;
+  cfg::read_items(in, items, kKeys, "config", false);
+  for (const auto& ov : overrides) cfg::apply_override(ov, items, kKeys);
+  cfg::Reader r(items);
+  TrainConfig c;
+  c.source = path;
+  nlohmann::json& j = c.resolved;
+  if (r.has("name")) j["name"] = r.string("name", "");
+
+  // [data]
+  require(r.has("data.spec"), "data.spec", "missing", "path of a trajectory spec, relative to this config");
+  std::string spec_path = r.string("data.spec", "");
+  std::filesystem::path sp(spec_path);
+  if (sp.is_relative()) sp = std::filesystem::path(path).parent_path() / sp;
+  std::vector<std::string> spec_set;
+  if (r.has("data.set"))
+    for (auto s : r.raw("data.set")) {
+      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
+      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
+      if (!s.empty()) spec_set.push_back(s);
+    }
+  try {
+    c.spec = load_spec(sp.string(), spec_set);
+  } catch (const KeyError& e) {
+    throw UsageError(std::string("data.spec (") + sp.string() + "): " + e.what());
+  }
+  c.label = parse_label(r.string("data.label", "sigma"));
+  std::string mode = r.string("data.mode", "on_the_fly");
+  if (mode != "on_the_fly" && mode != "fixed") throw KeyError("data.mode", "'" + mode + "' is not a mode", "on_the_fly or fixed");
+  c.fixed = mode == "fixed";
+  c.train_size = r.integer("data.train_size", 0);
+  c.val_size = r.integer("data.val_size", 1000);
+  c.test_size = r.integer("data.test_size", 10000);
+  if (c.fixed) require(c.train_size >= 1, "data.train_size", std::to_string(c.train_size) + " is not positive", "a fixed dataset needs >= 1 trajectories");
+  else cfg::forbid(r, {"data.train_size"}, "with data.mode = \"on_the_fly\" (fresh trajectories every step)");
+  require(c.val_size >= 1, "data.val_size", std::to_string(c.val_size) + " is not positive", ">= 1");
+  require(c.test_size >= 1, "data.test_size", std::to_string(c.test_size) + " is not positive", ">= 1");
+  c.data_seed = uint64_t(r.integer("data.seed", 1));
+  if (c.label == LabelKind::InitialState || c.label == LabelKind::HasSwitch)
+    require(c.spec.params.n_states >= 2, "data.label", "a classification label needs >= 2 states", "");
+  j["data"] = {{"spec", sp.string()}, {"set", spec_set}, {"label", r.string("data.label", "sigma")}, {"mode", mode},
+               {"train_size", c.train_size}, {"val_size", c.val_size}, {"test_size", c.test_size}, {"seed", c.data_seed}};
+  j["spec"] = c.spec.resolved;
+
+  // [model]
+  const int T_in = feature_length(c.spec.features, c.spec.params.length);
+  const int C_in = feature_channels(c.spec.features, c.spec.params.dims);
+  bool has_layers = false;
+  for (const auto& k : items.order) has_layers = has_layers || k.rfind("layer.", 0) == 0;
+  if (r.has("model.zoo")) {
+    if (has_layers) throw KeyError("model.zoo", "given together with [layer.*] sections", "one of the two");
+    c.model = zoo_model(r.string("model.zoo", ""), T_in, C_in, c.outputs(), !c.classification());
+  } else {
+    c.model = parse_layers(items, r, T_in, C_in);
+  }
+  ModelInfo info = analyze(c.model);
+  const Shape out = info.shapes[info.output_index];
+  if (out.T != 1 || out.C != c.outputs())
+    throw KeyError("model.output", "output shape (" + std::to_string(out.T) + ", " + std::to_string(out.C) + ") does not fit the label",
+                   "(1, " + std::to_string(c.outputs()) + "): flatten or pool over time, and one unit per class");
+  j["model"] = {{"name", c.model.name}, {"trainable_params", info.trainable}, {"non_trainable_params", info.non_trainable}};
+
+  // [train]
+  c.batch = r.integer("train.batch", 32);
+  require(c.batch >= 1, "train.batch", std::to_string(c.batch) + " is not positive", ">= 1");
+  c.micro_batch = r.integer("train.micro_batch", 0);
+  require(c.micro_batch >= 0, "train.micro_batch", std::to_string(c.micro_batch) + " is negative", "0 (= batch) or >= 1");
+  if (c.micro_batch == 0 || c.micro_batch > c.batch) c.micro_batch = c.batch;
+  c.epochs = r.integer("train.epochs", 10);
+  require(c.epochs >= 1, "train.epochs", std::to_string(c.epochs) + " is not positive", ">= 1");
+  c.steps_per_epoch = r.integer("train.steps_per_epoch", 0);
+  require(c.steps_per_epoch >= 0, "train.steps_per_epoch", std::to_string(c.steps_per_epoch) + " is negative", ">= 1, or 0");
+  if (c.steps_per_epoch == 0) {
+    if (!c.fixed) throw KeyError("train.steps_per_epoch", "missing", "steps per epoch >= 1 (required with on-the-fly data)");
+    c.steps_per_epoch = (c.train_size + c.batch - 1) / c.batch;
+  }
+  std::string default_loss = c.classification() ? "categorical_crossentropy" : "mse";
+  std::string loss = r.string("train.loss", default_loss);
+  c.loss = parse_loss(loss);
+  if (c.classification() && c.loss != LossKind::CategoricalCrossEntropy)
+    throw KeyError("train.loss", "'" + loss + "' does not fit a classification label", "categorical_crossentropy");
+  if (!c.classification() && c.loss == LossKind::CategoricalCrossEntropy)
+    throw KeyError("train.loss", "categorical_crossentropy needs a classification label", "has_switch or initial_state");
+  c.optimizer = r.string("train.optimizer", "adam");
+  if (c.optimizer != "adam" && c.optimizer != "sgd") throw KeyError("train.optimizer", "'" + c.optimizer + "' is not an optimizer", "adam or sgd");
+  c.lr = r.number("train.lr", 1e-3);
+  require(c.lr > 0, "train.lr", fmt(c.lr) + " is not positive", "> 0");
+  c.beta1 = r.number("train.beta1", 0.9);
+  c.beta2 = r.number("train.beta2", 0.999);
+  require(c.beta1 >= 0 && c.beta1 < 1, "train.beta1", fmt(c.beta1) + " is outside [0, 1)", "");
+  require(c.beta2 >= 0 && c.beta2 < 1, "train.beta2", fmt(c.beta2) + " is outside [0, 1)", "");
+  c.eps = r.number("train.eps", 1e-7);
+  require(c.eps > 0, "train.eps", fmt(c.eps) + " is not positive", "> 0");
+  c.momentum = r.number("train.momentum", 0.0);
+  require(c.momentum >= 0 && c.momentum < 1, "train.momentum", fmt(c.momentum) + " is outside [0, 1)", "");
+  c.nesterov = r.boolean("train.nesterov", false);
+  std::string sched = r.string("train.schedule", "constant");
+  if (sched == "constant") c.schedule = Schedule::Constant;
+  else if (sched == "warmup") c.schedule = Schedule::Warmup;
+  else if (sched == "plateau") c.schedule = Schedule::Plateau;
+  else if (sched == "cosine") c.schedule = Schedule::Cosine;
+  else throw KeyError("train.schedule", "'" + sched + "' is not a schedule", "constant, warmup, plateau or cosine");
+  c.warmup_steps = r.integer("train.warmup_steps", 0);
+  require(c.warmup_steps >= 0, "train.warmup_steps", std::to_string(c.warmup_steps) + " is negative", ">= 0");
+  c.plateau_factor = r.number("train.plateau_factor", 0.1);
+  require(c.plateau_factor > 0 && c.plateau_factor < 1, "train.plateau_factor", fmt(c.plateau_factor) + " is outside (0, 1)", "");
+  c.plateau_patience = r.integer("train.plateau_patience", 4);
+  require(c.plateau_patience >= 1, "train.plateau_patience", std::to_string(c.plateau_patience) + " is not positive", ">= 1");
+  c.min_lr = r.number("train.min_lr", 0.0);
+  require(c.min_lr >= 0, "train.min_lr", fmt(c.min_lr) + " is negative", ">= 0");
+  c.clip_norm = r.number("train.clip_norm", 0.0);
+  require(c.clip_norm >= 0, "train.clip_norm", fmt(c.clip_norm) + " is negative", "0 (off) or > 0");
+  c.init_seed = uint64_t(r.integer("train.seed", 1));
+  j["train"] = {{"batch", c.batch}, {"micro_batch", c.micro_batch}, {"epochs", c.epochs},
+                {"steps_per_epoch", c.steps_per_epoch}, {"loss", loss}, {"optimizer", c.optimizer}, {"lr", c.lr},
+                {"beta1", c.beta1}, {"beta2", c.beta2}, {"eps", c.eps}, {"momentum", c.momentum},
+                {"nesterov", c.nesterov}, {"schedule", sched}, {"warmup_steps", c.warmup_steps},
+                {"plateau_factor", c.plateau_factor}, {"plateau_patience", c.plateau_patience}, {"min_lr", c.min_lr},
+                {"clip_norm", c.clip_norm}, {"seed", c.init_seed}};
+
+  // [early_stopping], [checkpoint]
+  const std::string default_monitor = "val_loss";
+  auto check_monitor = [&](const std::string& k, const std::string& m) {
+    static const std::set<std::string> ok = {"loss", "val_loss", "val_mae", "val_mse", "val_mape", "val_acc"};
+    if (!ok.count(m)) throw KeyError(k, "'" + m + "' is not a metric", "loss, val_loss, val_mae, val_mse, val_mape or val_acc");
+    if (m == "val_acc" && !c.classification()) throw KeyError(k, "val_acc needs a classification label", "val_loss, val_mae, ...");
+  };
+  c.es_monitor = r.string("early_stopping.monitor", default_monitor);
+  check_monitor("early_stopping.monitor", c.es_monitor);
+  c.es_patience = r.integer("early_stopping.patience", 0);
+  require(c.es_patience >= 0, "early_stopping.patience", std::to_string(c.es_patience) + " is negative", "0 (off) or >= 1");
+  if (c.es_patience > 0) require(r.has("early_stopping.mode"), "early_stopping.mode", "missing", "min or max (declare it explicitly)");
+  c.es_max = parse_mode("early_stopping.mode", r.string("early_stopping.mode", "min"));
+  c.es_min_delta = r.number("early_stopping.min_delta", 0.0);
+  require(c.es_min_delta >= 0, "early_stopping.min_delta", fmt(c.es_min_delta) + " is negative", ">= 0");
+  c.restore_best = r.boolean("early_stopping.restore_best", true);
+  c.ckpt_monitor = r.string("checkpoint.monitor", default_monitor);
+  check_monitor("checkpoint.monitor", c.ckpt_monitor);
+  if (r.has("checkpoint.monitor")) require(r.has("checkpoint.mode"), "checkpoint.mode", "missing", "min or max (declare it explicitly)");
+  c.ckpt_max = parse_mode("checkpoint.mode", r.string("checkpoint.mode", "min"));
+  j["early_stopping"] = {{"monitor", c.es_monitor}, {"mode", c.es_max ? "max" : "min"}, {"patience", c.es_patience},
+                         {"min_delta", c.es_min_delta}, {"restore_best", c.restore_best}};
+  j["checkpoint"] = {{"monitor", c.ckpt_monitor}, {"mode", c.ckpt_max ? "max" : "min"}};
+  return c;
+}
+
+ModelSpec model_from_config(const TrainConfig& c) { return c.model; }
+
+}  // namespace sptrain

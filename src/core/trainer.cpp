@@ -1,0 +1,421 @@
+// The trainer: data (fresh counter-based trajectories every step, or a fixed split), micro-batched
+// gradient accumulation, optimizer and schedules, validation, early stopping, best/last
+// checkpoints, metrics logs and exact resume. Trajectories of training step s are the global
+// indices [s*batch, (s+1)*batch) of the training seed, so any step's batch is reproducible and the
+// result does not depend on how a batch is split into micro-batches.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+
+#include "philox_normal.cuh"
+#include "simulate.cuh"
+#include "sptrain/checkpoint.hpp"
+#include "sptrain/error.hpp"
+#include "sptrain/metrics_log.hpp"
+#include "sptrain/train.hpp"
+
+namespace sptrain {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Seeds of the three data streams: disjoint purposes of the data seed.
+uint64_t train_seed(const TrainConfig& c) { return c.data_seed; }
+uint64_t val_seed(const TrainConfig& c) { return sim::splitmix64(c.data_seed ^ 0x76616c69646174ull); }
+uint64_t test_seed(const TrainConfig& c) { return sim::splitmix64(c.data_seed ^ 0x7465737473657473ull); }
+
+struct Dataset {
+  std::vector<float> x, y;  // (n, T, C), (n, outputs)
+  int64_t n = 0;
+};
+
+Dataset generate(const TrainConfig& c, uint64_t seed, int64_t first, int64_t n) {
+  TrajectoryBatch b;
+  simulate(c.spec.params, seed, first, n, Device::cpu(), b);
+  Dataset d;
+  d.n = n;
+  d.x = compute_features(c.spec.features, b.positions.data(), n, c.spec.params.length, c.spec.params.dims);
+  make_targets(c, b, d.y);
+  return d;
+}
+
+bool better(double v, double best, bool maximize, double min_delta) {
+  if (!std::isfinite(best)) return std::isfinite(v);
+  return maximize ? v > best + min_delta : v < best - min_delta;
+}
+
+std::string fmt_time(double s) {
+  char buf[32];
+  int t = int(s + 0.5);
+  std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60);
+  return buf;
+}
+
+// Everything that must survive an interruption besides the parameters and optimizer moments.
+struct TrainerState {
+  int64_t epoch = 0;  // epochs completed
+  int64_t step = 0;   // optimizer steps taken
+  double lr = 0;
+  double best_ckpt = NAN, es_best = NAN, plateau_best = NAN;
+  int64_t es_wait = 0, plateau_wait = 0;
+  bool stopped = false;
+  nlohmann::json to_json() const {
+    return {{"epoch", epoch}, {"step", step}, {"lr", lr}, {"best_ckpt", best_ckpt}, {"es_best", es_best},
+            {"plateau_best", plateau_best}, {"es_wait", es_wait}, {"plateau_wait", plateau_wait}, {"stopped", stopped}};
+  }
+  static double num(const nlohmann::json& j, const char* k) { return j[k].is_null() ? NAN : j[k].get<double>(); }
+  void from_json(const nlohmann::json& j) {
+    epoch = j["epoch"];
+    step = j["step"];
+    lr = j["lr"];
+    best_ckpt = num(j, "best_ckpt");
+    es_best = num(j, "es_best");
+    plateau_best = num(j, "plateau_best");
+    es_wait = j["es_wait"];
+    plateau_wait = j["plateau_wait"];
+    stopped = j["stopped"];
+  }
+};
+
+class Trainer {
+ public:
+  Trainer(const TrainConfig& c, const Device& dev, const TrainOptions& opt)
+      : c_(c), opt_(opt), be_(make_backend(dev)),
+        model_(c.model, *be_, int(c.micro_batch), c.init_seed) {
+    out_shape_ = model_.output_shape();
+    const size_t P = std::max<int64_t>(model_.n_params(), 1);
+    m1_ = be_->alloc(P);
+    m2_ = be_->alloc(P);
+    be_->fill(m1_, 0, P);
+    be_->fill(m2_, 0, P);
+    in_elems_ = size_t(c.model.T_in) * c.model.C_in;
+    x_dev_ = be_->alloc(size_t(c.micro_batch) * in_elems_);
+    y_dev_ = be_->alloc(size_t(c.micro_batch) * c.outputs());
+    g_dev_ = be_->alloc(size_t(c.micro_batch) * c.outputs());
+    st_.lr = c.lr;
+  }
+  ~Trainer() {
+    for (float* p : {m1_, m2_, x_dev_, y_dev_, g_dev_}) be_->release(p);
+  }
+
+  nlohmann::json run();
+
+ private:
+  double schedule_lr(int64_t step) const;
+  double train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
+  void save(const std::string& path);
+  void load(const std::string& path);
+  nlohmann::json eval(const Dataset& d, std::vector<float>* pred = nullptr) {
+    return evaluate(c_, model_, *be_, d.x, d.y, d.n, c_.micro_batch, pred);
+  }
+
+  const TrainConfig& c_;
+  TrainOptions opt_;
+  std::unique_ptr<Backend> be_;
+  Model model_;
+  Shape out_shape_;
+  float *m1_ = nullptr, *m2_ = nullptr, *x_dev_ = nullptr, *y_dev_ = nullptr, *g_dev_ = nullptr;
+  size_t in_elems_ = 0;
+  TrainerState st_;
+};
+
+double Trainer::schedule_lr(int64_t step) const {
+  switch (c_.schedule) {
+    case Schedule::Constant: return c_.lr;
+    case Schedule::Plateau: return st_.lr;
+    case Schedule::Warmup:
+      return c_.warmup_steps > 0 && step < c_.warmup_steps ? c_.lr * double(step + 1) / double(c_.warmup_steps) : c_.lr;
+    case Schedule::Cosine: {
+      const double total = double(c_.epochs * c_.steps_per_epoch);
+      if (c_.warmup_steps > 0 && step < c_.warmup_steps) return c_.lr * double(step + 1) / double(c_.warmup_steps);
+      double t = (double(step) - c_.warmup_steps) / std::max(1.0, total - c_.warmup_steps);
+      return c_.min_lr + 0.5 * (c_.lr - c_.min_lr) * (1 + std::cos(M_PI * std::min(1.0, t)));
+    }
+  }
+  return c_.lr;
+}
+
+double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm) {
+  const int64_t B = c_.batch, MB = c_.micro_batch;
+  const int outs = c_.outputs();
+  model_.zero_grads();
+  double loss_sum = 0;
+  std::vector<float> xb, yb;
+  for (int64_t off = 0; off < B; off += MB) {
+    const int64_t m = std::min(MB, B - off);
+    const float *xs, *ys;
+    Dataset gen;
+    if (fixed) {  // gather rows of the epoch's permutation
+      xb.resize(size_t(m) * in_elems_);
+      yb.resize(size_t(m) * outs);
+      const int64_t base = (step % c_.steps_per_epoch) * B + off;
+      for (int64_t i = 0; i < m; ++i) {
+        const int64_t src = perm[(base + i) % fixed->n];
+        std::copy_n(&fixed->x[src * in_elems_], in_elems_, &xb[i * in_elems_]);
+        std::copy_n(&fixed->y[src * outs], outs, &yb[i * outs]);
+      }
+      xs = xb.data();
+      ys = yb.data();
+    } else {
+      gen = generate(c_, train_seed(c_), step * B + off, m);
+      xs = gen.x.data();
+      ys = gen.y.data();
+    }
+    be_->upload(x_dev_, xs, size_t(m) * in_elems_);
+    be_->upload(y_dev_, ys, size_t(m) * outs);
+    const float* out = model_.forward(x_dev_, int(m), true);
+    const double l = be_->loss(c_.loss, int(m) * out_shape_.T, out_shape_.C, out, y_dev_, g_dev_, float(double(m) / B));
+    loss_sum += l * double(m);
+    model_.backward(g_dev_);
+  }
+  const double loss = loss_sum / double(B);
+  const size_t P = model_.n_params();
+  if (!std::isfinite(loss))
+    throw std::runtime_error("non-finite loss " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
+                             " (epoch " + std::to_string(st_.epoch + 1) + "); the last good checkpoint is kept");
+  const double gn2 = be_->sum_squares(model_.grads(), P);
+  if (!std::isfinite(gn2))
+    throw std::runtime_error("non-finite gradient at step " + std::to_string(step + 1) + " (epoch " +
+                             std::to_string(st_.epoch + 1) + "); the last good checkpoint is kept");
+  if (c_.clip_norm > 0 && std::sqrt(gn2) > c_.clip_norm) be_->scale(model_.grads(), float(c_.clip_norm / std::sqrt(gn2)), P);
+  const float lr = float(schedule_lr(step));
+  if (c_.optimizer == "adam")
+    be_->adam_step(model_.params(), model_.grads(), m1_, m2_, P, lr, float(c_.beta1), float(c_.beta2), float(c_.eps), step + 1);
+  else
+    be_->sgd_step(model_.params(), model_.grads(), m1_, P, lr, float(c_.momentum), c_.nesterov);
+  return loss;
+}
+
+void Trainer::save(const std::string& path) {
+  ckpt::Checkpoint ck;
+  auto fetch = [&](const float* d, int64_t n) {
+    std::vector<float> h(std::max<int64_t>(n, 1));
+    be_->download(h.data(), d, h.size());
+    h.resize(n);
+    return h;
+  };
+  const int64_t P = model_.n_params(), S = model_.n_state();
+  ck.add("params", fetch(model_.params(), P), {P});
+  ck.add("state", fetch(model_.state(), S), {S});
+  ck.add("opt_m", fetch(m1_, P), {P});
+  ck.add("opt_v", fetch(m2_, P), {P});
+  ck.metadata["config"] = c_.resolved.dump();
+  ck.metadata["trainer"] = st_.to_json().dump();
+  ck.metadata["step"] = std::to_string(st_.step);
+  ck.metadata["rng"] = nlohmann::json{{"data_seed", c_.data_seed}, {"next_train_index", st_.step * c_.batch}}.dump();
+  ck.metadata["model"] = c_.model.name;
+  ckpt::save(ck, path);
+}
+
+void Trainer::load(const std::string& path) {
+  ckpt::Checkpoint ck = ckpt::load(path);
+  const int64_t P = model_.n_params(), S = model_.n_state();
+  ckpt::expect_shape(ck, "params", {P});
+  ckpt::expect_shape(ck, "state", {S});
+  auto put = [&](float* d, const std::vector<float>& h) {
+    if (!h.empty()) be_->upload(d, h.data(), h.size());
+  };
+  put(model_.params(), ck.get<float>("params"));
+  put(model_.state(), ck.get<float>("state"));
+  if (ck.find("opt_m")) {
+    ckpt::expect_shape(ck, "opt_m", {P});
+    put(m1_, ck.get<float>("opt_m"));
+    put(m2_, ck.get<float>("opt_v"));
+  }
+  if (ck.metadata.count("trainer")) st_.from_json(nlohmann::json::parse(ck.metadata.at("trainer")));
+}
+
+nlohmann::json Trainer::run() {
+  const std::string dir = opt_.run_dir;
+  const std::string last = dir + "/last.safetensors", best = dir + "/best.safetensors";
+  if (opt_.resume) {
+    if (!fs::exists(last)) throw UsageError("--resume " + dir + ": no last.safetensors there");
+    load(last);
+    truncate_metrics(dir, st_.epoch);
+    if (st_.stopped || st_.epoch >= c_.epochs) std::cerr << "resume: the run had finished; evaluating" << std::endl;
+  } else {
+    fs::create_directories(dir);
+    std::ofstream(dir + "/config.json") << c_.resolved.dump(2) << "\n";
+  }
+  MetricsLog log(dir, opt_.resume);
+
+  // Data.
+  Dataset fixed, val, test;
+  if (c_.fixed) fixed = generate(c_, train_seed(c_), 0, c_.train_size);
+  val = generate(c_, val_seed(c_), 0, c_.val_size);
+  const bool tty = opt_.progress && isatty(2);
+  auto t_run = std::chrono::steady_clock::now();
+  int64_t epochs_here = 0;
+  while (!st_.stopped && st_.epoch < c_.epochs && (opt_.max_epochs < 0 || epochs_here < opt_.max_epochs)) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<int64_t> perm;
+    if (c_.fixed) {  // the epoch's shuffle: a pure function of (seed, epoch)
+      perm.resize(fixed.n);
+      std::iota(perm.begin(), perm.end(), 0);
+      const rng::PhiloxKey key = rng::philox_key(sim::splitmix64(c_.data_seed ^ 0x73687566ull));
+      for (int64_t i = fixed.n - 1; i > 0; --i) {
+        int64_t j = int64_t(rng::uniform_at(key, uint64_t(st_.epoch), uint64_t(i)) * float(i + 1));
+        std::swap(perm[i], perm[std::min(j, i)]);
+      }
+    }
+    double loss_sum = 0;
+    for (int64_t s = 0; s < c_.steps_per_epoch; ++s) {
+      loss_sum += train_step(st_.step, c_.fixed ? &fixed : nullptr, perm);
+      ++st_.step;
+      if (tty) {
+        double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        double rate = double((s + 1) * c_.batch) / el;
+        double eta = el / (s + 1) * (c_.steps_per_epoch - s - 1);
+        std::fprintf(stderr, "\repoch %lld/%lld step %lld/%lld loss %.5g  %.0f samples/s  ETA %s   ",
+                     (long long)st_.epoch + 1, (long long)c_.epochs, (long long)s + 1, (long long)c_.steps_per_epoch,
+                     loss_sum / (s + 1), rate, fmt_time(eta).c_str());
+      }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json vm = eval(val);
+    ++st_.epoch;
+    ++epochs_here;
+    nlohmann::ordered_json rec;
+    rec["epoch"] = st_.epoch;
+    rec["step"] = st_.step;
+    rec["loss"] = loss_sum / c_.steps_per_epoch;
+    for (auto& [k, v] : vm.items()) rec["val_" + k] = v;
+    rec["lr"] = schedule_lr(st_.step - 1);
+    rec["seconds"] = secs;
+    rec["samples_per_s"] = double(c_.steps_per_epoch * c_.batch) / secs;
+    auto metric = [&](const std::string& name) -> double {
+      if (!rec.contains(name)) throw KeyError("monitor", "'" + name + "' is not computed for this label", "");
+      return rec[name].get<double>();
+    };
+    // Plateau schedule (Keras ReduceLROnPlateau on val_loss).
+    if (c_.schedule == Schedule::Plateau) {
+      double v = metric("val_loss");
+      if (better(v, st_.plateau_best, false, 0)) {
+        st_.plateau_best = v;
+        st_.plateau_wait = 0;
+      } else if (++st_.plateau_wait >= c_.plateau_patience) {
+        st_.lr = std::max(c_.min_lr, st_.lr * c_.plateau_factor);
+        st_.plateau_wait = 0;
+      }
+    }
+    bool improved = better(metric(c_.ckpt_monitor), st_.best_ckpt, c_.ckpt_max, 0);
+    if (improved) {
+      st_.best_ckpt = metric(c_.ckpt_monitor);
+      save(best);
+    }
+    rec["best"] = improved;
+    if (c_.es_patience > 0) {
+      double v = metric(c_.es_monitor);
+      if (better(v, st_.es_best, c_.es_max, c_.es_min_delta)) {
+        st_.es_best = v;
+        st_.es_wait = 0;
+      } else if (++st_.es_wait >= c_.es_patience) {
+        st_.stopped = true;
+      }
+    }
+    log.write(rec);
+    save(last);
+    if (opt_.progress) {
+      if (tty) std::fprintf(stderr, "\r");
+      std::fprintf(stderr, "epoch %lld/%lld  loss %.6g  val_loss %.6g%s  %.1f s  %.0f samples/s%s\n",
+                   (long long)st_.epoch, (long long)c_.epochs, rec["loss"].get<double>(), rec["val_loss"].get<double>(),
+                   improved ? " (best)" : "", secs, rec["samples_per_s"].get<double>(),
+                   st_.stopped ? "  early stop" : "");
+    }
+  }
+  if (!st_.stopped && st_.epoch < c_.epochs) return {{"interrupted_after_epoch", st_.epoch}};
+
+  // Final evaluation on fresh test trajectories, with the best checkpoint if asked.
+  if (c_.restore_best && fs::exists(best)) load(best);
+  test = generate(c_, test_seed(c_), 0, c_.test_size);
+  nlohmann::json tm = eval(test);
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
+  nlohmann::json res = {{"config", c_.source}, {"epochs", st_.epoch}, {"steps", st_.step}, {"early_stopped", st_.stopped},
+                        {"test_size", c_.test_size}, {"test", tm}, {"wall_seconds_this_invocation", wall},
+                        {"model", c_.model.name}, {"checkpoint", c_.restore_best ? "best" : "last"}};
+  std::ofstream(dir + "/results.json") << res.dump(2) << "\n";
+  return res;
+}
+
+}  // namespace
+
+void make_targets(const TrainConfig& c, const TrajectoryBatch& b, std::vector<float>& y) {
+  const int outs = c.outputs();
+  y.assign(size_t(b.n) * outs, 0.0f);
+  const int C = b.params.max_switch_times;
+  for (int64_t r = 0; r < b.n; ++r) {
+    switch (c.label) {
+      case LabelKind::Sigma: y[r] = b.traj_sigma[r]; break;
+      case LabelKind::NSwitches: y[r] = float(b.n_switches[r]); break;
+      case LabelKind::NSwitchesPlusOne: y[r] = float(b.n_switches[r] + 1); break;
+      case LabelKind::SwitchTime:
+        y[r] = b.n_switches[r] > 0 ? b.switch_times[r * C] : float(b.params.steps());  // no switch: the end
+        break;
+      case LabelKind::HasSwitch: y[r * 2 + (b.n_switches[r] > 0 ? 1 : 0)] = 1.0f; break;
+      case LabelKind::InitialState: y[r * outs + b.initial_state[r]] = 1.0f; break;
+    }
+  }
+}
+
+nlohmann::json evaluate(const TrainConfig& c, Model& model, Backend& be, const std::vector<float>& x,
+                        const std::vector<float>& y, int64_t n, int64_t chunk, std::vector<float>* predictions) {
+  const Shape os = model.output_shape();
+  const int outs = os.C;
+  const size_t in_elems = size_t(c.model.T_in) * c.model.C_in;
+  chunk = std::min<int64_t>(chunk, n);
+  float* xd = be.alloc(size_t(chunk) * in_elems);
+  float* yd = be.alloc(size_t(chunk) * outs);
+  std::vector<float> pred(size_t(n) * outs);
+  double loss = 0;
+  for (int64_t off = 0; off < n; off += chunk) {
+    const int64_t m = std::min(chunk, n - off);
+    be.upload(xd, &x[off * in_elems], m * in_elems);
+    be.upload(yd, &y[off * outs], m * outs);
+    const float* out = model.forward(xd, int(m), false);
+    loss += be.loss(c.loss, int(m), outs, out, yd, nullptr, 1.0f) * double(m);
+    be.download(&pred[off * outs], out, m * outs);
+  }
+  be.release(xd);
+  be.release(yd);
+  nlohmann::json j;
+  j["loss"] = loss / double(n);
+  if (c.classification()) {
+    int64_t right = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      int pa = 0, ta = 0;
+      for (int k = 1; k < outs; ++k) {
+        if (pred[r * outs + k] > pred[r * outs + pa]) pa = k;
+        if (y[r * outs + k] > y[r * outs + ta]) ta = k;
+      }
+      right += pa == ta;
+    }
+    j["acc"] = double(right) / double(n);
+  } else {
+    double se = 0, ae = 0, ape = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      double e = double(pred[r]) - y[r];
+      se += e * e;
+      ae += std::abs(e);
+      ape += 100.0 * std::abs(e) / std::max(std::abs(double(y[r])), 1e-7);
+    }
+    j["mse"] = se / n;
+    j["mae"] = ae / n;
+    j["mape"] = ape / n;
+  }
+  if (predictions) *predictions = std::move(pred);
+  return j;
+}
+
+nlohmann::json train(const TrainConfig& cfg, const Device& dev, const TrainOptions& opt) {
+  Trainer t(cfg, dev, opt);
+  return t.run();
+}
+
+}  // namespace sptrain

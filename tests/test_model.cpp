@@ -1,0 +1,182 @@
+// Model graph: the report's parameter counts and shapes, config errors naming the key, forward and
+// backward through the CPU backend (gradient of the whole graph against finite differences).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "sptrain/error.hpp"
+#include "sptrain/model.hpp"
+#include "sptrain/train.hpp"
+
+using namespace sptrain;
+namespace fs = std::filesystem;
+
+TEST(Zoo, ReportParameterCounts) {
+  auto m1 = analyze(zoo_model("model1", 100, 1, 1));
+  EXPECT_EQ(m1.trainable, 9674);
+  EXPECT_EQ(m1.non_trainable, 0);
+  auto m2 = analyze(zoo_model("model2", 999, 1, 2));
+  EXPECT_EQ(m2.trainable, 189762);
+  EXPECT_EQ(m2.non_trainable, 832);
+  auto m3 = analyze(zoo_model("model2", 999, 1, 3));
+  EXPECT_EQ(m3.trainable, 189891);
+  EXPECT_EQ(m3.non_trainable, 832);
+  EXPECT_EQ(analyze(zoo_model("model2_nobn", 999, 1, 1, true)).trainable, 188801);         // report 3.4.2
+  EXPECT_EQ(analyze(zoo_model("model2_nobn_nok20", 999, 1, 1, true)).trainable, 171745);   // report 3.4.1
+}
+
+TEST(Zoo, OutputShapesFor100And999Steps) {
+  for (int T : {100, 999}) {
+    auto i1 = analyze(zoo_model("model1", T, 1, 1));
+    EXPECT_EQ(i1.shapes[i1.output_index].T, 1);
+    EXPECT_EQ(i1.shapes[i1.output_index].C, 1);
+    auto i2 = analyze(zoo_model("model2", T, 1, 2));
+    EXPECT_EQ(i2.shapes[i2.output_index].T, 1);
+    EXPECT_EQ(i2.shapes[i2.output_index].C, 2);
+  }
+  // Model 1's pooled branch lengths for 100 positions: 49, 49, 48, 45 -> 191 along time.
+  auto spec = zoo_model("model1", 100, 1, 1);
+  auto info = analyze(spec);
+  for (size_t i = 0; i < spec.layers.size(); ++i)
+    if (spec.layers[i].name == "concat") {
+      EXPECT_EQ(info.shapes[i].T, 191);
+    }
+  // The report's Fig. 9 branch lengths stay 999 (causal and same padding).
+  auto s2 = zoo_model("model2", 999, 1, 2);
+  auto i2 = analyze(s2);
+  for (size_t i = 0; i < s2.layers.size(); ++i)
+    if (s2.layers[i].type == LayerType::Conv1D) {
+      EXPECT_EQ(i2.shapes[i].T, 999) << s2.layers[i].name;
+    }
+  EXPECT_NE(summary(s2).find("Trainable params: 189762"), std::string::npos);
+}
+
+namespace {
+struct TmpDir {
+  fs::path p;
+  TmpDir() {
+    p = fs::temp_directory_path() / ("sptrain_model_" + std::to_string(::getpid()) + "_" +
+                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(p);
+    std::ofstream(p / "spec.toml") << "length = 50\n[states]\nsigma = [1.0, 3.0]\n[features]\nkind = \"displacements\"\n";
+  }
+  ~TmpDir() { fs::remove_all(p); }
+  std::string config(const std::string& body) {
+    std::ofstream(p / "c.toml") << "[data]\nspec = \"spec.toml\"\n[train]\nsteps_per_epoch = 2\n" << body;
+    return (p / "c.toml").string();
+  }
+};
+
+void expect_key(const std::string& path, const std::string& key, const std::string& fragment) {
+  try {
+    load_train_config(path);
+    ADD_FAILURE() << "no error";
+  } catch (const KeyError& e) {
+    EXPECT_EQ(e.key(), key) << e.what();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+
+TEST(ModelConfig, CustomGraphParses) {
+  TmpDir d;
+  auto c = load_train_config(d.config(
+      "[layer.a]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 4\nkernel = 3\npadding = \"same\"\nactivation = \"elu\"\n"
+      "[layer.b]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 2\nkernel = 5\ndilation = 2\npadding = \"causal\"\n"
+      "[layer.cat]\ntype = \"concatenate\"\ninputs = [\"a\", \"b\"]\n"
+      "[layer.bn]\ntype = \"batchnorm\"\ninputs = [\"cat\"]\n"
+      "[layer.g]\ntype = \"global_maxpool1d\"\ninputs = [\"bn\"]\n"
+      "[layer.out]\ntype = \"dense\"\ninputs = [\"g\"]\nunits = 1\n"));
+  auto info = analyze(c.model);
+  EXPECT_EQ(c.model.layers.size(), 7u);
+  EXPECT_EQ(info.shapes[3].C, 6);   // concatenated channels
+  EXPECT_EQ(info.shapes[3].T, 49);  // same and causal keep the length
+  EXPECT_EQ(info.trainable, (3 * 1 * 4 + 4) + (5 * 1 * 2 + 2) + 12 + 7);
+}
+
+TEST(ModelConfig, BadConfigsNameTheKey) {
+  TmpDir d;
+  expect_key(d.config("[layer.a]\ntype = \"lstm\"\ninputs = [\"input\"]\n"), "layer.a.type", "not a layer type");
+  expect_key(d.config("[layer.a]\ntype = \"dense\"\ninputs = [\"nowhere\"]\nunits = 1\n"), "layer.a.inputs", "not an earlier layer");
+  expect_key(d.config("[layer.a]\ntype = \"dense\"\nunits = 1\n"), "layer.a.inputs", "missing");
+  expect_key(d.config("[layer.a]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = -2\n"), "layer.a.filters", "not positive");
+  expect_key(d.config("[layer.a]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 2\nkernel = 0\n"), "layer.a.kernel", "not positive");
+  expect_key(d.config("[layer.a]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 2\nkernel = 60\n"), "layer.a.kernel",
+             "exceeds the input length");
+  expect_key(d.config("[layer.a]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 2\nkernel = 3\n"
+                      "[layer.b]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 2\nkernel = 1\n"
+                      "[layer.c]\ntype = \"concatenate\"\ninputs = [\"a\", \"b\"]\n"),
+             "layer.c.inputs", "shape mismatch");
+  expect_key(d.config("[layer.a]\ntype = \"dense\"\ninputs = [\"input\"]\nunits = 1\nkernel = 3\n"), "layer.a.kernel", "not used by a dense layer");
+  expect_key(d.config("[layer.a]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 1\n"), "model.output", "does not fit the label");
+  expect_key(d.config("[model]\nzoo = \"resnet\"\n"), "model.zoo", "not in the zoo");
+  expect_key(d.config("[model]\nzoo = \"model1\"\n[early_stopping]\npatience = 3\n"), "early_stopping.mode", "missing");
+}
+
+namespace {
+// Loss of the model on (x, y) with the current parameters (double accumulation in the backend).
+double model_loss(Model& m, Backend& be, const std::vector<float>& x, const std::vector<float>& y, int n, LossKind k,
+                  float* xd, float* yd) {
+  be.upload(xd, x.data(), x.size());
+  be.upload(yd, y.data(), y.size());
+  const float* out = m.forward(xd, n, true);
+  Shape s = m.output_shape();
+  return be.loss(k, n * s.T, s.C, out, yd, nullptr, 1.0f);
+}
+
+// Central finite differences of the whole graph against backward(), on a sample of parameters.
+void check_graph_gradient(const ModelSpec& spec, LossKind kind, int outs, double tol) {
+  auto be = make_backend(Device::cpu());
+  const int n = 3;
+  Model m(spec, *be, n, 7);
+  std::vector<float> x(size_t(n) * spec.T_in * spec.C_in), y(size_t(n) * outs);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = float(std::sin(0.37 * double(i)) * 2.0 + 0.1 * double(i % 7));
+  for (int r = 0; r < n; ++r) {
+    if (kind == LossKind::CategoricalCrossEntropy) y[r * outs + r % outs] = 1.0f;
+    else y[r] = 1.5f + r;
+  }
+  float* xd = be->alloc(x.size());
+  float* yd = be->alloc(y.size());
+  float* gd = be->alloc(y.size());
+  m.zero_grads();
+  be->upload(xd, x.data(), x.size());
+  be->upload(yd, y.data(), y.size());
+  const float* out = m.forward(xd, n, true);
+  be->loss(kind, n, outs, out, yd, gd, 1.0f);
+  m.backward(gd);
+  std::vector<float> g(m.n_params()), p(m.n_params());
+  be->download(g.data(), m.grads(), g.size());
+  be->download(p.data(), m.params(), p.size());
+  int checked = 0;
+  for (int64_t i = 0; i < m.n_params(); i += std::max<int64_t>(1, m.n_params() / 40)) {
+    const float h = 1e-2f * std::max(1.0f, std::abs(p[i]));
+    auto at = [&](float v) {
+      std::vector<float> q = p;
+      q[i] = v;
+      be->upload(m.params(), q.data(), q.size());
+      return model_loss(m, *be, x, y, n, kind, xd, yd);
+    };
+    const double num = (at(p[i] + h) - at(p[i] - h)) / (2.0 * h);
+    EXPECT_NEAR(g[i], num, tol * (1.0 + std::abs(num))) << spec.name << " parameter " << i;
+    ++checked;
+  }
+  EXPECT_GT(checked, 20);
+  be->release(xd);
+  be->release(yd);
+  be->release(gd);
+}
+}  // namespace
+
+TEST(ModelGradient, Model1WholeGraphMatchesFiniteDifferences) {
+  // Float forward passes: central differences with h = 1e-2 have truncation error O(h^2 * f''')
+  // and rounding error ~1e-7 * |loss| / h; 2e-2 relative covers both for these smooth-ish losses
+  // (a ReLU kink crossed by +-h can break one sample: the sample avoids exact kinks by its inputs).
+  check_graph_gradient(zoo_model("model1", 30, 1, 1), LossKind::MSE, 1, 2e-2);
+}
+
+TEST(ModelGradient, Model2WholeGraphMatchesFiniteDifferences) {
+  check_graph_gradient(zoo_model("model2", 24, 1, 2), LossKind::CategoricalCrossEntropy, 2, 2e-2);
+}

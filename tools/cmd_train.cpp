@@ -1,0 +1,113 @@
+// `sptrain train` and `sptrain model`: train a model from a config into a run directory (or resume
+// one), and print a model's Keras-style summary.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "commands.hpp"
+#include "sptrain/error.hpp"
+#include "sptrain/train.hpp"
+
+namespace sptrain::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TrainCliOptions {
+  std::string config, run_dir, resume, device = "auto";
+  std::vector<std::string> set;
+  bool force = false, quiet = false;
+  int64_t max_epochs = -1;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("cannot open '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void run_train(const TrainCliOptions& o) {
+  TrainOptions opt;
+  opt.progress = !o.quiet;
+  opt.max_epochs = o.max_epochs;
+  TrainConfig cfg;
+  if (!o.resume.empty()) {
+    if (!o.config.empty() || !o.set.empty()) throw UsageError("--resume: the run's own config is used; drop --config and --set");
+    const std::string dir = o.resume;
+    if (!fs::exists(dir + "/config.toml")) throw UsageError("--resume " + dir + ": not a run directory (no config.toml)");
+    std::vector<std::string> set = {"data.spec=\"spec.toml\""};
+    std::ifstream ov(dir + "/overrides.txt");
+    for (std::string line; std::getline(ov, line);)
+      if (!line.empty()) set.push_back(line);
+    cfg = load_train_config(dir + "/config.toml", set);
+    opt.run_dir = dir;
+    opt.resume = true;
+  } else {
+    if (o.config.empty()) throw UsageError("train: give --config FILE (or --resume RUN)");
+    if (o.run_dir.empty()) throw UsageError("train: give --run-dir DIR for the outputs");
+    cfg = load_train_config(o.config, o.set);
+    if (fs::exists(o.run_dir) && !fs::is_empty(o.run_dir) && !o.force)
+      throw UsageError("--run-dir " + o.run_dir + ": exists and is not empty (use --force to overwrite, or --resume)");
+    if (fs::exists(o.run_dir) && o.force) fs::remove_all(o.run_dir);
+    fs::create_directories(o.run_dir);
+    // The run directory holds what resume needs: the config, its spec and the overrides.
+    std::ofstream(o.run_dir + "/config.toml") << read_file(o.config);
+    std::ofstream(o.run_dir + "/spec.toml") << read_file(cfg.resolved["data"]["spec"].get<std::string>());
+    std::ofstream ov(o.run_dir + "/overrides.txt");
+    for (const auto& s : o.set)
+      if (s.rfind("data.spec=", 0) != 0) ov << s << "\n";
+    opt.run_dir = o.run_dir;
+  }
+  Device dev = resolve_device(o.device);
+  nlohmann::json res = train(cfg, dev, opt);
+  if (res.contains("test")) {
+    std::cout << "test (" << res["test_size"] << " fresh trajectories, " << res["checkpoint"].get<std::string>()
+              << " checkpoint):";
+    for (auto& [k, v] : res["test"].items()) std::cout << "  " << k << " " << v.get<double>();
+    std::cout << "\nrun directory: " << opt.run_dir << std::endl;
+  }
+}
+
+}  // namespace
+
+void add_train(CLI::App& app) {
+  auto o = std::make_shared<TrainCliOptions>();
+  auto* sub = app.add_subcommand("train", "Train a model from a config (TOML) into a run directory, or resume a run");
+  sub->add_option("--config", o->config, "Training config (TOML), see docs/train.md");
+  sub->add_option("--run-dir", o->run_dir, "Output directory: config, metrics.jsonl/csv, checkpoints, results.json");
+  sub->add_option("--resume", o->resume, "Continue the interrupted run in this directory");
+  sub->add_option("--set", o->set, "Override a config key, KEY=VALUE (repeatable), e.g. --set train.lr=1e-4");
+  sub->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--max-epochs", o->max_epochs, "Stop after this many epochs in this invocation (resume later)");
+  sub->add_flag("--force", o->force, "Replace an existing run directory");
+  sub->add_flag("--quiet", o->quiet, "No progress output");
+  sub->callback([o] { run_train(*o); });
+
+  auto zoo = std::make_shared<std::string>();
+  auto cfgp = std::make_shared<std::string>();
+  auto len = std::make_shared<int>(0);
+  auto outs = std::make_shared<int>(2);
+  auto* m = app.add_subcommand("model", "Print a model's layers, output shapes and parameter counts (Keras style)");
+  m->add_option("--config", *cfgp, "Training config with [model] / [layer.*]");
+  m->add_option("--zoo", *zoo, "A zoo model instead: model1, model2, model2_nobn, model2_nobn_nok20");
+  m->add_option("--length", *len, "Input length for --zoo (default: 100 for model1, 999 otherwise)");
+  m->add_option("--outputs", *outs, "Outputs for --zoo model2 variants (classes; 1 = regression)")->capture_default_str();
+  m->callback([zoo, cfgp, len, outs] {
+    ModelSpec spec;
+    if (!cfgp->empty()) {
+      spec = load_train_config(*cfgp).model;
+    } else if (!zoo->empty()) {
+      int T = *len > 0 ? *len : (*zoo == "model1" ? 100 : 999);
+      spec = zoo_model(*zoo, T, 1, *zoo == "model1" ? 1 : *outs, *outs == 1);
+    } else {
+      throw UsageError("model: give --config FILE or --zoo NAME");
+    }
+    std::cout << summary(spec);
+  });
+}
+
+}  // namespace sptrain::cli
