@@ -1,1 +1,6 @@
-# baselines: classical estimators (added with the baselines module)
+# baselines: classical estimators, hidden Markov model and switch detectors (CPU, OpenMP).
+target_sources(sptrain PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/estimators.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/hmm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/hmm_fit.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/switch_detect.cpp)

@@ -1,0 +1,285 @@
+// Classical statistical baselines for (switching) diffusion, the references trained models are
+// compared with: step-size estimators (MLE, CVE, MSD fit, Cramer-Rao bound, bootstrap intervals),
+// a hidden Markov model with zero-mean Gaussian displacement states (forward-backward, Viterbi,
+// switch-count posterior, pooled Baum-Welch EM, BIC state selection) and single-switch detectors
+// (split-point likelihood ratio, Bayesian switch-time posterior, fixed-time switch tests).
+//
+// Host only, double precision internally; every batched form runs an OpenMP loop over trajectories.
+// Data layout: one trajectory is a row-major [steps, dims] array of displacements; each spatial
+// dimension is an independent draw with the same (isotropic) variance. A batch is [count, steps,
+// dims]. sigma is the std of one displacement component, sigma2 its variance (per step).
+// Bad input (empty series, non-finite values, bad parameters) throws std::invalid_argument whose
+// message names the function and what is wrong.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace sptrain::baselines {
+
+// ---------------------------------------------------------------------------------------------
+// Data views
+
+// A row-major [count, steps, dims] batch of displacements.
+struct SeriesBatch {
+  const float* data = nullptr;
+  std::int64_t count = 0;  // trajectories
+  std::int64_t steps = 0;  // displacements per trajectory
+  int dims = 1;            // spatial dimensions per displacement
+
+  std::span<const float> trajectory(std::int64_t i) const {
+    const auto len = static_cast<std::size_t>(steps) * static_cast<std::size_t>(dims);
+    return {data + static_cast<std::size_t>(i) * len, len};
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Step-size estimators
+
+enum class Estimator {
+  MleZeroMean,    // sigma2 = mean(dx^2): MLE when the drift is known to be zero
+  MleSampleMean,  // sigma2 = sum((dx - mean)^2) / n: MLE with unknown drift
+  Cve,            // covariance-based estimator (Vestergaard et al. 2014), robust to localization noise
+  MsdFit,         // slope of a least-squares line through MSD(lag), lags 1..msd_max_lag
+};
+
+struct EstimatorOptions {
+  double blur = 0.0;     // Vestergaard's motion-blur coefficient R in [0, 1/4] (CVE only)
+  int msd_max_lag = 4;   // L for the MSD fit (>= 2)
+};
+
+// sigma2 = sum(dx^2) / (n dims).
+double mle_sigma2(std::span<const float> dx, int dims = 1);
+// sigma2 = sum_d sum_t (dx_td - mean_d)^2 / (n dims).
+double mle_sigma2_sample_mean(std::span<const float> dx, int dims = 1);
+
+// CVE: sigma2 = mean(dx^2) + 2 mean(dx_t dx_{t+1}) (independent of the blur R),
+// loc2 = R mean(dx^2) + (2R - 1) mean(dx_t dx_{t+1}) (= -mean(dx_t dx_{t+1}) without blur).
+// Needs n >= 2. Either value can come out negative on short or noisy series.
+struct CveResult {
+  double sigma2;  // diffusive variance per step, 2 D dt
+  double loc2;    // localization variance s_loc^2
+};
+CveResult cve(std::span<const float> dx, double blur = 0.0, int dims = 1);
+
+// MSD(lag) for lag = 1..max_lag (element lag-1), from the positions x_0 = 0, x_t = sum_{s<t} dx_s,
+// averaged over all start points and dimensions (per-dimension MSD). Needs n >= max_lag.
+std::vector<double> msd(std::span<const float> dx, int max_lag, int dims = 1);
+
+// Least-squares line MSD(lag) = offset + slope * lag through msd_by_lag[lag-1], lag = 1..L.
+struct LineFit {
+  double slope;   // sigma2 estimate
+  double offset;  // intercept (2 s_loc^2 minus a blur term for noisy data)
+};
+LineFit fit_msd_line(std::span<const double> msd_by_lag);
+LineFit msd_fit(std::span<const float> dx, int max_lag = 4, int dims = 1);
+
+// Dispatch on the estimator: the sigma2 estimate of one trajectory or of every trajectory.
+double estimate_sigma2(Estimator e, std::span<const float> dx, int dims = 1,
+                       const EstimatorOptions& opt = {});
+std::vector<double> estimate_sigma2(Estimator e, const SeriesBatch& batch,
+                                    const EstimatorOptions& opt = {});
+// sigma = sqrt(max(sigma2, 0)) for every trajectory.
+std::vector<double> estimate_sigma(Estimator e, const SeriesBatch& batch,
+                                   const EstimatorOptions& opt = {});
+
+// Cramer-Rao bound for the zero-mean MLE from `samples` independent scalar displacements:
+// relative std of sigma-hat 1/sqrt(2 samples), of sigma2-hat sqrt(2 / samples).
+double cramer_rao_rel_std_sigma(std::int64_t samples);
+double cramer_rao_rel_std_sigma2(std::int64_t samples);
+
+// Percentile bootstrap: `resamples` resamples of the steps (moving blocks of `block` steps, so
+// the lag-1 structure CVE and MSD rely on survives), each re-estimated; the interval is the
+// ((1-level)/2, (1+level)/2) quantile pair. Deterministic given the seed (std::mt19937_64).
+struct BootstrapOptions {
+  int resamples = 1000;
+  double level = 0.95;
+  std::uint64_t seed = 0;
+  // Block length in steps; 0 = automatic: 1 for the MLEs, max(2, round(n^(1/3))) for CVE,
+  // max(msd_max_lag + 1, round(n^(1/3))) for the MSD fit.
+  std::int64_t block = 0;
+};
+struct Interval {
+  double estimate;  // the estimator on the original series
+  double lo;
+  double hi;
+};
+struct BootstrapCi {
+  Interval sigma2;
+  Interval sigma;  // sqrt of the sigma2 interval (negative values clamped to 0)
+};
+BootstrapCi bootstrap_ci(Estimator e, std::span<const float> dx, int dims = 1,
+                         const BootstrapOptions& boot = {}, const EstimatorOptions& opt = {});
+// Trajectory i is resampled with seed trajectory_seed(boot.seed, i).
+std::vector<BootstrapCi> bootstrap_ci(Estimator e, const SeriesBatch& batch,
+                                      const BootstrapOptions& boot = {},
+                                      const EstimatorOptions& opt = {});
+std::uint64_t trajectory_seed(std::uint64_t seed, std::int64_t index);
+
+// ---------------------------------------------------------------------------------------------
+// Hidden Markov model: K zero-mean Gaussian displacement states with stds sigma[k], per-step
+// transition matrix trans (row-major K x K, trans[i*K + j] = P(z_{t+1} = j | z_t = i)) and
+// initial distribution init. Displacement t is emitted by state z_t.
+
+struct HmmParams {
+  std::vector<double> sigma;
+  std::vector<double> trans;
+  std::vector<double> init;
+  int states() const { return static_cast<int>(sigma.size()); }
+};
+
+// Throws std::invalid_argument unless K >= 1, sigma finite and > 0, trans K x K with rows that
+// are probability vectors (entries in [0,1], sum 1 within 1e-6), init a probability vector.
+void validate(const HmmParams& p);
+
+// Transition matrix of the continuous-time chain that leaves each state at rate `rate` per step
+// and jumps uniformly to one of the other K-1 states, over one step (exact matrix exponential):
+// P(stay) = 1/K + (K-1)/K exp(-K rate / (K-1)), P(i -> j) = (1 - P(stay)) / (K-1).
+std::vector<double> uniform_jump_transition(int K, double rate);
+// HmmParams with that transition matrix and a uniform initial distribution.
+HmmParams uniform_jump_hmm(std::vector<double> sigma, double rate);
+
+// Forward-backward in log space (log-sum-exp at every step; stable for any length).
+struct HmmPosterior {
+  std::int64_t steps = 0;
+  int K = 0;
+  std::vector<double> gamma;       // [steps, K]: P(z_t = k | data)
+  double loglik = 0;               // log p(data | params)
+  double expected_switches = 0;    // sum_t sum_{i != j} P(z_{t-1} = i, z_t = j | data)
+};
+HmmPosterior forward_backward(std::span<const float> dx, const HmmParams& p, int dims = 1);
+
+struct HmmPosteriorBatch {
+  std::vector<double> gamma;              // [count, steps, K]; empty unless keep_gamma
+  std::vector<double> loglik;             // [count]
+  std::vector<double> expected_switches;  // [count]
+};
+HmmPosteriorBatch forward_backward(const SeriesBatch& batch, const HmmParams& p,
+                                   bool keep_gamma = true);
+
+// argmax_k gamma[t, k] for every step (the per-step MAP state).
+std::vector<int> posterior_states(const HmmPosterior& post);
+
+// Viterbi (most probable state path, log space).
+struct ViterbiPath {
+  std::vector<int> states;                 // [steps]
+  double log_prob = 0;                     // log p(path, data)
+  int switches = 0;                        // number of t with states[t] != states[t-1]
+  std::vector<std::int64_t> switch_steps;  // those t (first step in the new state)
+};
+ViterbiPath viterbi(std::span<const float> dx, const HmmParams& p, int dims = 1);
+std::vector<ViterbiPath> viterbi(const SeriesBatch& batch, const HmmParams& p);
+
+// Posterior over the total number of switches: a forward pass over (state, switches so far).
+// Counts of max_count or more share the last bin, so prob[max_count] = P(count >= max_count).
+struct SwitchCountPosterior {
+  std::vector<double> prob;  // [max_count + 1]
+  int map = 0;               // argmax of prob (the count-aware MAP estimate)
+  double mean = 0;           // sum_c c prob[c] (the last bin counted as max_count)
+  double loglik = 0;         // log p(data | params)
+};
+SwitchCountPosterior switch_count_posterior(std::span<const float> dx, const HmmParams& p,
+                                            int max_count, int dims = 1);
+std::vector<SwitchCountPosterior> switch_count_posterior(const SeriesBatch& batch,
+                                                         const HmmParams& p, int max_count);
+
+// Baum-Welch EM with sigma, trans and init shared by all trajectories (pooled, like vbSPT).
+struct EmOptions {
+  int max_iter = 500;
+  // Stop when the total log-likelihood changes by less than tol per displacement step.
+  double tol = 1e-7;
+  // Number of starts (>= 1): the first is deterministic (state stds from equal-count groups of the
+  // sorted per-step squared displacements, stay probability init_stay), the others perturb it
+  // randomly from `seed`. The fit with the highest log-likelihood wins.
+  int restarts = 1;
+  std::uint64_t seed = 0;
+  double init_stay = 0.95;
+  bool fit_init = true;  // re-estimate init (otherwise keep it uniform)
+};
+struct EmFit {
+  HmmParams params;  // states sorted by increasing sigma
+  double loglik = 0;
+  int iterations = 0;
+  bool converged = false;
+};
+EmFit fit_hmm(const SeriesBatch& batch, int K, const EmOptions& opt = {});
+// Trajectories of different lengths, each [steps_i, dims].
+EmFit fit_hmm(std::span<const std::span<const float>> trajectories, int dims, int K,
+              const EmOptions& opt = {});
+// EM from given starting parameters (one start; opt.restarts is ignored).
+EmFit fit_hmm_from(const SeriesBatch& batch, const HmmParams& start, const EmOptions& opt = {});
+
+// BIC = -2 loglik + params ln(total steps), params = K + K(K-1) + (K-1); fits K = 1..k_max.
+int hmm_parameter_count(int K);
+struct BicSelection {
+  int best_K = 0;
+  std::vector<double> bic;  // [k_max], bic[K-1]
+  std::vector<EmFit> fits;  // [k_max]
+};
+BicSelection select_states_bic(const SeriesBatch& batch, int k_max, const EmOptions& opt = {});
+BicSelection select_states_bic(std::span<const std::span<const float>> trajectories, int dims,
+                               int k_max, const EmOptions& opt = {});
+
+// ---------------------------------------------------------------------------------------------
+// Single-switch detection. Split k means steps [0, k) come from one variance, [k, n) from the other.
+
+// Likelihood ratio over every split k in [min_segment, n - min_segment], each segment with its own
+// MLE variance (zero mean), against one variance for the whole series.
+struct SplitScan {
+  std::int64_t best_split = 0;
+  double lr_stat = 0;        // 2 (loglik_switch - loglik_null) >= 0
+  double loglik_switch = 0;  // profile log-likelihood at best_split
+  double loglik_null = 0;
+  std::vector<double> profile;  // profile[k - min_segment] = profile log-likelihood at split k
+};
+SplitScan scan_single_switch(std::span<const float> dx, int dims = 1, std::int64_t min_segment = 1);
+std::vector<SplitScan> scan_single_switch(const SeriesBatch& batch, std::int64_t min_segment = 1,
+                                          bool keep_profile = false);
+
+// Posterior over a continuous switch time tau (in steps; step m covers [m, m+1)) with known stds,
+// uniform prior on [t_min, t_max]. The step containing the switch at fraction f = tau - m has
+// variance f s_before^2 + (1 - f) s_after^2; f is integrated with 16-point Gauss-Legendre.
+// tau < 0 means every step is "after", tau >= n every step "before".
+struct SwitchTimeOptions {
+  bool order_known = false;  // true: sigma_a before the switch; false: both orders, prior 1/2 each
+  double t_min = 0.0;
+  double t_max = -1.0;       // < 0: the number of steps n
+};
+struct SwitchTimePosterior {
+  double median = 0;  // posterior median of tau (minimizes the expected absolute error)
+  double mean = 0;
+  double p_a_first = 0;        // posterior probability that sigma_a comes before the switch
+  std::vector<double> step_mass;  // [steps]: P(m <= tau < m+1 | data)
+};
+SwitchTimePosterior switch_time_posterior(std::span<const float> dx, double sigma_a,
+                                          double sigma_b, const SwitchTimeOptions& opt = {},
+                                          int dims = 1);
+std::vector<SwitchTimePosterior> switch_time_posterior(const SeriesBatch& batch, double sigma_a,
+                                                       double sigma_b,
+                                                       const SwitchTimeOptions& opt = {},
+                                                       bool keep_mass = false);
+
+// Switch at a known candidate step t0 (1 <= t0 <= n-1): profile log-likelihood ratio of separate
+// MLE variances before/after against one variance; stat = 2 llr, p_value from chi-square(1).
+struct FixedSwitchTest {
+  double llr = 0;
+  double stat = 0;
+  double p_value = 1;
+};
+FixedSwitchTest fixed_switch_test(std::span<const float> dx, std::int64_t t0, int dims = 1);
+
+// Bayes classifiers P(switch at t0 | data) for a prior probability `prior` of a switch.
+// Known stds: no switch = every step sigma_a or every step sigma_b (1/2 each); switch = sigma_a then
+// sigma_b or sigma_b then sigma_a (1/2 each).
+double switch_probability_known(std::span<const float> dx, std::int64_t t0, double sigma_a,
+                                double sigma_b, double prior = 0.5, int dims = 1);
+// Unknown stds, i.i.d. U(0, sigma_max): no switch = one std for all steps; switch = independent
+// stds before and after. The std priors are integrated exactly (upper incomplete gamma function).
+double switch_probability_uniform(std::span<const float> dx, std::int64_t t0, double sigma_max,
+                                  double prior = 0.5, int dims = 1);
+std::vector<double> switch_probability_known(const SeriesBatch& batch, std::int64_t t0,
+                                             double sigma_a, double sigma_b, double prior = 0.5);
+std::vector<double> switch_probability_uniform(const SeriesBatch& batch, std::int64_t t0,
+                                               double sigma_max, double prior = 0.5);
+
+}  // namespace sptrain::baselines
