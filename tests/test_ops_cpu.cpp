@@ -369,6 +369,8 @@ double act_ref(Act a, double alpha, double x) {
     case Act::LeakyReLU: return x > 0 ? x : alpha * x;
     case Act::Tanh: return std::tanh(x);
     case Act::Sigmoid: return 1 / (1 + std::exp(-x));
+    case Act::Softplus: return std::log1p(std::exp(x));
+    case Act::Sqrt: return x > 0 ? std::sqrt(x) : 0;
     case Act::Linear: return x;
   }
   return 0;
@@ -421,7 +423,8 @@ INSTANTIATE_TEST_SUITE_P(All, OpsCpuAct,
                          ::testing::Values(ActCase{"linear", Act::Linear, 0}, ActCase{"relu", Act::ReLU, 0},
                                            ActCase{"elu", Act::ELU, 1.0f}, ActCase{"elu_alpha07", Act::ELU, 0.7f},
                                            ActCase{"leaky", Act::LeakyReLU, 0.3f}, ActCase{"tanh", Act::Tanh, 0},
-                                           ActCase{"sigmoid", Act::Sigmoid, 0}),
+                                           ActCase{"sigmoid", Act::Sigmoid, 0}, ActCase{"softplus", Act::Softplus, 0},
+                                           ActCase{"sqrt", Act::Sqrt, 0}),
                          [](const ::testing::TestParamInfo<ActCase>& i) { return std::string(i.param.name); });
 
 TEST(OpsCpuAct, DerivativeAtZeroIsTheLeftOne) {

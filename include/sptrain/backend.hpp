@@ -16,7 +16,9 @@
 
 namespace sptrain {
 
-enum class Act : int32_t { Linear = 0, ReLU = 1, ELU = 2, LeakyReLU = 3, Tanh = 4, Sigmoid = 5 };
+// Softplus: log(1 + e^x), a positive output without ReLU's dead zone. Sqrt: sqrt(max(x, 0)), for
+// outputs that are square roots of learned variances (derivative 1/(2y), 0 where y = 0).
+enum class Act : int32_t { Linear = 0, ReLU = 1, ELU = 2, LeakyReLU = 3, Tanh = 4, Sigmoid = 5, Softplus = 6, Sqrt = 7 };
 
 // y[n, t, f] = b[f] + sum_{k < K, c < C_in} w[k, c, f] * x[n, t*stride + k*dilation - pad_left, c],
 // x taken as zero outside [0, T_in). T_out = (T_in + pad_left + pad_right - dilation*(K-1) - 1)/stride + 1.

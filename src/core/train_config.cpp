@@ -37,7 +37,9 @@ Act parse_act(const std::string& k, const std::string& s) {
   if (s == "leaky_relu") return Act::LeakyReLU;
   if (s == "tanh") return Act::Tanh;
   if (s == "sigmoid") return Act::Sigmoid;
-  throw KeyError(k, "'" + s + "' is not an activation", "linear, relu, elu, leaky_relu, tanh or sigmoid");
+  if (s == "softplus") return Act::Softplus;
+  if (s == "sqrt") return Act::Sqrt;
+  throw KeyError(k, "'" + s + "' is not an activation", "linear, relu, elu, leaky_relu, tanh, sigmoid, softplus or sqrt");
 }
 
 LossKind parse_loss(const std::string& s) {
