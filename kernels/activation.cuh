@@ -20,7 +20,7 @@ SPTRAIN_HD inline float act_forward(Act a, float alpha, float x) {
     case Act::Tanh: return tanhf(x);
     case Act::Sigmoid: return 1.0f / (1.0f + expf(-x));
     case Act::Softplus: return x > 20.0f ? x : log1pf(expf(x));
-    case Act::Sqrt: return x > 0.0f ? sqrtf(x) : 0.0f;
+    case Act::Sqrt: return x >= 0.0f ? sqrtf(x) : -sqrtf(-x);
     case Act::Linear: break;
   }
   return x;
@@ -36,7 +36,7 @@ SPTRAIN_HD inline float act_backward(Act a, float alpha, float y, float dy) {
     case Act::Tanh: return dy * (1.0f - y * y);
     case Act::Sigmoid: return dy * y * (1.0f - y);
     case Act::Softplus: return dy * -expm1f(-y);  // sigmoid(x) = 1 - exp(-softplus(x))
-    case Act::Sqrt: return y > 0.0f ? 0.5f * dy / y : 0.0f;
+    case Act::Sqrt: return 0.5f * dy / fmaxf(fabsf(y), 1e-6f);
     case Act::Linear: break;
   }
   return dy;

@@ -370,7 +370,7 @@ double act_ref(Act a, double alpha, double x) {
     case Act::Tanh: return std::tanh(x);
     case Act::Sigmoid: return 1 / (1 + std::exp(-x));
     case Act::Softplus: return std::log1p(std::exp(x));
-    case Act::Sqrt: return x > 0 ? std::sqrt(x) : 0;
+    case Act::Sqrt: return x >= 0 ? std::sqrt(x) : -std::sqrt(-x);
     case Act::Linear: return x;
   }
   return 0;

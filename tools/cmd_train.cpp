@@ -68,7 +68,12 @@ void run_train(const TrainCliOptions& o) {
     std::cout << "test (" << res["test_size"] << " fresh trajectories, " << res["checkpoint"].get<std::string>()
               << " checkpoint):";
     for (auto& [k, v] : res["test"].items()) std::cout << "  " << k << " " << v.get<double>();
-    std::cout << "\nrun directory: " << opt.run_dir << std::endl;
+    std::cout << "\n";
+    if (res.contains("baselines"))
+      for (auto& [name, m] : res["baselines"].items())
+        std::cout << "baseline " << name << " on the same trajectories:  mape " << m["mape"].get<double>() << "  mae "
+                  << m["mae"].get<double>() << "  mse " << m["mse"].get<double>() << "\n";
+    std::cout << "run directory: " << opt.run_dir << std::endl;
   }
 }
 

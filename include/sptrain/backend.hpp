@@ -16,8 +16,9 @@
 
 namespace sptrain {
 
-// Softplus: log(1 + e^x), a positive output without ReLU's dead zone. Sqrt: sqrt(max(x, 0)), for
-// outputs that are square roots of learned variances (derivative 1/(2y), 0 where y = 0).
+// Softplus: log(1 + e^x), a positive output without ReLU's dead zone. Sqrt: the signed square root
+// sign(x) sqrt(|x|), for outputs that are square roots of learned variances; monotone, so it has no
+// dead zone (derivative 1/(2|y|), |y| floored at 1e-6).
 enum class Act : int32_t { Linear = 0, ReLU = 1, ELU = 2, LeakyReLU = 3, Tanh = 4, Sigmoid = 5, Softplus = 6, Sqrt = 7 };
 
 // y[n, t, f] = b[f] + sum_{k < K, c < C_in} w[k, c, f] * x[n, t*stride + k*dilation - pad_left, c],

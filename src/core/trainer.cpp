@@ -15,6 +15,7 @@
 
 #include "philox_normal.cuh"
 #include "simulate.cuh"
+#include "sptrain/baselines.hpp"
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/metrics_log.hpp"
@@ -36,14 +37,43 @@ struct Dataset {
   int64_t n = 0;
 };
 
-Dataset generate(const TrainConfig& c, uint64_t seed, int64_t first, int64_t n) {
-  TrajectoryBatch b;
+Dataset generate(const TrainConfig& c, uint64_t seed, int64_t first, int64_t n, TrajectoryBatch* keep = nullptr) {
+  TrajectoryBatch local;
+  TrajectoryBatch& b = keep ? *keep : local;
   simulate(c.spec.params, seed, first, n, Device::cpu(), b);
   Dataset d;
   d.n = n;
   d.x = compute_features(c.spec.features, b.positions.data(), n, c.spec.params.length, c.spec.params.dims);
   make_targets(c, b, d.y);
   return d;
+}
+
+// The classical step-size estimators on the same test trajectories, for a sigma label.
+nlohmann::json sigma_baselines(const TrainConfig& c, const TrajectoryBatch& b, const std::vector<float>& y) {
+  if (c.label != LabelKind::Sigma) return nullptr;
+  const SimParams& p = b.params;
+  const int64_t S = p.steps();
+  std::vector<float> dx(size_t(b.n) * S * p.dims);
+  for (int64_t r = 0; r < b.n; ++r)
+    for (int64_t j = 0; j < S * p.dims; ++j)
+      dx[r * S * p.dims + j] = b.positions[r * p.length * p.dims + j + p.dims] - b.positions[r * p.length * p.dims + j];
+  const baselines::SeriesBatch batch{dx.data(), b.n, S, p.dims};
+  nlohmann::json out;
+  const std::pair<const char*, baselines::Estimator> methods[] = {{"mle", baselines::Estimator::MleZeroMean},
+                                                                  {"mle_mean_removed", baselines::Estimator::MleSampleMean},
+                                                                  {"cve", baselines::Estimator::Cve}};
+  for (const auto& [name, e] : methods) {
+    auto est = baselines::estimate_sigma(e, batch);
+    double ae = 0, ape = 0, se = 0;
+    for (int64_t r = 0; r < b.n; ++r) {
+      double err = est[r] - y[r];
+      ae += std::abs(err);
+      se += err * err;
+      ape += 100.0 * std::abs(err) / std::max(std::abs(double(y[r])), 1e-7);
+    }
+    out[name] = {{"mape", ape / b.n}, {"mae", ae / b.n}, {"mse", se / b.n}};
+  }
+  return out;
 }
 
 bool better(double v, double best, bool maximize, double min_delta) {
@@ -334,12 +364,15 @@ nlohmann::json Trainer::run() {
 
   // Final evaluation on fresh test trajectories, with the best checkpoint if asked.
   if (c_.restore_best && fs::exists(best)) load(best);
-  test = generate(c_, test_seed(c_), 0, c_.test_size);
+  TrajectoryBatch test_traj;
+  test = generate(c_, test_seed(c_), 0, c_.test_size, &test_traj);
   nlohmann::json tm = eval(test);
+  nlohmann::json baselines = sigma_baselines(c_, test_traj, test.y);
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
   nlohmann::json res = {{"config", c_.source}, {"epochs", st_.epoch}, {"steps", st_.step}, {"early_stopped", st_.stopped},
                         {"test_size", c_.test_size}, {"test", tm}, {"wall_seconds_this_invocation", wall},
                         {"model", c_.model.name}, {"checkpoint", c_.restore_best ? "best" : "last"}};
+  if (!baselines.is_null()) res["baselines"] = baselines;
   std::ofstream(dir + "/results.json") << res.dump(2) << "\n";
   return res;
 }
