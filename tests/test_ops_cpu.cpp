@@ -296,6 +296,12 @@ TEST(OpsCpuConv, BlasMatchesReferenceOnReportShapes) {
   // Model-2-like layer, pointwise layer.
   check_conv_against_reference(conv_desc(2, 999, 32, 32, 4, 1, 1, Pad::Same), 30);
   check_conv_against_reference(conv_desc(2, 999, 32, 16, 1, 1, 1, Pad::Valid), 40);
+  // Model 1's single-channel, single-filter layers and other thin (C_in * F <= 4) shapes, which
+  // take the direct-loop path instead of im2col + sgemm.
+  for (int K : {2, 3, 4, 10}) check_conv_against_reference(conv_desc(5, 100, 1, 1, K, 1, 1, Pad::Valid), 50 + K);
+  check_conv_against_reference(conv_desc(3, 50, 2, 2, 3, 2, 2, Pad::Same), 70);
+  check_conv_against_reference(conv_desc(2, 40, 1, 4, 5, 1, 4, Pad::Causal), 80);
+  check_conv_against_reference(conv_desc(700, 30, 1, 1, 3, 1, 1, Pad::Valid), 90);  // several sample blocks
 }
 
 TEST(OpsCpuConv, BlasMatchesReferenceOnRandomShapes) {

@@ -8,6 +8,7 @@
 //                    equal to the input time (zero otherwise): the transpose of im2col written as a
 //                    gather, so chunks of input rows are independent (no scatter, no races) and the
 //                    scratch stays bounded for any T.
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "cpu/cpu_backend.hpp"
 #include "cpu/gemm_chunks.hpp"
+#include "cpu/parallel.hpp"
 
 namespace sptrain::cpu {
 namespace {
@@ -32,6 +34,106 @@ void check_desc(const Conv1dDesc& d) {
 // A 1x1 convolution over the same time axis is a Dense layer on the (N*T, C_in) rows: no im2col.
 bool is_pointwise(const Conv1dDesc& d) {
   return d.K == 1 && d.stride == 1 && d.pad_left == 0 && d.T_out == d.T_in;
+}
+
+// Thin convolutions (C_in * F <= 4, e.g. the report's Model 1: one channel, one filter) are
+// cheaper as direct loops than as im2col + sgemm, whose per-output copies of K taps dominate there.
+bool is_thin(const Conv1dDesc& d) { return int64_t(d.C_in) * d.F <= 4; }
+
+// Samples per block of the direct loops (a fixed split: results do not depend on the threads).
+int64_t thin_block(const Conv1dDesc& d) { return std::max<int64_t>(1, 16384 / std::max(1, d.T_out * d.K)); }
+
+// Output times t whose input index t*stride + off lies in [0, T_in): [lo, hi).
+void tap_range(const Conv1dDesc& d, int off, int& lo, int& hi) {
+  lo = off >= 0 ? 0 : (-off + d.stride - 1) / d.stride;
+  hi = off > d.T_in - 1 ? 0 : std::min(d.T_out, (d.T_in - 1 - off) / d.stride + 1);
+  if (hi < lo) hi = lo;
+}
+
+// Direct loops with the time axis innermost (vectorized): for each tap k, channel c and filter f,
+// y[t, f] += w[k, c, f] * x[t*stride + k*dilation - pad_left, c] over the valid t.
+void thin_forward(const Conv1dDesc& d, const float* x, const float* w, const float* b, float* y) {
+  for_blocks(d.N, thin_block(d), [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* xs = x + n * d.T_in * d.C_in;
+      float* ys = y + n * d.T_out * d.F;
+      for (int t = 0; t < d.T_out; ++t)
+        for (int f = 0; f < d.F; ++f) ys[t * d.F + f] = b ? b[f] : 0.0f;
+      for (int k = 0; k < d.K; ++k) {
+        const int off = k * d.dilation - d.pad_left;
+        int lo, hi;
+        tap_range(d, off, lo, hi);
+        for (int c = 0; c < d.C_in; ++c)
+          for (int f = 0; f < d.F; ++f) {
+            const float wv = w[(k * d.C_in + c) * d.F + f];
+#pragma omp simd
+            for (int t = lo; t < hi; ++t) ys[t * d.F + f] += wv * xs[(t * d.stride + off) * d.C_in + c];
+          }
+      }
+    }
+  });
+}
+
+// dx[i, c] = sum over k, f of w[k, c, f] * dy[t, f] with t*stride = i + pad_left - k*dilation.
+void thin_backward_data(const Conv1dDesc& d, const float* dy, const float* w, float* dx) {
+  for_blocks(d.N, thin_block(d), [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* g = dy + n * d.T_out * d.F;
+      float* o = dx + n * d.T_in * d.C_in;
+      std::fill(o, o + int64_t(d.T_in) * d.C_in, 0.0f);
+      for (int k = 0; k < d.K; ++k) {
+        const int off = k * d.dilation - d.pad_left;  // input i = t*stride + off
+        int lo, hi;
+        tap_range(d, off, lo, hi);
+        for (int c = 0; c < d.C_in; ++c)
+          for (int f = 0; f < d.F; ++f) {
+            const float wv = w[(k * d.C_in + c) * d.F + f];
+#pragma omp simd
+            for (int t = lo; t < hi; ++t) o[(t * d.stride + off) * d.C_in + c] += wv * g[t * d.F + f];
+          }
+      }
+    }
+  });
+}
+
+// dw (K, C_in, F) and db (F) accumulate: per sample a float dot product over time per weight,
+// summed per fixed block of samples in double, the blocks added in order.
+void thin_backward_filter(const Conv1dDesc& d, const float* x, const float* dy, float* dw, float* db) {
+  const int64_t nw = int64_t(d.K) * d.C_in * d.F, stride_p = nw + d.F;
+  const Split split(d.N, thin_block(d), 64);
+  std::vector<double> part(size_t(split.parts * stride_p), 0.0);
+#pragma omp parallel for schedule(dynamic, 1) if (split.parts > 1)
+  for (int64_t p = 0; p < split.parts; ++p) {
+    double* acc = &part[size_t(p * stride_p)];
+    for (int64_t n = split.begin(p); n < split.end(p); ++n) {
+      const float* xs = x + n * d.T_in * d.C_in;
+      const float* g = dy + n * d.T_out * d.F;
+      for (int f = 0; f < d.F; ++f) {
+        float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+        for (int t = 0; t < d.T_out; ++t) s += g[t * d.F + f];
+        acc[nw + f] += s;
+      }
+      for (int k = 0; k < d.K; ++k) {
+        const int off = k * d.dilation - d.pad_left;
+        int lo, hi;
+        tap_range(d, off, lo, hi);
+        for (int c = 0; c < d.C_in; ++c)
+          for (int f = 0; f < d.F; ++f) {
+            float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+            for (int t = lo; t < hi; ++t) s += xs[(t * d.stride + off) * d.C_in + c] * g[t * d.F + f];
+            acc[(k * d.C_in + c) * d.F + f] += s;
+          }
+      }
+    }
+  }
+  for (int64_t p = 0; p < split.parts; ++p) {
+    const double* acc = &part[size_t(p * stride_p)];
+    for (int64_t j = 0; j < nw; ++j) dw[j] += float(acc[j]);
+    if (db)
+      for (int f = 0; f < d.F; ++f) db[f] += float(acc[nw + f]);
+  }
 }
 
 // cols (r1 - r0, K*C_in): row (n, t) holds x[n, t*stride + k*dilation - pad_left, :] for k < K.
@@ -78,6 +180,7 @@ void gather_dy(const Conv1dDesc& d, const float* dy, int64_t r0, int64_t r1, flo
 void CpuBackend::conv1d_forward(const Conv1dDesc& d, const float* x, const float* w, const float* b, float* y) {
   check_desc(d);
   const int64_t rows = int64_t(d.N) * d.T_out, KC = int64_t(d.K) * d.C_in;
+  if (is_thin(d)) return thin_forward(d, x, w, b, y);
   if (is_pointwise(d)) {
     gemm_rows(rows, KC, d.F, false, [&](int64_t r0, int64_t, float*) { return x + r0 * d.C_in; }, w, false, b, y);
     return;
@@ -94,6 +197,7 @@ void CpuBackend::conv1d_forward(const Conv1dDesc& d, const float* x, const float
 void CpuBackend::conv1d_backward_filter(const Conv1dDesc& d, const float* x, const float* dy, float* dw, float* db) {
   check_desc(d);
   const int64_t rows = int64_t(d.N) * d.T_out, KC = int64_t(d.K) * d.C_in;
+  if (is_thin(d)) return thin_backward_filter(d, x, dy, dw, db);
   if (is_pointwise(d)) {
     gemm_weight_grad(rows, KC, d.F, false, [&](int64_t r0, int64_t, float*) { return x + r0 * d.C_in; }, dy, dw, db);
     return;
@@ -110,6 +214,7 @@ void CpuBackend::conv1d_backward_filter(const Conv1dDesc& d, const float* x, con
 void CpuBackend::conv1d_backward_data(const Conv1dDesc& d, const float* dy, const float* w, float* dx) {
   check_desc(d);
   const int64_t rows = int64_t(d.N) * d.T_in, KF = int64_t(d.K) * d.F;
+  if (is_thin(d)) return thin_backward_data(d, dy, w, dx);
   if (is_pointwise(d)) {  // dx = dy W^T, W stored (C_in, F)
     gemm_rows(rows, KF, d.C_in, false, [&](int64_t r0, int64_t, float*) { return dy + r0 * d.F; }, w, true, nullptr,
               dx);
