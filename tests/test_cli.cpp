@@ -154,3 +154,32 @@ TEST_F(Cli, SummaryAndInfo) {
   EXPECT_NE(i.out.find("CPU threads"), std::string::npos) << i.out;
   EXPECT_NE(i.out.find("devices:"), std::string::npos) << i.out;
 }
+
+TEST_F(Cli, TrainAndModelCommands) {
+  auto m = sh(cli() + " model --zoo model1");
+  EXPECT_EQ(m.code, 0) << m.out;
+  EXPECT_NE(m.out.find("Trainable params: 9674"), std::string::npos) << m.out;
+  auto m2 = sh(cli() + " model --zoo model2 --length 999 --outputs 2");
+  EXPECT_NE(m2.out.find("Non-trainable params: 832"), std::string::npos) << m2.out;
+
+  std::ofstream(dir / "spec.toml") << "length = 40\n[states]\nsigma = [1.0, 3.0]\n[features]\nkind = \"displacements\"\n";
+  std::ofstream(dir / "bad.toml") << "[data]\nspec = \"spec.toml\"\n[train]\nsteps_per_epoch = 1\n"
+                                     "[layer.a]\ntype = \"lstm\"\ninputs = [\"input\"]\n";
+  auto r = sh(cli() + " train --config " + (dir / "bad.toml").string() + " --run-dir " + (dir / "run").string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("error: layer.a.type: 'lstm' is not a layer type"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir / "run"));
+
+  std::ofstream(dir / "ok.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 50\ntest_size = 50\n[train]\nbatch = 16\n"
+                                    "steps_per_epoch = 2\nepochs = 2\n[layer.g]\ntype = \"global_maxpool1d\"\ninputs = [\"input\"]\n"
+                                    "[layer.out]\ntype = \"dense\"\ninputs = [\"g\"]\nunits = 1\n";
+  auto t = sh(cli() + " train --device cpu --quiet --config " + (dir / "ok.toml").string() + " --run-dir " +
+              (dir / "run").string() + " --max-epochs 1");
+  EXPECT_EQ(t.code, 0) << t.out;
+  EXPECT_EQ(sh(cli() + " train --config " + (dir / "ok.toml").string() + " --run-dir " + (dir / "run").string()).code, 2)
+      << "an existing run directory needs --force or --resume";
+  auto res = sh(cli() + " train --device cpu --quiet --resume " + (dir / "run").string());
+  EXPECT_EQ(res.code, 0) << res.out;
+  EXPECT_NE(res.out.find("baseline mle"), std::string::npos) << res.out;
+  EXPECT_TRUE(fs::exists(dir / "run" / "results.json"));
+}
