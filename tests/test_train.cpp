@@ -146,3 +146,20 @@ TEST(Train, NonFiniteLossStopsNamingTheStepAndKeepsTheLastCheckpoint) {
     EXPECT_NO_THROW(ckpt::load(t.run("nan") + "/last.safetensors"));
   }
 }
+
+TEST(Train, LearningRateSchedulesFollowTheirFormulas) {
+  Tmp t;
+  // 4 epochs x 5 steps. Warmup over 10 steps: the lr after epoch 1 (step 5) is lr * 5/10, then lr.
+  auto w = load_train_config(t.config(), {"train.schedule=\"warmup\"", "train.warmup_steps=10", "train.clip_norm=1.0"});
+  train(w, Device::cpu(), quiet(t.run("w")));
+  auto mw = read_metrics(t.run("w"));
+  EXPECT_DOUBLE_EQ(mw[0]["lr"].get<double>(), 1e-3 * 5.0 / 10.0);
+  EXPECT_DOUBLE_EQ(mw[3]["lr"].get<double>(), 1e-3);
+  // Cosine from lr to min_lr over 20 steps: at the last step (19) 0.5 (1 + cos(pi 19/20)) of the span.
+  auto c = load_train_config(t.config(), {"train.schedule=\"cosine\"", "train.min_lr=1e-5"});
+  train(c, Device::cpu(), quiet(t.run("c")));
+  auto mc = read_metrics(t.run("c"));
+  const double expect = 1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + std::cos(M_PI * 19.0 / 20.0));
+  EXPECT_NEAR(mc[3]["lr"].get<double>(), expect, 1e-12);
+  EXPECT_GT(mc[0]["lr"].get<double>(), mc[1]["lr"].get<double>());
+}
