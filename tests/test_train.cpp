@@ -163,3 +163,15 @@ TEST(Train, LearningRateSchedulesFollowTheirFormulas) {
   EXPECT_NEAR(mc[3]["lr"].get<double>(), expect, 1e-12);
   EXPECT_GT(mc[0]["lr"].get<double>(), mc[1]["lr"].get<double>());
 }
+
+TEST(Train, ResultsCountTheEpochsRunAndNameTheBestOne) {
+  Tmp t;
+  auto cfg = load_train_config(t.config());
+  auto res = train(cfg, Device::cpu(), quiet(t.run("r")));
+  EXPECT_EQ(res["epochs"], 4);
+  auto m = read_metrics(t.run("r"));
+  int64_t best = 0;
+  for (const auto& r : m)
+    if (r["best"].get<bool>()) best = r["epoch"];
+  EXPECT_EQ(res["best_epoch"].get<int64_t>(), best);
+}

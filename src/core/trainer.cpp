@@ -95,10 +95,12 @@ struct TrainerState {
   double lr = 0;
   double best_ckpt = NAN, es_best = NAN, plateau_best = NAN;
   int64_t es_wait = 0, plateau_wait = 0;
+  int64_t best_epoch = 0;  // epoch of best.safetensors
   bool stopped = false;
   nlohmann::json to_json() const {
     return {{"epoch", epoch}, {"step", step}, {"lr", lr}, {"best_ckpt", best_ckpt}, {"es_best", es_best},
-            {"plateau_best", plateau_best}, {"es_wait", es_wait}, {"plateau_wait", plateau_wait}, {"stopped", stopped}};
+            {"plateau_best", plateau_best}, {"es_wait", es_wait}, {"plateau_wait", plateau_wait}, {"stopped", stopped},
+            {"best_epoch", best_epoch}};
   }
   static double num(const nlohmann::json& j, const char* k) { return j[k].is_null() ? NAN : j[k].get<double>(); }
   void from_json(const nlohmann::json& j) {
@@ -111,6 +113,7 @@ struct TrainerState {
     es_wait = j["es_wait"];
     plateau_wait = j["plateau_wait"];
     stopped = j["stopped"];
+    best_epoch = j.value("best_epoch", int64_t(0));
   }
 };
 
@@ -141,7 +144,7 @@ class Trainer {
   double schedule_lr(int64_t step) const;
   double train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
   void save(const std::string& path);
-  void load(const std::string& path);
+  void load(const std::string& path, bool weights_only = false);
   nlohmann::json eval(const Dataset& d, std::vector<float>* pred = nullptr) {
     return evaluate(c_, model_, *be_, d.x, d.y, d.n, c_.micro_batch, pred);
   }
@@ -244,7 +247,7 @@ void Trainer::save(const std::string& path) {
   ckpt::save(ck, path);
 }
 
-void Trainer::load(const std::string& path) {
+void Trainer::load(const std::string& path, bool weights_only) {
   ckpt::Checkpoint ck = ckpt::load(path);
   const int64_t P = model_.n_params(), S = model_.n_state();
   ckpt::expect_shape(ck, "params", {P});
@@ -254,6 +257,7 @@ void Trainer::load(const std::string& path) {
   };
   put(model_.params(), ck.get<float>("params"));
   put(model_.state(), ck.get<float>("state"));
+  if (weights_only) return;  // the best model for evaluation: the run's own state stays
   if (ck.find("opt_m")) {
     ckpt::expect_shape(ck, "opt_m", {P});
     put(m1_, ck.get<float>("opt_m"));
@@ -338,6 +342,7 @@ nlohmann::json Trainer::run() {
     bool improved = better(metric(c_.ckpt_monitor), st_.best_ckpt, c_.ckpt_max, 0);
     if (improved) {
       st_.best_ckpt = metric(c_.ckpt_monitor);
+      st_.best_epoch = st_.epoch;
       save(best);
     }
     rec["best"] = improved;
@@ -363,7 +368,8 @@ nlohmann::json Trainer::run() {
   if (!st_.stopped && st_.epoch < c_.epochs) return {{"interrupted_after_epoch", st_.epoch}};
 
   // Final evaluation on fresh test trajectories, with the best checkpoint if asked.
-  if (c_.restore_best && fs::exists(best)) load(best);
+  const int64_t best_epoch = st_.best_epoch;
+  if (c_.restore_best && fs::exists(best)) load(best, true);
   TrajectoryBatch test_traj;
   test = generate(c_, test_seed(c_), 0, c_.test_size, &test_traj);
   nlohmann::json tm = eval(test);
@@ -371,7 +377,8 @@ nlohmann::json Trainer::run() {
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
   nlohmann::json res = {{"config", c_.source}, {"epochs", st_.epoch}, {"steps", st_.step}, {"early_stopped", st_.stopped},
                         {"test_size", c_.test_size}, {"test", tm}, {"wall_seconds_this_invocation", wall},
-                        {"model", c_.model.name}, {"checkpoint", c_.restore_best ? "best" : "last"}};
+                        {"model", c_.model.name}, {"checkpoint", c_.restore_best ? "best" : "last"},
+                        {"best_epoch", best_epoch}};
   if (!baselines.is_null()) res["baselines"] = baselines;
   std::ofstream(dir + "/results.json") << res.dump(2) << "\n";
   return res;
