@@ -28,7 +28,7 @@ best() { "$py" -c "import json,sys; print(max(json.loads(l)['samples_per_s'] for
 m1=$(best "$work/m1")
 "$build/bin/sptrain" train --config "$root/bench/configs/train_m2.toml" --run-dir "$work/m2" --device cpu --quiet >/dev/null
 m2=$(best "$work/m2")
-t1=$("$py" "$peer" --model m1 --task sigma --batch 1000 --steps 20 --warmup 3 --threads "$threads" --val 1000)
+t1=$("$py" "$peer" --model m1 --task sigma --batch 1000 --steps 80 --warmup 5 --threads "$threads" --val 1000)
 t2=$("$py" "$peer" --model m2 --task hasswitch --batch 256 --steps 4 --warmup 1 --threads "$threads" --val 256)
 "$py" - "$out" "$m1" "$m2" "$t1" "$t2" "$threads" <<'PY'
 import json, sys, datetime, platform
