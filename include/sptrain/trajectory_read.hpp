@@ -1,0 +1,68 @@
+// Reading trajectories users already have: the NPY (+ labels NPZ) and CSV files `sptrain simulate`
+// writes, and the CSV tables of trackpy, Spot-On, AnDi 2024 and TrackMate (spots table).
+//
+//   sptrain::TrajectorySet t = sptrain::read_trajectories("tracks.csv", {.pixel_size = 0.16});
+//   for (size_t i = 0; i < t.size(); ++i) use(t.ids[i], t.positions[i], t.length(i));
+//
+// Any problem with a file's content throws UsageError naming the file (and the line and column
+// where there is one).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sptrain/io.hpp"
+
+namespace sptrain {
+
+struct TrajectorySet {
+  std::string source;                          // the path as given
+  int dims = 1;
+  std::vector<int64_t> ids;                    // particle / track id per trajectory
+  std::vector<std::vector<float>> positions;   // per trajectory: (length_i, dims) row-major
+  std::vector<std::vector<int64_t>> frames;    // per trajectory: frame numbers, increasing
+  // Labels present in the file (empty vectors if absent). Otherwise one entry per trajectory.
+  std::vector<float> sigma;                    // scaled by pixel_size like the positions
+  std::vector<int32_t> n_switches;
+  std::vector<uint8_t> has_switch;
+  std::vector<std::vector<int>> step_state;    // per trajectory, length_i - 1
+  std::vector<std::vector<float>> switch_times;  // per trajectory, in steps (no NaN padding)
+
+  size_t size() const { return positions.size(); }
+  int64_t length(size_t i) const { return int64_t(frames[i].size()); }
+  // "sigma", "n_switches", "has_switch", "step_state", "switch_times"; false for any other name.
+  bool has(const std::string& label) const;
+};
+
+struct ReadOptions {
+  int64_t min_length = 2;   // a shorter trajectory is an error
+  double pixel_size = 1.0;  // multiplies x, y, z (and the sigma label)
+  bool allow_gaps = false;  // accept tracks that skip frames (frames then are not consecutive)
+};
+
+// Reads trajectories from `path`, chosen by content (NPY magic, zip, text) and extension:
+//  - NPY positions (N, L, D) or (N, L), float32/float64, with labels from "<stem>.labels.npz"
+//    beside it when that exists (ids from its `index`, else 0..N-1; frames 0..L-1);
+//  - a CSV/TSV/whitespace table with a header naming a track column (particle, TRACK_ID,
+//    trajectory, traj_idx), frame (frame, FRAME), x (x, POSITION_X) and optionally y and z; sptrain's
+//    own label columns sigma, n_switches, has_switch and state are read when present. Rows are
+//    grouped by track id (trajectories in increasing id) and sorted by frame. TrackMate's unit rows
+//    after the header are skipped, and so are rows whose track id is empty or "None".
+// A table without a header (localizations: frame, x, y per row) is an error asking to link them.
+TrajectorySet read_trajectories(const std::string& path, const ReadOptions& opts = {});
+
+namespace io {
+
+// Parses an NPY file held in memory; `what` names it in errors (e.g. "x.npz: member 'a.npy'").
+// Accepts the dtypes of io::DType (and bool as U8), little-endian, C order, format 1.0-3.0.
+Array parse_npy(const char* data, size_t n, const std::string& what);
+
+// Reads the NPY members of an NPZ archive (a zip, zip64 or not; stored members only: a compressed
+// member is an error naming it), keyed by member name without ".npy". With `only` non-empty, reads
+// just those keys (absent ones are simply missing from the result). CRCs are checked.
+std::map<std::string, Array> read_npz(const std::string& path, const std::vector<std::string>& only = {});
+
+}  // namespace io
+}  // namespace sptrain

@@ -1,0 +1,517 @@
+// read_trajectories: NPY (+ labels NPZ) written by `sptrain simulate`, and tables of tracks with a
+// header (sptrain's CSV, trackpy, Spot-On, AnDi 2024, TrackMate spots), comma, tab or whitespace
+// separated.
+#include "sptrain/trajectory_read.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+
+#include "sptrain/error.hpp"
+#include "sptrain/trajectory_io.hpp"
+
+namespace sptrain {
+
+bool TrajectorySet::has(const std::string& label) const {
+  if (label == "sigma") return !sigma.empty();
+  if (label == "n_switches") return !n_switches.empty();
+  if (label == "has_switch") return !has_switch.empty();
+  if (label == "step_state") return !step_state.empty();
+  if (label == "switch_times") return !switch_times.empty();
+  return false;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string lower(std::string_view s) {
+  std::string r(s);
+  for (char& c : r) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return r;
+}
+
+bool ends_with_ci(const std::string& path, const std::string& ext) {
+  return path.size() >= ext.size() && lower(std::string_view(path).substr(path.size() - ext.size())) == ext;
+}
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string r = "(";
+  for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+  return r + (s.size() == 1 ? ",)" : ")");
+}
+
+std::string plural(int64_t n, const char* word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError(path + ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw UsageError(path + ": read error");
+  return std::move(ss).str();
+}
+
+std::string fmt_num(double v) {
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+// ---- NPY ----------------------------------------------------------------------------------------
+
+double elem(const io::Array& a, int64_t i) {
+  switch (a.dtype) {
+    case io::DType::F32: return a.as<float>()[i];
+    case io::DType::F64: return a.as<double>()[i];
+    case io::DType::I32: return a.as<int32_t>()[i];
+    case io::DType::I64: return double(a.as<int64_t>()[i]);
+    case io::DType::U8: return a.as<uint8_t>()[i];
+    case io::DType::I8: return a.as<int8_t>()[i];
+  }
+  return 0;
+}
+
+bool is_float(io::DType t) { return t == io::DType::F32 || t == io::DType::F64; }
+
+TrajectorySet read_npy_set(const std::string& path, const ReadOptions& opts) {
+  io::Array a;
+  {
+    const std::string buf = read_file(path);
+    a = io::parse_npy(buf.data(), buf.size(), path);
+  }
+  if (!is_float(a.dtype))
+    throw UsageError(path + ": positions must be float32 or float64, not " + io::dtype_descr(a.dtype));
+  if (a.shape.size() != 2 && a.shape.size() != 3)
+    throw UsageError(path + ": positions have shape " + shape_str(a.shape) +
+                     "; expected (N, L) or (N, L, D): one row per trajectory, all of equal length");
+  const int64_t N = a.shape[0], L = a.shape[1], D = a.shape.size() == 3 ? a.shape[2] : 1;
+  if (D < 1 || D > 3) throw UsageError(path + ": positions have shape " + shape_str(a.shape) + "; D must be 1, 2 or 3");
+  if (N == 0 || L == 0) throw UsageError(path + ": no trajectories (shape " + shape_str(a.shape) + ")");
+  if (L < opts.min_length)
+    throw UsageError(path + ": trajectories have " + plural(L, "position") + ", fewer than " +
+                     std::to_string(opts.min_length));
+
+  TrajectorySet t;
+  t.source = path;
+  t.dims = int(D);
+  t.positions.resize(size_t(N));
+  t.frames.resize(size_t(N));
+  t.ids.resize(size_t(N));
+  for (int64_t r = 0; r < N; ++r) {
+    auto& p = t.positions[size_t(r)];
+    p.resize(size_t(L * D));
+    for (int64_t k = 0; k < L * D; ++k) {
+      const double v = elem(a, r * L * D + k);
+      if (!std::isfinite(v))
+        throw UsageError(path + ": trajectory " + std::to_string(r) + ", position " + std::to_string(k / D) +
+                         ": non-finite value " + fmt_num(v));
+      p[size_t(k)] = float(v * opts.pixel_size);
+    }
+    auto& f = t.frames[size_t(r)];
+    f.resize(size_t(L));
+    for (int64_t j = 0; j < L; ++j) f[size_t(j)] = j;
+    t.ids[size_t(r)] = r;
+  }
+  a = io::Array{};
+
+  const std::string lp = labels_path_for(path);
+  std::error_code ec;
+  if (!fs::is_regular_file(lp, ec)) return t;
+  auto labels = io::read_npz(lp, {"index", "sigma", "n_switches", "has_switch", "step_state", "switch_times"});
+  auto check = [&](const std::string& name, const io::Array& x, size_t ndim, bool integral) {
+    if (x.shape.size() != ndim)
+      throw UsageError(lp + ": '" + name + "' has shape " + shape_str(x.shape) + ", expected " +
+                       (ndim == 1 ? "(N,)" : "(N, columns)") + " with N = " + std::to_string(N));
+    if (x.shape[0] != N)
+      throw UsageError(lp + ": '" + name + "' has " + plural(x.shape[0], "row") + ", but " + path + " has " +
+                       std::to_string(N) + (N == 1 ? " trajectory" : " trajectories"));
+    if (integral && is_float(x.dtype))
+      throw UsageError(lp + ": '" + name + "' must be an integer array, not " + io::dtype_descr(x.dtype));
+  };
+  if (auto it = labels.find("index"); it != labels.end()) {
+    check("index", it->second, 1, true);
+    for (int64_t r = 0; r < N; ++r) t.ids[size_t(r)] = int64_t(elem(it->second, r));
+  }
+  if (auto it = labels.find("sigma"); it != labels.end()) {
+    check("sigma", it->second, 1, false);
+    t.sigma.resize(size_t(N));
+    for (int64_t r = 0; r < N; ++r) t.sigma[size_t(r)] = float(elem(it->second, r) * opts.pixel_size);
+  }
+  if (auto it = labels.find("n_switches"); it != labels.end()) {
+    check("n_switches", it->second, 1, true);
+    t.n_switches.resize(size_t(N));
+    for (int64_t r = 0; r < N; ++r) t.n_switches[size_t(r)] = int32_t(elem(it->second, r));
+  }
+  if (auto it = labels.find("has_switch"); it != labels.end()) {
+    check("has_switch", it->second, 1, true);
+    t.has_switch.resize(size_t(N));
+    for (int64_t r = 0; r < N; ++r) t.has_switch[size_t(r)] = elem(it->second, r) != 0;
+  }
+  if (auto it = labels.find("step_state"); it != labels.end()) {
+    const io::Array& x = it->second;
+    check("step_state", x, 2, true);
+    if (x.shape[1] != L - 1)
+      throw UsageError(lp + ": 'step_state' has " + plural(x.shape[1], "step") + " per trajectory, but " + path +
+                       " has " + plural(L, "position") + " per trajectory (" + plural(L - 1, "step") + ")");
+    t.step_state.resize(size_t(N));
+    for (int64_t r = 0; r < N; ++r) {
+      auto& s = t.step_state[size_t(r)];
+      s.resize(size_t(L - 1));
+      for (int64_t j = 0; j < L - 1; ++j) s[size_t(j)] = int(elem(x, r * (L - 1) + j));
+    }
+  }
+  if (auto it = labels.find("switch_times"); it != labels.end()) {
+    const io::Array& x = it->second;
+    check("switch_times", x, 2, false);
+    const int64_t C = x.shape[1];
+    t.switch_times.resize(size_t(N));
+    for (int64_t r = 0; r < N; ++r)
+      for (int64_t c = 0; c < C; ++c) {
+        const double v = elem(x, r * C + c);
+        if (!std::isnan(v)) t.switch_times[size_t(r)].push_back(float(v));
+      }
+  }
+  return t;
+}
+
+// ---- tables -------------------------------------------------------------------------------------
+
+enum class Sep { Comma, Tab, Space };
+
+std::string_view trim(std::string_view s) {
+  size_t a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string_view::npos) return {};
+  return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
+}
+
+// Splits one line. Comma and tab: fields may be double-quoted ("" is a literal quote); surrounding
+// blanks are trimmed. Whitespace: runs of blanks separate fields.
+void split(std::string_view line, Sep sep, std::vector<std::string>& out) {
+  out.clear();
+  if (sep == Sep::Space) {
+    size_t p = 0;
+    while (true) {
+      p = line.find_first_not_of(" \t", p);
+      if (p == std::string_view::npos) break;
+      size_t q = line.find_first_of(" \t", p);
+      if (q == std::string_view::npos) q = line.size();
+      out.emplace_back(line.substr(p, q - p));
+      p = q;
+    }
+    return;
+  }
+  const char d = sep == Sep::Comma ? ',' : '\t';
+  std::string cur;
+  bool quoted = false, was_quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        cur += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        cur += c;
+      }
+    } else if (c == '"' && trim(cur).empty()) {
+      cur.clear();
+      quoted = was_quoted = true;
+    } else if (c == d) {
+      out.emplace_back(was_quoted ? cur : std::string(trim(cur)));
+      cur.clear();
+      was_quoted = false;
+    } else if (!was_quoted || (c != ' ' && c != '\t')) {
+      cur += c;
+    }
+  }
+  out.emplace_back(was_quoted ? cur : std::string(trim(cur)));
+}
+
+bool parse_double(std::string_view s, double& v) {
+  if (!s.empty() && s[0] == '+') s.remove_prefix(1);
+  if (s.empty()) return false;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v, std::chars_format::general);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+struct Column {
+  Column(const char* r, std::vector<std::string> a, const char* s) : role(r), aliases(std::move(a)), shown(s) {}
+  const char* role;
+  std::vector<std::string> aliases;  // lower case
+  const char* shown;                 // the names listed when the column is missing
+  int index = -1;
+  std::string name;  // as in the header
+};
+
+struct Row {
+  int64_t id, frame, line;
+  float pos[3];
+  float sigma;
+  int32_t n_switches;
+  int32_t state;  // -1: empty
+  uint8_t has_switch;
+};
+
+class TableReader {
+ public:
+  TableReader(const std::string& path, const ReadOptions& opts) : path_(path), opts_(opts) {}
+
+  TrajectorySet read() {
+    const std::string text = read_file(path_);
+    if (trim(text).empty()) throw UsageError(path_ + ": empty file");
+    if (text.find('\0') != std::string::npos)
+      throw UsageError(path_ + ": not a text table (binary content) nor an NPY file");
+
+    std::vector<std::string> fields;
+    size_t pos = 0;
+    int64_t line_no = 0;
+    bool have_header = false, seen_data = false;
+    int skipped = 0;
+    size_t ncols = 0;
+    while (pos < text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      std::string_view line(text.data() + pos, end - pos);
+      pos = end + 1;
+      ++line_no;
+      if (line_no == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (trim(line).empty()) continue;
+      if (!have_header) {
+        if (trim(line)[0] == '#') continue;
+        header(line);
+        ncols = header_.size();
+        have_header = true;
+        continue;
+      }
+      split(line, sep_, fields);
+      // TrackMate writes up to three rows of descriptions and units after the header.
+      if (!seen_data && skipped < 3) {
+        double v;
+        if (size_t(frame_.index) >= fields.size() || !parse_double(fields[size_t(frame_.index)], v)) {
+          ++skipped;
+          continue;
+        }
+      }
+      seen_data = true;
+      if (fields.size() != ncols)
+        throw UsageError(at(line_no) + plural(int64_t(fields.size()), "field") + ", but the header has " +
+                         plural(int64_t(ncols), "column"));
+      row(fields, line_no);
+    }
+    if (rows_.empty()) throw UsageError(path_ + ": no data rows after the header");
+    return group();
+  }
+
+ private:
+  std::string at(int64_t line) const { return path_ + ":" + std::to_string(line) + ": "; }
+
+  void header(std::string_view line) {
+    sep_ = line.find(',') != std::string_view::npos    ? Sep::Comma
+           : line.find('\t') != std::string_view::npos ? Sep::Tab
+                                                       : Sep::Space;
+    split(line, sep_, header_);
+    bool numeric = true;
+    for (const auto& h : header_) {
+      double v;
+      numeric = numeric && parse_double(h, v);
+    }
+    if (numeric) throw UsageError(path_ + ": " + linking_hint("a table without a header"));
+    for (Column* c : {&id_, &frame_, &x_, &y_, &z_, &sigma_, &nsw_, &hsw_, &state_})
+      for (const auto& alias : c->aliases) {
+        for (size_t i = 0; i < header_.size() && c->index < 0; ++i)
+          if (lower(header_[i]) == alias) {
+            c->index = int(i);
+            c->name = header_[i];
+          }
+        if (c->index >= 0) break;
+      }
+    auto missing = [&](const Column& c) {
+      return UsageError(path_ + ": no column for " + c.role + " (expected one of " + c.shown + ")");
+    };
+    if (x_.index < 0) throw missing(x_);
+    if (frame_.index < 0) throw missing(frame_);
+    if (z_.index >= 0 && y_.index < 0) throw missing(y_);
+    if (id_.index < 0)
+      throw UsageError(path_ + ": no column for " + id_.role + " (expected one of " + id_.shown + "): " +
+                       linking_hint("this table"));
+    dims_ = 1 + (y_.index >= 0) + (z_.index >= 0);
+  }
+
+  static std::string linking_hint(const std::string& what) {
+    return what + " has no track ids: link localizations into trajectories first (e.g. trackpy.link), "
+                  "then save them with columns particle, frame, x, y";
+  }
+
+  double number(const std::vector<std::string>& f, const Column& c, int64_t line) const {
+    const std::string& s = f[size_t(c.index)];
+    if (s.empty()) throw UsageError(at(line) + "column '" + c.name + "' is empty");
+    double v;
+    if (!parse_double(s, v)) throw UsageError(at(line) + "column '" + c.name + "': '" + s + "' is not a number");
+    if (!std::isfinite(v))
+      throw UsageError(at(line) + "column '" + c.name + "': '" + s + "' is not a finite number");
+    return v;
+  }
+
+  int64_t integer(const std::vector<std::string>& f, const Column& c, int64_t line) const {
+    const std::string& s = f[size_t(c.index)];
+    const std::string l = lower(s);
+    if (&c == &hsw_ && (l == "true" || l == "false")) return l == "true";
+    const double v = number(f, c, line);
+    if (v != std::floor(v) || std::fabs(v) > 9.0e15)
+      throw UsageError(at(line) + "column '" + c.name + "': '" + s + "' is not an integer");
+    return int64_t(v);
+  }
+
+  void row(const std::vector<std::string>& f, int64_t line) {
+    const std::string& ids = f[size_t(id_.index)];
+    if (ids.empty() || ids == "None") return;  // a spot that belongs to no track
+    Row r{};
+    r.line = line;
+    r.id = integer(f, id_, line);
+    r.frame = integer(f, frame_, line);
+    const Column* axes[3] = {&x_, &y_, &z_};
+    for (int d = 0; d < dims_; ++d) r.pos[d] = float(number(f, *axes[d], line) * opts_.pixel_size);
+    if (sigma_.index >= 0) r.sigma = float(number(f, sigma_, line) * opts_.pixel_size);
+    if (nsw_.index >= 0) r.n_switches = int32_t(integer(f, nsw_, line));
+    if (hsw_.index >= 0) {
+      const int64_t h = integer(f, hsw_, line);
+      if (h != 0 && h != 1)
+        throw UsageError(at(line) + "column '" + hsw_.name + "': '" + f[size_t(hsw_.index)] + "' is not 0 or 1");
+      r.has_switch = uint8_t(h);
+    }
+    r.state = -1;
+    if (state_.index >= 0 && !f[size_t(state_.index)].empty()) {
+      const int64_t s = integer(f, state_, line);
+      if (s < 0 || s > 255)
+        throw UsageError(at(line) + "column '" + state_.name + "': '" + f[size_t(state_.index)] +
+                         "' is not a state index (0..255)");
+      r.state = int32_t(s);
+    }
+    rows_.push_back(r);
+  }
+
+  TrajectorySet group() {
+    std::sort(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) {
+      if (a.id != b.id) return a.id < b.id;
+      if (a.frame != b.frame) return a.frame < b.frame;
+      return a.line < b.line;
+    });
+    TrajectorySet t;
+    t.source = path_;
+    t.dims = dims_;
+    const bool has_sigma = sigma_.index >= 0, has_nsw = nsw_.index >= 0, has_hsw = hsw_.index >= 0,
+               has_state = state_.index >= 0;
+    for (size_t b = 0; b < rows_.size();) {
+      size_t e = b;
+      while (e < rows_.size() && rows_[e].id == rows_[b].id) ++e;
+      const int64_t id = rows_[b].id, n = int64_t(e - b);
+      int64_t first_line = rows_[b].line;
+      for (size_t k = b; k < e; ++k) first_line = std::min(first_line, rows_[k].line);
+      const std::string track = "track " + std::to_string(id);
+      for (size_t k = b + 1; k < e; ++k) {
+        const Row &p = rows_[k - 1], &r = rows_[k];
+        if (r.frame == p.frame)
+          throw UsageError(at(r.line) + track + " has frame " + std::to_string(r.frame) + " twice (also line " +
+                           std::to_string(p.line) + ")");
+        if (r.frame != p.frame + 1 && !opts_.allow_gaps)
+          throw UsageError(at(r.line) + track + " skips from frame " + std::to_string(p.frame) + " to " +
+                           std::to_string(r.frame));
+        if (has_sigma && r.sigma != p.sigma)
+          throw UsageError(at(r.line) + "column '" + sigma_.name + "': " + track + " has " + fmt_num(r.sigma) +
+                           " here but " + fmt_num(p.sigma) + " on line " + std::to_string(p.line));
+        if (has_nsw && r.n_switches != p.n_switches)
+          throw UsageError(at(r.line) + "column '" + nsw_.name + "': " + track + " has " +
+                           std::to_string(r.n_switches) + " here but " + std::to_string(p.n_switches) +
+                           " on line " + std::to_string(p.line));
+        if (has_hsw && r.has_switch != p.has_switch)
+          throw UsageError(at(r.line) + "column '" + hsw_.name + "': " + track + " has " +
+                           std::to_string(r.has_switch) + " here but " + std::to_string(p.has_switch) +
+                           " on line " + std::to_string(p.line));
+      }
+      if (n < opts_.min_length)
+        throw UsageError(at(first_line) + track + " has " + plural(n, "position") + ", fewer than " +
+                         std::to_string(opts_.min_length));
+      t.ids.push_back(id);
+      std::vector<float> pos(size_t(n * dims_));
+      std::vector<int64_t> frames(static_cast<size_t>(n));
+      for (size_t k = b; k < e; ++k) {
+        frames[k - b] = rows_[k].frame;
+        for (int d = 0; d < dims_; ++d) pos[(k - b) * size_t(dims_) + size_t(d)] = rows_[k].pos[d];
+      }
+      t.positions.push_back(std::move(pos));
+      t.frames.push_back(std::move(frames));
+      if (has_sigma) t.sigma.push_back(rows_[b].sigma);
+      if (has_nsw) t.n_switches.push_back(rows_[b].n_switches);
+      if (has_hsw) t.has_switch.push_back(rows_[b].has_switch);
+      if (has_state) {
+        std::vector<int> st;
+        st.reserve(size_t(n > 0 ? n - 1 : 0));
+        for (size_t k = b; k + 1 < e; ++k) {
+          if (rows_[k].state < 0)
+            throw UsageError(at(rows_[k].line) + "column '" + state_.name + "' is empty, but only the last frame of " +
+                             track + " may lack a state");
+          st.push_back(rows_[k].state);
+        }
+        t.step_state.push_back(std::move(st));
+      }
+      b = e;
+    }
+    rows_.clear();
+    rows_.shrink_to_fit();
+    return t;
+  }
+
+  std::string path_;
+  ReadOptions opts_;
+  Sep sep_ = Sep::Comma;
+  std::vector<std::string> header_;
+  int dims_ = 1;
+  Column id_{"track id", {"particle", "track_id", "trajectory", "traj_idx", "track"},
+             "particle, TRACK_ID, trajectory, traj_idx"};
+  Column frame_{"frame", {"frame"}, "frame, FRAME"};
+  Column x_{"x", {"x", "position_x"}, "x, POSITION_X"};
+  Column y_{"y", {"y", "position_y"}, "y, POSITION_Y"};
+  Column z_{"z", {"z", "position_z"}, "z, POSITION_Z"};
+  Column sigma_{"sigma", {"sigma"}, "sigma"};
+  Column nsw_{"n_switches", {"n_switches"}, "n_switches"};
+  Column hsw_{"has_switch", {"has_switch"}, "has_switch"};
+  Column state_{"state", {"state"}, "state"};
+  std::vector<Row> rows_;
+};
+
+}  // namespace
+
+TrajectorySet read_trajectories(const std::string& path, const ReadOptions& opts) {
+  if (!(opts.pixel_size > 0) || !std::isfinite(opts.pixel_size))
+    throw UsageError("pixel size must be a positive number, not " + fmt_num(opts.pixel_size));
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw UsageError(path + ": no such file");
+  if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a file of trajectories");
+  char head[8] = {};
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw UsageError(path + ": cannot open");
+    in.read(head, sizeof head);
+  }
+  const std::string_view h(head, sizeof head);
+  if (h.substr(0, 6) == "\x93NUMPY" || ends_with_ci(path, ".npy")) return read_npy_set(path, opts);
+  if (h.substr(0, 4) == std::string_view("PK\x03\x04", 4) || ends_with_ci(path, ".npz"))
+    throw UsageError(path + ": is an NPZ archive: pass the positions .npy (labels are read from the "
+                            "<stem>.labels.npz beside it)");
+  if (h.substr(0, 5) == "<?xml" || ends_with_ci(path, ".xml"))
+    throw UsageError(path + ": XML (TrackMate) is not read: export the spots table as CSV "
+                            "(TRACK_ID, FRAME, POSITION_X, POSITION_Y)");
+  return TableReader(path, opts).read();
+}
+
+}  // namespace sptrain
