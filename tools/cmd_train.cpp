@@ -38,12 +38,7 @@ void run_train(const TrainCliOptions& o) {
   if (!o.resume.empty()) {
     if (!o.config.empty() || !o.set.empty()) throw UsageError("--resume: the run's own config is used; drop --config and --set");
     const std::string dir = o.resume;
-    if (!fs::exists(dir + "/config.toml")) throw UsageError("--resume " + dir + ": not a run directory (no config.toml)");
-    std::vector<std::string> set = {"data.spec=\"spec.toml\""};
-    std::ifstream ov(dir + "/overrides.txt");
-    for (std::string line; std::getline(ov, line);)
-      if (!line.empty()) set.push_back(line);
-    cfg = load_train_config(dir + "/config.toml", set);
+    cfg = load_run_config(dir);
     opt.run_dir = dir;
     opt.resume = true;
   } else {

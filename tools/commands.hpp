@@ -6,4 +6,5 @@ namespace sptrain::cli {
 void add_info(CLI::App& app);
 void add_simulate(CLI::App& app);
 void add_train(CLI::App& app);  // train and model
+void add_eval(CLI::App& app);
 }  // namespace sptrain::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   sptrain::cli::add_info(app);
   sptrain::cli::add_simulate(app);
   sptrain::cli::add_train(app);
+  sptrain::cli::add_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -59,6 +59,8 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
 // The model section alone (for `sptrain model --config F`): a config with [model] and [layer.*],
 // and [data] for the input shape.
 ModelSpec model_from_config(const TrainConfig& c);
+// The config of a run directory written by train(): its config.toml, spec.toml and overrides.txt.
+TrainConfig load_run_config(const std::string& run_dir);
 
 struct TrainOptions {
   std::string run_dir;

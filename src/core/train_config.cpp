@@ -348,4 +348,14 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
 
 ModelSpec model_from_config(const TrainConfig& c) { return c.model; }
 
+TrainConfig load_run_config(const std::string& run_dir) {
+  if (!std::filesystem::exists(run_dir + "/config.toml"))
+    throw UsageError(run_dir + ": not a run directory (no config.toml)");
+  std::vector<std::string> set = {"data.spec=\"spec.toml\""};
+  std::ifstream ov(run_dir + "/overrides.txt");
+  for (std::string line; std::getline(ov, line);)
+    if (!line.empty()) set.push_back(line);
+  return load_train_config(run_dir + "/config.toml", set);
+}
+
 }  // namespace sptrain

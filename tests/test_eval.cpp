@@ -1,0 +1,142 @@
+// sptrain eval: the baselines reach the statistical limits of REFERENCE.md section 3 on small
+// samples, outputs are complete, and the model path scores a trained run.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "sptrain/error.hpp"
+#include "sptrain/evaluate.hpp"
+#include "sptrain/train.hpp"
+#include "stat_bounds.hpp"
+
+using namespace sptrain;
+namespace fs = std::filesystem;
+
+namespace {
+struct Tmp {
+  fs::path p;
+  Tmp() {
+    p = fs::temp_directory_path() / ("sptrain_eval_" + std::to_string(getpid()) + "_" +
+                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(p);
+    fs::create_directories(p);
+  }
+  ~Tmp() { fs::remove_all(p); }
+};
+
+std::string preset(const std::string& name) { return std::string(SPTRAIN_SOURCE_DIR) + "/experiments/" + name; }
+
+nlohmann::json baselines(const std::string& spec, int64_t n, const fs::path& out, bool plots = false) {
+  EvalRequest r;
+  r.baselines_only = true;
+  r.spec_path = preset(spec);
+  r.n = n;
+  r.seed = 11;
+  r.out_dir = out.string();
+  r.plots = plots;
+  return run_eval(r);
+}
+
+bool is_png(const fs::path& f) {
+  std::ifstream in(f, std::ios::binary);
+  char sig[8] = {};
+  in.read(sig, 8);
+  return in && std::string(sig, 8) == std::string("\x89PNG\r\n\x1a\n", 8);
+}
+}  // namespace
+
+TEST(Eval, SigmaMleReachesTheLimitOnTask32) {
+  Tmp t;
+  auto ev = baselines("report-3.2-code.toml", 2000, t.p / "e", true);
+  const double mape = ev["methods"]["mle"]["metrics"]["mape"];
+  // Limit ~5.66 %; the per-trajectory absolute percentage error has std ~4.3 %, so the mean over
+  // 2000 has a standard error of 0.096 %: 5.5 standard errors is 0.53 %.
+  EXPECT_TRUE(test::within_z(mape, 5.66, 0.096)) << mape;
+  EXPECT_TRUE(fs::exists(t.p / "e" / "eval.json"));
+  std::ifstream csv(t.p / "e" / "predictions.csv");
+  int lines = 0;
+  for (std::string l; std::getline(csv, l);) ++lines;
+  EXPECT_EQ(lines, 2001);
+  EXPECT_TRUE(fs::exists(t.p / "e" / "scatter_mle_sigma.dat"));
+  if (ev["plots"].size() > 0 && ev["plots"][0]["png"].get<bool>()) {
+    EXPECT_TRUE(is_png(t.p / "e" / "scatter_mle_sigma.png"));
+  }
+}
+
+TEST(Eval, HasSwitchClassifierReachesTheLimits) {
+  Tmp t;
+  // Report text variant: step sizes 1 and 10 are always told apart (limit 100 %).
+  auto a = baselines("report-3.4.3-text.toml", 300, t.p / "a");
+  EXPECT_GE(a["methods"]["bayes_switch_classifier"]["metrics"]["accuracy"].get<double>(), 0.99);
+  // Code variant: limit ~94.4 %; binomial standard error on 600 is 0.0094, 5.5 of them 0.052.
+  auto b = baselines("report-3.4.3-code.toml", 600, t.p / "b");
+  const double acc = b["methods"]["bayes_switch_classifier"]["metrics"]["accuracy"];
+  EXPECT_TRUE(test::within_z(acc, 0.944, 0.0094)) << acc;
+}
+
+TEST(Eval, HmmCountsSwitchesNearTheLimit) {
+  Tmp t;
+  auto ev = baselines("report-3.4.1-text.toml", 300, t.p / "c");
+  const auto& m = ev["methods"]["hmm_count_map"]["metrics"];
+  // Limit ~70 % exact (binomial SE on 300: 0.026; 5.5 SE = 0.145) and per-step state ~99.4 %.
+  EXPECT_TRUE(test::within_z(m["exact_accuracy"].get<double>(), 0.70, 0.0265)) << m.dump();
+  EXPECT_GT(m["per_step_state_accuracy"].get<double>(), 0.98);
+  EXPECT_LT(m["mae"].get<double>(), 1.0);
+}
+
+TEST(Eval, ScoresATrainedModelBesideTheBaselines) {
+  Tmp t;
+  std::ofstream(t.p / "spec.toml") << "length = 60\n[states]\nprior = \"loguniform\"\nlow = 0.5\nhigh = 5.0\n"
+                                      "[features]\nkind = \"squared_displacements\"\n";
+  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 200\ntest_size = 200\n[train]\nbatch = 200\n"
+                                   "steps_per_epoch = 25\nepochs = 8\nloss = \"mape\"\nlr = 1e-2\n"
+                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
+                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
+  auto cfg = load_train_config((t.p / "c.toml").string());
+  TrainOptions o;
+  o.run_dir = (t.p / "run").string();
+  o.progress = false;
+  fs::create_directories(o.run_dir);
+  fs::copy_file(t.p / "c.toml", t.p / "run" / "config.toml");
+  fs::copy_file(t.p / "spec.toml", t.p / "run" / "spec.toml");
+  train(cfg, Device::cpu(), o);
+  EvalRequest r;
+  r.run_dir = o.run_dir;
+  r.n = 500;
+  r.out_dir = (t.p / "ev").string();
+  r.plots = false;
+  auto ev = run_eval(r);
+  ASSERT_TRUE(ev["methods"].contains("model")) << ev.dump();
+  const double model = ev["methods"]["model"]["metrics"]["mape"], mle = ev["methods"]["mle"]["metrics"]["mape"];
+  EXPECT_LT(model, 1.5 * mle) << "a trained sqrt(w . dx^2) model is close to the MLE (here 7.5 % vs 7.2 %)";
+  // Outputs exist: a second eval into the same directory needs force.
+  EXPECT_THROW(run_eval(r), UsageError);
+  r.force = true;
+  EXPECT_NO_THROW(run_eval(r));
+}
+
+TEST(Eval, InputFilesWithoutLabelsOrWrongShapesAreRejected) {
+  Tmp t;
+  std::ofstream(t.p / "tracks.csv") << "particle,frame,x,y\n0,0,1.0,2.0\n0,1,1.5,2.1\n0,2,1.7,2.0\n";
+  EvalRequest r;
+  r.baselines_only = true;
+  r.input = (t.p / "tracks.csv").string();
+  r.out_dir = (t.p / "o").string();
+  try {
+    run_eval(r);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("nothing to score against"), std::string::npos) << e.what();
+  }
+  std::ofstream(t.p / "ragged.csv") << "particle,frame,x,sigma\n0,0,1.0,1\n0,1,1.5,1\n0,2,1.7,1\n1,0,1.0,1\n1,1,2.0,1\n";
+  r.input = (t.p / "ragged.csv").string();
+  try {
+    run_eval(r);
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("one length"), std::string::npos) << e.what();
+  }
+}
