@@ -183,3 +183,20 @@ TEST_F(Cli, TrainAndModelCommands) {
   EXPECT_NE(res.out.find("baseline mle"), std::string::npos) << res.out;
   EXPECT_TRUE(fs::exists(dir / "run" / "results.json"));
 }
+
+TEST_F(Cli, EvalOnFilesAndBadInput) {
+  auto s = spec("length = 50\n[states]\nsigma = [1.0, 4.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.05\n");
+  auto csv = (dir / "t.csv").string();
+  ASSERT_EQ(sh(simulate(s, "--out " + csv)).code, 0);
+  auto ok = sh(cli() + " eval --baselines-only --input " + csv + " --out-dir " + (dir / "ev").string() + " --no-plots");
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("mle"), std::string::npos) << ok.out;
+  EXPECT_NE(ok.out.find("hmm_em_viterbi"), std::string::npos) << ok.out;
+  EXPECT_TRUE(fs::exists(dir / "ev" / "predictions.csv"));
+  std::ofstream(dir / "bad.csv") << "particle,frame,x\n0,0,1.0\n0,1,abc\n";
+  auto bad = sh(cli() + " eval --baselines-only --input " + (dir / "bad.csv").string() + " --out-dir " + (dir / "ev2").string());
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("bad.csv:3"), std::string::npos) << bad.out;
+  auto again = sh(cli() + " eval --baselines-only --input " + csv + " --out-dir " + (dir / "ev").string());
+  EXPECT_EQ(again.code, 2) << "a non-empty output directory needs --force: " << again.out;
+}

@@ -5,6 +5,7 @@
 //   single switch at t0     Bayes classifier P(switch | data) (known or U(0, s_max) stds)
 //                           and the likelihood-ratio test at t0                  accuracy, F1, confusion
 //   single switch, random   posterior median of the switch time (known std pair)  switch-time MAE
+//   switch labels, no spec  HMM fitted by EM (states by BIC), Viterbi count
 //   Poisson switching       HMM with known parameters: count MAP (forward pass on (state, count)),
 //                           Viterbi count, per-step posterior states         exact count accuracy,
 //                                                                            count MAE, per-step accuracy
@@ -287,6 +288,20 @@ nlohmann::json run_eval(const EvalRequest& r) {
       columns[std::string(name) + "_sigma"] = est;
     }
   }
+  // Without a generating spec: an HMM fitted by Baum-Welch EM, pooled over all trajectories, with
+  // the number of states (1-3) chosen by BIC; its Viterbi paths count the switches.
+  if (!have_spec && (!d.n_switches.empty() || !d.step_state.empty())) {
+    baselines::BicSelection sel = baselines::select_states_bic(batch, 3);
+    const baselines::HmmParams& hp = sel.fits[sel.best_K - 1].params;
+    auto vit = baselines::viterbi(batch, hp);
+    nlohmann::json m = {{"kind", "HMM fitted by EM (pooled), states by BIC"}, {"states", sel.best_K}, {"sigma", hp.sigma}};
+    std::vector<int> vc(d.n);
+    std::vector<double> col(d.n);
+    for (int64_t i = 0; i < d.n; ++i) col[i] = vc[i] = vit[i].switches;
+    if (!d.n_switches.empty()) m["metrics"] = count_metrics(vc, d.n_switches);
+    methods["hmm_em_viterbi"] = m;
+    columns["hmm_em_viterbi_count"] = col;
+  }
   if (have_spec) {
     const SimParams& p = spec.params;
     // Effective per-step stds: localization noise adds 2 s^2 to a displacement's variance.
@@ -383,15 +398,17 @@ nlohmann::json run_eval(const EvalRequest& r) {
     io::AtomicFile f(r.out_dir + "/predictions.csv");
     auto& o = f.stream();
     o << "id";
-    const bool has_sigma = !d.sigma.empty(), has_sw = !d.n_switches.empty();
+    const bool has_sigma = !d.sigma.empty(), has_sw = !d.n_switches.empty(), has_st = !d.switch_time.empty();
     if (has_sigma) o << ",true_sigma";
-    if (has_sw) o << ",true_n_switches,true_switch_time";
+    if (has_sw) o << ",true_n_switches";
+    if (has_st) o << ",true_switch_time";
     for (const auto& [k, v] : columns) o << "," << k;
     o << "\n";
     for (int64_t i = 0; i < d.n; ++i) {
       o << d.ids[i];
       if (has_sigma) o << "," << csv_num(d.sigma[i]);
-      if (has_sw) o << "," << d.n_switches[i] << "," << csv_num(d.switch_time[i]);
+      if (has_sw) o << "," << d.n_switches[i];
+      if (has_st) o << "," << csv_num(d.switch_time[i]);
       for (const auto& [k, v] : columns) o << "," << csv_num(v[i]);
       o << "\n";
     }
