@@ -1,7 +1,7 @@
 // sptrain eval: the model of a run and every applicable classical baseline on the same
 // trajectories. Which baselines apply follows from the generating spec (known parameters: the
 // Bayes-optimal references of REFERENCE.md section 3) and from the labels the data carry:
-//   sigma labels            MLE (zero mean, mean removed), CVE                 MAPE, MAE, MSE
+//   sigma labels            MLE (zero mean, mean removed), CVE, MSD fit        MAPE, MAE, MSE
 //   single switch at t0     Bayes classifier P(switch | data) (known or U(0, s_max) stds)
 //                           and the likelihood-ratio test at t0                  accuracy, F1, confusion
 //   single switch, random   posterior median of the switch time (known std pair)  switch-time MAE
@@ -240,6 +240,8 @@ nlohmann::json run_eval(const EvalRequest& r) {
   const int64_t S = d.length - 1;
   const std::vector<float> dx = displacements(d);
   const baselines::SeriesBatch batch{dx.data(), d.n, S, d.dims};
+  // Cramer-Rao bound of an unbiased step-size estimate from S * dims increments of one state.
+  ev["data"]["cramer_rao_relative_std_sigma"] = baselines::cramer_rao_rel_std_sigma(S * d.dims);
 
   // Model.
   if (use_model) {
@@ -279,7 +281,7 @@ nlohmann::json run_eval(const EvalRequest& r) {
   if (!d.sigma.empty() || one_state || !have_spec) {
     const std::pair<const char*, baselines::Estimator> est_list[] = {
         {"mle", baselines::Estimator::MleZeroMean}, {"mle_mean_removed", baselines::Estimator::MleSampleMean},
-        {"cve", baselines::Estimator::Cve}};
+        {"cve", baselines::Estimator::Cve}, {"msd_fit", baselines::Estimator::MsdFit}};
     for (const auto& [name, e] : est_list) {
       auto est = baselines::estimate_sigma(e, batch);
       nlohmann::json m = {{"kind", "sigma estimator"}};
@@ -483,7 +485,8 @@ nlohmann::json run_eval(const EvalRequest& r) {
 std::string format_eval_table(const nlohmann::json& ev) {
   std::ostringstream o;
   o << "eval on " << ev["data"]["trajectories"] << " trajectories of " << ev["data"]["length"] << " positions ("
-    << ev["data"]["source"].get<std::string>() << ")\n";
+    << ev["data"]["source"].get<std::string>() << "); Cramer-Rao relative std of one-state sigma "
+    << std::setprecision(4) << 100 * ev["data"]["cramer_rao_relative_std_sigma"].get<double>() << " %\n";
   o << std::left << std::setw(32) << "method" << "metrics\n";
   for (const auto& [name, m] : ev["methods"].items()) {
     o << std::setw(32) << name;
