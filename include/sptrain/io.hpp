@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,13 @@ struct Array {
 void write_npy(std::ostream& out, const ArrayView& a);
 Array read_npy(const std::string& path);  // throws UsageError naming the file for a malformed one
 void write_npz(std::ostream& out, const std::vector<ArrayView>& arrays);  // members "<name>.npy"
+// An NPY image in memory (from a file or an NPZ member); `what` names it in errors.
+Array parse_npy(const char* data, size_t n, const std::string& what);
+// The members "<name>.npy" of an NPZ archive (stored, zip or zip64), by name without ".npy";
+// `only` restricts to those names. Throws UsageError naming the file for a bad archive.
+std::map<std::string, Array> read_npz(const std::string& path, const std::vector<std::string>& only = {});
+// CRC-32 (zip's polynomial) of n bytes, continuing from `crc` (0 to start).
+uint32_t crc32(const void* data, size_t n, uint32_t crc = 0);
 
 // A file written to "<path>.tmp-<pid>" and renamed onto path by commit() after fsync, so readers
 // never see a torn file. Without commit() (an exception, an interrupt) the temporary is removed.

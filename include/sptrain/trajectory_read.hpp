@@ -53,16 +53,4 @@ struct ReadOptions {
 // A table without a header (localizations: frame, x, y per row) is an error asking to link them.
 TrajectorySet read_trajectories(const std::string& path, const ReadOptions& opts = {});
 
-namespace io {
-
-// Parses an NPY file held in memory; `what` names it in errors (e.g. "x.npz: member 'a.npy'").
-// Accepts the dtypes of io::DType (and bool as U8), little-endian, C order, format 1.0-3.0.
-Array parse_npy(const char* data, size_t n, const std::string& what);
-
-// Reads the NPY members of an NPZ archive (a zip, zip64 or not; stored members only: a compressed
-// member is an error naming it), keyed by member name without ".npy". With `only` non-empty, reads
-// just those keys (absent ones are simply missing from the result). CRCs are checked.
-std::map<std::string, Array> read_npz(const std::string& path, const std::vector<std::string>& only = {});
-
-}  // namespace io
 }  // namespace sptrain

@@ -65,7 +65,10 @@ std::string npy_header(const ArrayView& a) {
   return h + dict;
 }
 
-uint32_t crc32_update(uint32_t crc, const unsigned char* p, size_t n) {
+}  // namespace
+
+uint32_t crc32(const void* data, size_t n, uint32_t crc) {
+  const unsigned char* p = static_cast<const unsigned char*>(data);
   static const std::array<uint32_t, 256> table = [] {
     std::array<uint32_t, 256> t{};
     for (uint32_t i = 0; i < 256; ++i) {
@@ -79,6 +82,8 @@ uint32_t crc32_update(uint32_t crc, const unsigned char* p, size_t n) {
   for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
   return ~crc;
 }
+
+namespace {
 
 template <class T>
 void put(std::ostream& o, T v) {
@@ -105,8 +110,8 @@ void write_npz(std::ostream& out, const std::vector<ArrayView>& arrays) {
   uint64_t offset = 0;
   for (const auto& a : arrays) {
     const std::string h = npy_header(a);
-    uint32_t crc = crc32_update(0, reinterpret_cast<const unsigned char*>(h.data()), h.size());
-    crc = crc32_update(crc, static_cast<const unsigned char*>(a.data), a.bytes());
+    uint32_t crc = crc32(h.data(), h.size());
+    crc = crc32(a.data, a.bytes(), crc);
     const uint64_t size = h.size() + a.bytes();
     const std::string name = a.name + ".npy";
     // Local file header with a zip64 extra field (sizes).
@@ -187,51 +192,8 @@ void write_npz(std::ostream& out, const std::vector<ArrayView>& arrays) {
 Array read_npy(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError(path + ": cannot open");
-  auto bad = [&](const std::string& why) { return UsageError(path + ": not a readable NPY file: " + why); };
-  char magic[8];
-  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) throw bad("missing NPY magic");
-  uint32_t hlen = 0;
-  unsigned char b[4] = {0, 0, 0, 0};
-  if (magic[6] == 1) {
-    in.read(reinterpret_cast<char*>(b), 2);
-    hlen = b[0] | (b[1] << 8);
-  } else if (magic[6] == 2 || magic[6] == 3) {
-    in.read(reinterpret_cast<char*>(b), 4);
-    hlen = b[0] | (b[1] << 8) | (b[2] << 16) | (uint32_t(b[3]) << 24);
-  } else {
-    throw bad("unsupported version " + std::to_string(int(magic[6])));
-  }
-  std::string h(hlen, '\0');
-  if (!in.read(h.data(), hlen)) throw bad("truncated header");
-  Array a;
-  auto field = [&](const std::string& key) {
-    auto p = h.find("'" + key + "'");
-    if (p == std::string::npos) throw bad("header lacks '" + key + "'");
-    return h.find(':', p) + 1;
-  };
-  size_t p = h.find('\'', field("descr"));
-  std::string descr = h.substr(p + 1, h.find('\'', p + 1) - p - 1);
-  bool found = false;
-  for (DType t : {DType::F32, DType::F64, DType::I32, DType::I64, DType::U8, DType::I8})
-    if (descr == dtype_descr(t) || (descr.size() == 3 && descr.substr(1) == std::string(dtype_descr(t)).substr(1) &&
-                                    dtype_size(t) == 1)) {
-      a.dtype = t;
-      found = true;
-    }
-  if (!found) throw bad("unsupported dtype '" + descr + "' (float32, float64, int32, int64, uint8, int8)");
-  p = field("fortran_order");
-  if (h.compare(h.find_first_not_of(' ', p), 4, "True") == 0) throw bad("Fortran order is not supported");
-  p = h.find('(', field("shape"));
-  size_t q = h.find(')', p);
-  std::stringstream ss(h.substr(p + 1, q - p - 1));
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
-    if (tok.find_first_not_of(' ') == std::string::npos) continue;
-    a.shape.push_back(std::stoll(tok));
-  }
-  a.bytes.resize(size_t(a.count()) * dtype_size(a.dtype));
-  if (!in.read(a.bytes.data(), std::streamsize(a.bytes.size()))) throw bad("data shorter than its shape says");
-  return a;
+  std::string buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_npy(buf.data(), buf.size(), path);
 }
 
 }  // namespace sptrain::io
