@@ -175,3 +175,19 @@ TEST(Train, ResultsCountTheEpochsRunAndNameTheBestOne) {
     if (r["best"].get<bool>()) best = r["epoch"];
   EXPECT_EQ(res["best_epoch"].get<int64_t>(), best);
 }
+
+TEST(Train, ReduceOnPlateauCutsTheRateWhenValidationStalls) {
+  Tmp t;
+  // A rate so small that the parameters do not move: val_loss repeats exactly, so with patience 1
+  // every epoch after the first is a plateau and the rate drops by plateau_factor each time, down
+  // to min_lr. The lr recorded for an epoch is the one its steps used.
+  auto c = load_train_config(t.config(), {"train.schedule=\"plateau\"", "train.lr=1e-12", "train.plateau_patience=1",
+                                          "train.plateau_factor=0.5", "train.min_lr=3e-13"});
+  train(c, Device::cpu(), quiet(t.run("p")));
+  auto m = read_metrics(t.run("p"));
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_DOUBLE_EQ(m[0]["lr"].get<double>(), 1e-12);
+  EXPECT_DOUBLE_EQ(m[1]["lr"].get<double>(), 1e-12);
+  EXPECT_DOUBLE_EQ(m[2]["lr"].get<double>(), 5e-13);
+  EXPECT_DOUBLE_EQ(m[3]["lr"].get<double>(), 3e-13);  // 2.5e-13 floored at min_lr
+}
