@@ -87,6 +87,9 @@ TEST(Train, MicroBatchingDoesNotChangeTheResult) {
   EXPECT_NE(a, std::vector<float>(a.size(), 0.0f));
   auto ma = read_metrics(t.run("whole")), mb = read_metrics(t.run("split"));
   EXPECT_NEAR(ma[0]["loss"].get<double>(), mb[0]["loss"].get<double>(), 1e-4 * ma[0]["loss"].get<double>());
+  // With micro-batches the run also estimates the gradient noise scale (two-batch estimator).
+  EXPECT_FALSE(ma[0].contains("b_simple"));
+  ASSERT_TRUE(mb[0].contains("b_simple"));
 }
 
 TEST(Train, ResumeReproducesTheUninterruptedRunBitwise) {

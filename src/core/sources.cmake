@@ -9,4 +9,5 @@ target_sources(sptrain PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/zoo.cpp
   ${CMAKE_CURRENT_LIST_DIR}/train_config.cpp
   ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/evaluate.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/evaluate.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/noise_scale.cpp)

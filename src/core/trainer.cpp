@@ -19,6 +19,7 @@
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/metrics_log.hpp"
+#include "sptrain/noise_scale.hpp"
 #include "sptrain/train.hpp"
 
 namespace sptrain {
@@ -97,10 +98,17 @@ struct TrainerState {
   int64_t es_wait = 0, plateau_wait = 0;
   int64_t best_epoch = 0;  // epoch of best.safetensors
   bool stopped = false;
+  NoiseScaleEstimator noise;  // gradient noise scale from micro-batch and batch gradient norms
   nlohmann::json to_json() const {
     return {{"epoch", epoch}, {"step", step}, {"lr", lr}, {"best_ckpt", best_ckpt}, {"es_best", es_best},
             {"plateau_best", plateau_best}, {"es_wait", es_wait}, {"plateau_wait", plateau_wait}, {"stopped", stopped},
-            {"best_epoch", best_epoch}};
+            {"best_epoch", best_epoch}, {"noise", noise_state()}};
+  }
+  nlohmann::json noise_state() const {
+    double g, s;
+    int64_t n;
+    noise.get_state(g, s, n);
+    return {g, s, n};
   }
   static double num(const nlohmann::json& j, const char* k) { return j[k].is_null() ? NAN : j[k].get<double>(); }
   void from_json(const nlohmann::json& j) {
@@ -114,6 +122,7 @@ struct TrainerState {
     plateau_wait = j["plateau_wait"];
     stopped = j["stopped"];
     best_epoch = j.value("best_epoch", int64_t(0));
+    if (j.contains("noise")) noise.set_state(j["noise"][0], j["noise"][1], j["noise"][2]);
   }
 };
 
@@ -179,7 +188,7 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   const int64_t B = c_.batch, MB = c_.micro_batch;
   const int outs = c_.outputs();
   model_.zero_grads();
-  double loss_sum = 0;
+  double loss_sum = 0, g_small_sq = 0;
   std::vector<float> xb, yb;
   for (int64_t off = 0; off < B; off += MB) {
     const int64_t m = std::min(MB, B - off);
@@ -207,6 +216,10 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
     const double l = be_->loss(c_.loss, int(m) * out_shape_.T, out_shape_.C, out, y_dev_, g_dev_, float(double(m) / B));
     loss_sum += l * double(m);
     model_.backward(g_dev_);
+    if (off == 0 && MB < B) {  // the first micro-batch's mean gradient, for the noise scale
+      const double scale = double(B) / double(m);
+      g_small_sq = be_->sum_squares(model_.grads(), model_.n_params()) * scale * scale;
+    }
   }
   const double loss = loss_sum / double(B);
   const size_t P = model_.n_params();
@@ -217,6 +230,7 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   if (!std::isfinite(gn2))
     throw std::runtime_error("non-finite gradient at step " + std::to_string(step + 1) + " (epoch " +
                              std::to_string(st_.epoch + 1) + "); the last good checkpoint is kept");
+  if (MB < B) st_.noise.update(g_small_sq, double(MB), gn2, double(B));
   if (c_.clip_norm > 0 && std::sqrt(gn2) > c_.clip_norm) be_->scale(model_.grads(), float(c_.clip_norm / std::sqrt(gn2)), P);
   const float lr = float(schedule_lr(step));
   if (c_.optimizer == "adam")
@@ -322,6 +336,7 @@ nlohmann::json Trainer::run() {
     rec["loss"] = loss_sum / c_.steps_per_epoch;
     for (auto& [k, v] : vm.items()) rec["val_" + k] = v;
     rec["lr"] = schedule_lr(st_.step - 1);
+    if (c_.micro_batch < c_.batch) rec["b_simple"] = st_.noise.b_simple();
     rec["seconds"] = secs;
     rec["samples_per_s"] = double(c_.steps_per_epoch * c_.batch) / secs;
     auto metric = [&](const std::string& name) -> double {
