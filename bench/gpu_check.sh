@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The one script run on a GPU machine (DESIGN.md, "Running on a GPU machine").
 #   bench/gpu_check.sh RESULTS_DIR [BUILD_DIR]
-# Expects a build made on a development machine (scripts/build.sh; carried along as build/): runs
+# Expects a build made on a development machine (scripts/build.sh with -DCMAKE_CUDA_ARCHITECTURES=90;
+# carry build/bin/sptrain, build/bin/test_parity_gpu, build/bin/test_simulate and
+# build/bin/bench_simulate, ~48 MiB together: OpenBLAS, GoogleTest and cudart are linked statically,
+# cuRAND comes from the machine's PyTorch wheels): runs
 # the `gpu`-labelled parity tests, compute-sanitizer memcheck on a short CUDA simulation, and the
 # simulator benchmark against the numpy peer and a device-to-device copy; writes logs and
 # RESULTS_DIR/summary.md. cuRAND/cuDNN/cuBLAS come from PyTorch's nvidia wheels when the machine
