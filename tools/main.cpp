@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   sptrain::cli::add_simulate(app);
   sptrain::cli::add_train(app);
   sptrain::cli::add_eval(app);
+  sptrain::cli::add_sweep(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -67,6 +67,11 @@ struct TrainOptions {
   bool resume = false;
   bool progress = true;   // progress line on stderr (rewritten in place on a terminal)
   int64_t max_epochs = -1;  // stop after this many epochs in this invocation (testing interrupts); -1: all
+  // Stop once the metric `target_monitor` (e.g. "val_loss") reaches target_value (<= for min, >=
+  // for max) at an epoch end; results.json then holds target_step. Empty: no target.
+  std::string target_monitor;
+  double target_value = 0;
+  bool target_max = false;
 };
 
 // Trains, writing run_dir/{config.json, metrics.jsonl, metrics.csv, last.safetensors,

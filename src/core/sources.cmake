@@ -10,4 +10,5 @@ target_sources(sptrain PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/train_config.cpp
   ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/evaluate.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/noise_scale.cpp)
+  ${CMAKE_CURRENT_LIST_DIR}/noise_scale.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/sweep.cpp)

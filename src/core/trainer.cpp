@@ -97,12 +97,13 @@ struct TrainerState {
   double best_ckpt = NAN, es_best = NAN, plateau_best = NAN;
   int64_t es_wait = 0, plateau_wait = 0;
   int64_t best_epoch = 0;  // epoch of best.safetensors
+  int64_t target_step = -1;  // step at which TrainOptions' target was reached
   bool stopped = false;
   NoiseScaleEstimator noise;  // gradient noise scale from micro-batch and batch gradient norms
   nlohmann::json to_json() const {
     return {{"epoch", epoch}, {"step", step}, {"lr", lr}, {"best_ckpt", best_ckpt}, {"es_best", es_best},
             {"plateau_best", plateau_best}, {"es_wait", es_wait}, {"plateau_wait", plateau_wait}, {"stopped", stopped},
-            {"best_epoch", best_epoch}, {"noise", noise_state()}};
+            {"best_epoch", best_epoch}, {"noise", noise_state()}, {"target_step", target_step}};
   }
   nlohmann::json noise_state() const {
     double g, s;
@@ -122,6 +123,7 @@ struct TrainerState {
     plateau_wait = j["plateau_wait"];
     stopped = j["stopped"];
     best_epoch = j.value("best_epoch", int64_t(0));
+    target_step = j.value("target_step", int64_t(-1));
     if (j.contains("noise")) noise.set_state(j["noise"][0], j["noise"][1], j["noise"][2]);
   }
 };
@@ -370,6 +372,15 @@ nlohmann::json Trainer::run() {
         st_.stopped = true;
       }
     }
+    if (!opt_.target_monitor.empty()) {
+      const double v = metric(opt_.target_monitor);
+      const bool reached = opt_.target_max ? v >= opt_.target_value : v <= opt_.target_value;
+      if (reached) {
+        st_.target_step = st_.step;
+        st_.stopped = true;
+      }
+      rec["target_reached"] = reached;
+    }
     log.write(rec);
     save(last);
     if (opt_.progress) {
@@ -395,6 +406,8 @@ nlohmann::json Trainer::run() {
                         {"model", c_.model.name}, {"checkpoint", c_.restore_best ? "best" : "last"},
                         {"best_epoch", best_epoch}};
   if (!baselines.is_null()) res["baselines"] = baselines;
+  if (!opt_.target_monitor.empty()) res["target_step"] = st_.target_step >= 0 ? nlohmann::json(st_.target_step) : nlohmann::json();
+  if (c_.micro_batch < c_.batch) res["b_simple"] = st_.noise.b_simple();
   std::ofstream(dir + "/results.json") << res.dump(2) << "\n";
   return res;
 }

@@ -1,0 +1,194 @@
+// sptrain sweep: steps and examples to a target across batch sizes (see sweep.hpp).
+#include "sptrain/sweep.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "sptrain/error.hpp"
+#include "sptrain/io.hpp"
+#include "sptrain/metrics_log.hpp"
+#include "sptrain/plots.hpp"
+#include "sptrain/train.hpp"
+
+namespace sptrain {
+
+namespace fs = std::filesystem;
+
+CriticalBatchFit fit_critical_batch(const std::vector<double>& B, const std::vector<double>& S) {
+  CriticalBatchFit f;
+  const size_t n = std::min(B.size(), S.size());
+  if (n < 2) return f;
+  // S = a + b x with x = 1/B: ordinary least squares.
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double x = 1.0 / B[i];
+    sx += x;
+    sy += S[i];
+    sxx += x * x;
+    sxy += x * S[i];
+  }
+  const double den = n * sxx - sx * sx;
+  if (std::abs(den) < 1e-300) return f;
+  f.e_min = (n * sxy - sx * sy) / den;
+  f.s_min = (sy - f.e_min * sx) / n;
+  f.ok = f.s_min > 0 && f.e_min > 0;
+  f.b_crit = f.ok ? f.e_min / f.s_min : NAN;
+  return f;
+}
+
+nlohmann::json run_sweep(const SweepRequest& r) {
+  if (r.config.empty()) throw UsageError("sweep: give --config FILE");
+  if (r.out_dir.empty()) throw UsageError("sweep: give --out-dir DIR");
+  if (r.batches.empty()) throw UsageError("--batches: give at least one batch size");
+  for (auto b : r.batches)
+    if (b < 1) throw UsageError("--batches: " + std::to_string(b) + " is not positive");
+  if (r.lr_rule != "fixed" && r.lr_rule != "linear" && r.lr_rule != "sqrt")
+    throw UsageError("--lr-rule: '" + r.lr_rule + "' is not a rule (fixed, linear or sqrt)");
+  if (r.eval_examples < 1 || r.max_examples < r.eval_examples)
+    throw UsageError("--eval-examples / --max-examples: need 1 <= eval-examples <= max-examples");
+  if (fs::exists(r.out_dir) && !fs::is_empty(r.out_dir) && !r.force)
+    throw UsageError("--out-dir " + r.out_dir + ": exists and is not empty (use --force)");
+  const TrainConfig base = load_train_config(r.config, r.set);
+  const int64_t base_batch = r.base_batch > 0 ? r.base_batch : base.batch;
+  fs::create_directories(r.out_dir + "/runs");
+
+  nlohmann::json runs = nlohmann::json::array();
+  for (int64_t B : r.batches) {
+    const double ratio = double(B) / double(base_batch);
+    const double lr = base.lr * (r.lr_rule == "linear" ? ratio : r.lr_rule == "sqrt" ? std::sqrt(ratio) : 1.0);
+    const int64_t mb = r.micro_batch > 0 ? std::min(r.micro_batch, B) : std::max<int64_t>(1, B / 2);
+    const int64_t spe = std::max<int64_t>(1, (r.eval_examples + B - 1) / B);
+    const int64_t epochs = std::max<int64_t>(1, (r.max_examples + spe * B - 1) / (spe * B));
+    for (uint64_t seed : r.seeds) {
+      std::vector<std::string> set = r.set;
+      std::ostringstream lrs;
+      lrs << std::setprecision(17) << lr;
+      for (const std::string& kv :
+           {"train.batch=" + std::to_string(B), "train.micro_batch=" + std::to_string(mb), "train.lr=" + lrs.str(),
+            "train.seed=" + std::to_string(seed), "data.seed=" + std::to_string(seed),
+            "train.steps_per_epoch=" + std::to_string(spe), "train.epochs=" + std::to_string(epochs),
+            std::string("early_stopping.patience=0")})
+        set.push_back(kv);
+      if (r.warmup_examples > 0) {
+        set.push_back("train.schedule=\"warmup\"");
+        set.push_back("train.warmup_steps=" + std::to_string((r.warmup_examples + B - 1) / B));
+      }
+      TrainConfig cfg = load_train_config(r.config, set);
+      TrainOptions opt;
+      opt.run_dir = r.out_dir + "/runs/B" + std::to_string(B) + "_s" + std::to_string(seed);
+      opt.progress = false;
+      opt.target_monitor = r.target_monitor;
+      opt.target_value = r.target_value;
+      opt.target_max = r.target_max;
+      fs::remove_all(opt.run_dir);
+      nlohmann::json res = train(cfg, r.device, opt);
+      auto recs = read_metrics(opt.run_dir);
+      double sps = 0;
+      for (const auto& rec : recs) sps += rec["samples_per_s"].get<double>();
+      nlohmann::json run = {{"batch", B}, {"seed", seed}, {"lr", lr}, {"micro_batch", mb},
+                            {"steps_run", res["steps"]}, {"samples_per_s", recs.empty() ? 0.0 : sps / recs.size()},
+                            {"wall_seconds", res["wall_seconds_this_invocation"]},
+                            {"final_" + r.target_monitor, recs.empty() ? nlohmann::json() : recs.back()[r.target_monitor]},
+                            {"b_simple", res.value("b_simple", nlohmann::json())}};
+      const bool ok = res.contains("target_step") && !res["target_step"].is_null();
+      run["reached"] = ok;
+      if (ok) {
+        run["steps_to_target"] = res["target_step"];
+        run["examples_to_target"] = res["target_step"].get<int64_t>() * B;
+      }
+      std::cerr << "sweep: batch " << B << " seed " << seed << ": "
+                << (ok ? "target after " + std::to_string(run["steps_to_target"].get<int64_t>()) + " steps"
+                       : std::string("target not reached"))
+                << ", B_simple " << run["b_simple"].dump() << std::endl;
+      runs.push_back(run);
+    }
+  }
+
+  // Per batch size: success rate and the median steps to target of the successful runs.
+  nlohmann::json table = nlohmann::json::array();
+  std::vector<double> fb, fs_;
+  for (int64_t B : r.batches) {
+    std::vector<double> steps, bs;
+    int64_t total = 0;
+    for (const auto& run : runs) {
+      if (run["batch"] != B) continue;
+      ++total;
+      if (run["reached"].get<bool>()) steps.push_back(run["steps_to_target"].get<double>());
+      if (run["b_simple"].is_number()) bs.push_back(run["b_simple"].get<double>());
+    }
+    nlohmann::json row = {{"batch", B}, {"success_rate", double(steps.size()) / double(total)}};
+    if (!steps.empty()) {
+      std::sort(steps.begin(), steps.end());
+      const double S = steps[steps.size() / 2];
+      row["steps_to_target"] = S;
+      row["examples_to_target"] = S * double(B);
+      fb.push_back(double(B));
+      fs_.push_back(S);
+    }
+    if (!bs.empty()) row["b_simple"] = bs[bs.size() / 2];
+    table.push_back(row);
+  }
+  CriticalBatchFit fit = fit_critical_batch(fb, fs_);
+  nlohmann::json out = {{"config", r.config}, {"lr_rule", r.lr_rule}, {"base_batch", base_batch},
+                        {"target", {{"monitor", r.target_monitor}, {"value", r.target_value}, {"mode", r.target_max ? "max" : "min"}}},
+                        {"eval_examples", r.eval_examples}, {"max_examples", r.max_examples},
+                        {"runs", runs}, {"table", table}};
+  if (fit.ok) out["fit"] = {{"s_min", fit.s_min}, {"e_min", fit.e_min}, {"b_crit", fit.b_crit}};
+
+  // Figures: S(B) and E(B) on log axes (x = log2 B), with the fitted curve.
+  if (!fb.empty()) {
+    plots::Series s{"steps to target", {}, {}}, e{"examples to target", {}, {}}, sf{"fit", {}, {}}, ef{"fit", {}, {}};
+    for (size_t i = 0; i < fb.size(); ++i) {
+      s.x.push_back(std::log2(fb[i]));
+      s.y.push_back(fs_[i]);
+      e.x.push_back(std::log2(fb[i]));
+      e.y.push_back(fs_[i] * fb[i]);
+    }
+    if (fit.ok)
+      for (double lb = std::log2(fb.front()); lb <= std::log2(fb.back()) + 1e-9; lb += 0.1) {
+        const double b = std::exp2(lb);
+        sf.x.push_back(lb);
+        sf.y.push_back(fit.s_min + fit.e_min / b);
+        ef.x.push_back(lb);
+        ef.y.push_back((fit.s_min + fit.e_min / b) * b);
+      }
+    std::string why;
+    bool a = plots::learning_curves(r.out_dir, "S_of_B", {s, sf}, "log2 batch", "steps to target", true, &why);
+    bool b = plots::learning_curves(r.out_dir, "E_of_B", {e, ef}, "log2 batch", "examples to target", true, &why);
+    if (!a || !b) out["plots_note"] = why;
+  }
+  std::ofstream(r.out_dir + "/sweep.json") << out.dump(2) << "\n";
+  {
+    io::AtomicFile f(r.out_dir + "/sweep.csv");
+    f.stream() << "batch,success_rate,steps_to_target,examples_to_target,b_simple\n";
+    for (const auto& row : table)
+      f.stream() << row["batch"] << "," << row["success_rate"] << "," << row.value("steps_to_target", nlohmann::json("")).dump()
+                 << "," << row.value("examples_to_target", nlohmann::json("")).dump() << ","
+                 << row.value("b_simple", nlohmann::json("")).dump() << "\n";
+    f.commit();
+  }
+  return out;
+}
+
+std::string format_sweep_table(const nlohmann::json& sw) {
+  std::ostringstream o;
+  o << std::left << std::setw(10) << "batch" << std::setw(10) << "success" << std::setw(14) << "S(B)" << std::setw(16)
+    << "E(B)" << "B_simple\n";
+  for (const auto& row : sw["table"]) {
+    o << std::setw(10) << row["batch"].get<int64_t>() << std::setw(10) << row["success_rate"].get<double>();
+    o << std::setw(14) << (row.contains("steps_to_target") ? std::to_string(int64_t(row["steps_to_target"].get<double>())) : "-");
+    o << std::setw(16) << (row.contains("examples_to_target") ? std::to_string(int64_t(row["examples_to_target"].get<double>())) : "-");
+    o << (row.contains("b_simple") ? std::to_string(row["b_simple"].get<double>()) : "-") << "\n";
+  }
+  if (sw.contains("fit"))
+    o << "fit S = S_min + E_min/B: S_min " << sw["fit"]["s_min"].get<double>() << ", E_min " << sw["fit"]["e_min"].get<double>()
+      << ", B_crit " << sw["fit"]["b_crit"].get<double>() << "\n";
+  return o.str();
+}
+
+}  // namespace sptrain

@@ -1,0 +1,51 @@
+// The large-batch sweep: the critical-batch fit on exact data, and a miniature sweep on the CPU
+// whose noise-scale estimates are finite and positive.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "sptrain/sweep.hpp"
+
+using namespace sptrain;
+namespace fs = std::filesystem;
+
+TEST(Sweep, CriticalBatchFitRecoversExactParameters) {
+  // S(B) = S_min + E_min / B with S_min = 100, E_min = 6400: B_crit = 64.
+  std::vector<double> B = {16, 32, 64, 128, 256}, S;
+  for (double b : B) S.push_back(100 + 6400 / b);
+  auto f = fit_critical_batch(B, S);
+  ASSERT_TRUE(f.ok);
+  EXPECT_NEAR(f.s_min, 100, 1e-9);
+  EXPECT_NEAR(f.e_min, 6400, 1e-6);
+  EXPECT_NEAR(f.b_crit, 64, 1e-9);
+  EXPECT_FALSE(fit_critical_batch({16}, {10}).ok);
+}
+
+TEST(Sweep, MiniatureSweepGivesFinitePositiveNoiseScales) {
+  const fs::path out = fs::temp_directory_path() / ("sptrain_sweep_" + std::to_string(getpid()));
+  fs::remove_all(out);
+  SweepRequest r;
+  r.config = std::string(SPTRAIN_SOURCE_DIR) + "/experiments/train-3.2-better.toml";
+  r.set = {"data.val_size=500", "data.test_size=500"};
+  r.batches = {64, 256};
+  r.target_monitor = "val_mape";
+  r.target_value = 10.0;  // reachable within the budget at both sizes
+  r.eval_examples = 2048;
+  r.max_examples = 100000;
+  r.out_dir = out.string();
+  auto sw = run_sweep(r);
+  ASSERT_EQ(sw["table"].size(), 2u);
+  for (const auto& row : sw["table"]) {
+    ASSERT_TRUE(row.contains("b_simple")) << row.dump();
+    const double b = row["b_simple"];
+    EXPECT_TRUE(std::isfinite(b) && b > 0) << row.dump();
+    EXPECT_EQ(row["success_rate"].get<double>(), 1.0) << row.dump();
+  }
+  // More examples are needed at the larger batch, fewer steps (or equal, at this resolution).
+  EXPECT_GE(sw["table"][1]["examples_to_target"].get<double>(), sw["table"][0]["examples_to_target"].get<double>());
+  EXPECT_TRUE(fs::exists(out / "sweep.json"));
+  EXPECT_TRUE(fs::exists(out / "S_of_B.dat"));
+  fs::remove_all(out);
+}
