@@ -1,6 +1,8 @@
 // Checkpoints (safetensors with sptrain metadata and checksum) and metrics logs (JSONL + CSV).
 //   ninja test_checkpoint && bin/test_checkpoint
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,15 +24,8 @@ using nlohmann::ordered_json;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("sptrain_ckpt_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("ckpt") {}
   std::string file(const std::string& name) const { return (path / name).string(); }
 };
 

@@ -1,6 +1,8 @@
 // sptrain eval: the baselines reach the statistical limits of REFERENCE.md section 3 on small
 // samples, outputs are complete, and the model path scores a trained run.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -16,15 +18,9 @@ using namespace sptrain;
 namespace fs = std::filesystem;
 
 namespace {
-struct Tmp {
-  fs::path p;
-  Tmp() {
-    p = fs::temp_directory_path() / ("sptrain_eval_" + std::to_string(getpid()) + "_" +
-                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(p);
-    fs::create_directories(p);
-  }
-  ~Tmp() { fs::remove_all(p); }
+struct Tmp : test::TempDir {
+  Tmp() : test::TempDir("eval") {}
+  const fs::path& p = path;
 };
 
 std::string preset(const std::string& name) { return std::string(SPTRAIN_SOURCE_DIR) + "/experiments/" + name; }

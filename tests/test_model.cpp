@@ -1,6 +1,8 @@
 // Model graph: the report's parameter counts and shapes, config errors naming the key, forward and
 // backward through the CPU backend (gradient of the whole graph against finite differences).
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -55,15 +57,11 @@ TEST(Zoo, OutputShapesFor100And999Steps) {
 }
 
 namespace {
-struct TmpDir {
-  fs::path p;
-  TmpDir() {
-    p = fs::temp_directory_path() / ("sptrain_model_" + std::to_string(::getpid()) + "_" +
-                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(p);
+struct TmpDir : test::TempDir {
+  const fs::path& p = path;
+  TmpDir() : test::TempDir("model") {
     std::ofstream(p / "spec.toml") << "length = 50\n[states]\nsigma = [1.0, 3.0]\n[features]\nkind = \"displacements\"\n";
   }
-  ~TmpDir() { fs::remove_all(p); }
   std::string config(const std::string& body) {
     std::ofstream(p / "c.toml") << "[data]\nspec = \"spec.toml\"\n[train]\nsteps_per_epoch = 2\n" << body;
     return (p / "c.toml").string();

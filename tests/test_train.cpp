@@ -2,6 +2,8 @@
 // resume reproduces an uninterrupted run bitwise, corrupted checkpoints and non-finite losses stop
 // with clear errors.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -19,17 +21,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Tmp {
-  fs::path p;
-  Tmp() {
-    p = fs::temp_directory_path() / ("sptrain_train_" + std::to_string(getpid()) + "_" +
-                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(p);
-    fs::create_directories(p);
+struct Tmp : test::TempDir {
+  const fs::path& p = path;
+  Tmp() : test::TempDir("train") {
     std::ofstream(p / "spec.toml") << "length = 100\n[states]\nprior = \"weibull\"\nshape = 0.7\nloc = 0.1\n"
                                       "[features]\nkind = \"positions\"\n";
   }
-  ~Tmp() { fs::remove_all(p); }
   std::string config(const std::string& extra = "") {
     std::ofstream(p / "c.toml") << "[data]\nspec = \"spec.toml\"\nlabel = \"sigma\"\nval_size = 200\ntest_size = 200\n"
                                    "[model]\nzoo = \"model1\"\n[train]\nbatch = 64\nsteps_per_epoch = 5\nepochs = 4\n"

@@ -1,5 +1,7 @@
 // read_trajectories and the NPZ reader: every input format read back, and each bad input's message.
 #include <gtest/gtest.h>
+
+#include "temp_dir.hpp"
 #include <unistd.h>
 
 #include <cmath>
@@ -19,15 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("sptrain_rd_" + std::to_string(getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("rd") {}
   std::string file(const std::string& name, const std::string& content) const {
     const std::string p = (path / name).string();
     std::ofstream(p, std::ios::binary) << content;
