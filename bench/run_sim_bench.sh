@@ -9,7 +9,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 n=${2:-1000000}
 out=${3:-}
-peer=${SPTRAIN_PEERS:-$root/../shared/peers}/numpy_peer.py
+# The peers live in shared/peers beside the repository (or inside it on a GPU machine's copy).
+peer=""
+for d in ${SPTRAIN_PEERS:-} "$root/../shared/peers" "$root/shared/peers"; do
+  if [ -f "$d/numpy_peer.py" ]; then peer="$d/numpy_peer.py"; break; fi
+done
+[ -n "$peer" ] || { echo "numpy_peer.py not found (set SPTRAIN_PEERS to the peers folder)" >&2; exit 1; }
 py=""
 for cand in python3 /usr/bin/python3; do
   if "$cand" -c 'import numpy' 2>/dev/null; then py=$cand; break; fi

@@ -10,7 +10,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 threads=${2:-$(nproc)}
 out=${3:-}
-peer=${SPTRAIN_PEERS:-$root/../shared/peers}/torch_peer.py
+# The peers live in shared/peers beside the repository (or inside it on a GPU machine's copy).
+peer=""
+for d in ${SPTRAIN_PEERS:-} "$root/../shared/peers" "$root/shared/peers"; do
+  if [ -f "$d/torch_peer.py" ]; then peer="$d/torch_peer.py"; break; fi
+done
+[ -n "$peer" ] || { echo "torch_peer.py not found (set SPTRAIN_PEERS to the peers folder)" >&2; exit 1; }
 py=""
 for cand in python3 /usr/bin/python3; do
   if "$cand" -c 'import torch' 2>/dev/null; then py=$cand; break; fi
