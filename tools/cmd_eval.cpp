@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "sptrain/error.hpp"
+#include "sptrain/train.hpp"
 #include "sptrain/evaluate.hpp"
 
 namespace sptrain::cli {
@@ -26,8 +27,7 @@ void add_eval(CLI::App& app) {
   sub->callback([r, device, no_plots] {
     EvalRequest req = *r;
     req.plots = !*no_plots;
-    req.device = resolve_device(*device);
-    if (req.device.is_cuda() && *device == "auto") req.device = Device::cpu();  // no CUDA training backend yet
+    req.device = resolve_training_device(*device);
     auto ev = run_eval(req);
     std::cout << format_eval_table(ev) << "outputs: " << req.out_dir << std::endl;
   });

@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "sptrain/error.hpp"
+#include "sptrain/train.hpp"
 #include "sptrain/sweep.hpp"
 
 namespace sptrain::cli {
@@ -32,8 +33,7 @@ void add_sweep(CLI::App& app) {
     SweepRequest req = *r;
     if (*mode != "min" && *mode != "max") throw UsageError("--target-mode: '" + *mode + "' is not min or max");
     req.target_max = *mode == "max";
-    req.device = resolve_device(*device);
-    if (req.device.is_cuda() && *device == "auto") req.device = Device::cpu();  // no CUDA training backend yet
+    req.device = resolve_training_device(*device);
     auto sw = run_sweep(req);
     std::cout << format_sweep_table(sw) << "outputs: " << req.out_dir << std::endl;
   });

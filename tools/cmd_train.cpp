@@ -57,11 +57,7 @@ void run_train(const TrainCliOptions& o) {
       if (s.rfind("data.spec=", 0) != 0) ov << s << "\n";
     opt.run_dir = o.run_dir;
   }
-  Device dev = resolve_device(o.device);
-  if (dev.is_cuda() && o.device == "auto") {  // until the CUDA training backend exists
-    std::cerr << "device: training runs on the cpu (this build has no CUDA training backend yet)" << std::endl;
-    dev = Device::cpu();
-  }
+  Device dev = resolve_training_device(o.device);
   nlohmann::json res = train(cfg, dev, opt);
   if (res.contains("test")) {
     std::cout << "test (" << res["test_size"] << " fresh trajectories, " << res["checkpoint"].get<std::string>()

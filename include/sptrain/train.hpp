@@ -78,6 +78,14 @@ struct TrainOptions {
 // best.safetensors, results.json}. Returns results.json's content.
 nlohmann::json train(const TrainConfig& cfg, const Device& dev, const TrainOptions& opt);
 
+// MAPE (Keras: percent, |truth| floored at 1e-7), MAE, MSE and n of estimates against the finite
+// entries of `truth`: the one definition used by training, eval and the baselines.
+nlohmann::json regression_metrics(const std::vector<double>& est, const std::vector<float>& truth);
+
+// The device for training and model evaluation: like resolve_device(), except that "auto" stays
+// on the CPU until the CUDA training backend exists (said on stderr).
+Device resolve_training_device(const std::string& spec);
+
 // Model inputs and targets for a batch of trajectories.
 void make_targets(const TrainConfig& cfg, const TrajectoryBatch& b, std::vector<float>& targets);
 // Metrics of predictions against targets: loss, and mae/mse/mape (regression) or accuracy.

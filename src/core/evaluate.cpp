@@ -85,20 +85,6 @@ EvalData eval_data_from_set(const TrajectorySet& ts) {
 
 // Metric accumulators --------------------------------------------------------------------------
 
-nlohmann::json regression_metrics(const std::vector<double>& est, const std::vector<float>& truth) {
-  double ae = 0, se = 0, ape = 0;
-  int64_t n = 0;
-  for (size_t i = 0; i < est.size(); ++i) {
-    if (!std::isfinite(truth[i])) continue;
-    const double e = est[i] - truth[i];
-    ae += std::abs(e);
-    se += e * e;
-    ape += 100.0 * std::abs(e) / std::max(std::abs(double(truth[i])), 1e-7);
-    ++n;
-  }
-  return {{"mape", ape / n}, {"mae", ae / n}, {"mse", se / n}, {"n", n}};
-}
-
 nlohmann::json classification_metrics(const std::vector<int>& pred, const std::vector<int>& truth, int K) {
   std::vector<std::vector<int64_t>> conf(K, std::vector<int64_t>(K, 0));
   int64_t right = 0;
@@ -134,16 +120,6 @@ double step_accuracy(const std::vector<std::vector<int>>& est, const std::vector
       ++total;
     }
   return double(right) / double(total);
-}
-
-// Displacements (n, S, D) from positions (n, L, D).
-std::vector<float> displacements(const EvalData& d) {
-  const int64_t S = d.length - 1, D = d.dims;
-  std::vector<float> dx(size_t(d.n) * S * D);
-  for (int64_t r = 0; r < d.n; ++r)
-    for (int64_t j = 0; j < S * D; ++j)
-      dx[(r * S) * D + j] = d.positions[(r * d.length) * D + j + D] - d.positions[(r * d.length) * D + j];
-  return dx;
 }
 
 // The model of a run: predictions (n, outputs) for the run's features of the data.
@@ -238,7 +214,8 @@ nlohmann::json run_eval(const EvalRequest& r) {
   std::map<std::string, std::vector<double>> columns;  // predictions.csv: per-trajectory estimates
   std::vector<std::vector<int>> example_states;        // predicted per-step states of the first trajectories
   const int64_t S = d.length - 1;
-  const std::vector<float> dx = displacements(d);
+  const std::vector<float> dx =
+      compute_features(FeatureSpec{FeatureKind::Displacements, false, 0.0f}, d.positions.data(), d.n, d.length, d.dims);
   const baselines::SeriesBatch batch{dx.data(), d.n, S, d.dims};
   // Cramer-Rao bound of an unbiased step-size estimate from S * dims increments of one state.
   ev["data"]["cramer_rao_relative_std_sigma"] = baselines::cramer_rao_rel_std_sigma(S * d.dims);

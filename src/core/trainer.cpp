@@ -53,26 +53,16 @@ Dataset generate(const TrainConfig& c, uint64_t seed, int64_t first, int64_t n, 
 nlohmann::json sigma_baselines(const TrainConfig& c, const TrajectoryBatch& b, const std::vector<float>& y) {
   if (c.label != LabelKind::Sigma) return nullptr;
   const SimParams& p = b.params;
-  const int64_t S = p.steps();
-  std::vector<float> dx(size_t(b.n) * S * p.dims);
-  for (int64_t r = 0; r < b.n; ++r)
-    for (int64_t j = 0; j < S * p.dims; ++j)
-      dx[r * S * p.dims + j] = b.positions[r * p.length * p.dims + j + p.dims] - b.positions[r * p.length * p.dims + j];
-  const baselines::SeriesBatch batch{dx.data(), b.n, S, p.dims};
+  const std::vector<float> dx =
+      compute_features(FeatureSpec{FeatureKind::Displacements, false, 0.0f}, b.positions.data(), b.n, p.length, p.dims);
+  const baselines::SeriesBatch batch{dx.data(), b.n, p.steps(), p.dims};
   nlohmann::json out;
   const std::pair<const char*, baselines::Estimator> methods[] = {{"mle", baselines::Estimator::MleZeroMean},
                                                                   {"mle_mean_removed", baselines::Estimator::MleSampleMean},
                                                                   {"cve", baselines::Estimator::Cve}};
   for (const auto& [name, e] : methods) {
-    auto est = baselines::estimate_sigma(e, batch);
-    double ae = 0, ape = 0, se = 0;
-    for (int64_t r = 0; r < b.n; ++r) {
-      double err = est[r] - y[r];
-      ae += std::abs(err);
-      se += err * err;
-      ape += 100.0 * std::abs(err) / std::max(std::abs(double(y[r])), 1e-7);
-    }
-    out[name] = {{"mape", ape / b.n}, {"mae", ae / b.n}, {"mse", se / b.n}};
+    out[name] = regression_metrics(baselines::estimate_sigma(e, batch), y);
+    out[name].erase("n");
   }
   return out;
 }
@@ -466,19 +456,35 @@ nlohmann::json evaluate(const TrainConfig& c, Model& model, Backend& be, const s
     }
     j["acc"] = double(right) / double(n);
   } else {
-    double se = 0, ae = 0, ape = 0;
-    for (int64_t r = 0; r < n; ++r) {
-      double e = double(pred[r]) - y[r];
-      se += e * e;
-      ae += std::abs(e);
-      ape += 100.0 * std::abs(e) / std::max(std::abs(double(y[r])), 1e-7);
-    }
-    j["mse"] = se / n;
-    j["mae"] = ae / n;
-    j["mape"] = ape / n;
+    j = regression_metrics(std::vector<double>(pred.begin(), pred.end()), y);
+    j.erase("n");
+    j["loss"] = loss / double(n);
   }
   if (predictions) *predictions = std::move(pred);
   return j;
+}
+
+nlohmann::json regression_metrics(const std::vector<double>& est, const std::vector<float>& truth) {
+  double ae = 0, se = 0, ape = 0;
+  int64_t n = 0;
+  for (size_t i = 0; i < est.size(); ++i) {
+    if (!std::isfinite(truth[i])) continue;
+    const double e = est[i] - truth[i];
+    ae += std::abs(e);
+    se += e * e;
+    ape += 100.0 * std::abs(e) / std::max(std::abs(double(truth[i])), 1e-7);
+    ++n;
+  }
+  return {{"mape", ape / n}, {"mae", ae / n}, {"mse", se / n}, {"n", n}};
+}
+
+Device resolve_training_device(const std::string& spec) {
+  Device dev = resolve_device(spec);
+  if (dev.is_cuda() && spec == "auto") {
+    std::cerr << "device: training runs on the cpu (this build has no CUDA training backend yet)" << std::endl;
+    dev = Device::cpu();
+  }
+  return dev;
 }
 
 nlohmann::json train(const TrainConfig& cfg, const Device& dev, const TrainOptions& opt) {
