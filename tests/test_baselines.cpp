@@ -510,7 +510,10 @@ TEST(BaselinesSwitch, SwitchTimePosteriorMatchesGrid) {
       p_a += x * pa[c];
       if (tau >= 0 && tau < 6) mass[static_cast<int>(tau)] += x;
     }
+    double risk = 0;
+    for (int c = 0; c < cells; ++c) risk += w[c] / z * std::abs(t_min + (c + 0.5) * h - median);
     EXPECT_NEAR(post.median, median, 1e-6) << "order known " << known;
+    EXPECT_NEAR(post.expected_abs_error, risk, 1e-6);
     EXPECT_NEAR(post.mean, mean, 1e-6);
     EXPECT_NEAR(post.p_a_first, p_a, 1e-8);
     for (std::size_t m = 0; m < dx.size(); ++m) EXPECT_NEAR(post.step_mass[m], mass[m], 1e-8);
@@ -546,12 +549,13 @@ TEST(BaselinesSwitch, PosteriorMedianSwitchTimeMae) {
   const auto post = bl::switch_time_posterior(b, 1.0, 10.0);
   bl::SwitchTimeOptions known;
   known.order_known = true;
-  double mae_known = 0, mae_rest = 0;
+  double mae_known = 0, mae_rest = 0, risk_known = 0;
   int lost = 0;
   for (std::int64_t r = 0; r < N; ++r) {
     const auto pk = slow_first[r] ? bl::switch_time_posterior(b.trajectory(r), 1.0, 10.0, known)
                                   : bl::switch_time_posterior(b.trajectory(r), 10.0, 1.0, known);
     mae_known += std::abs(pk.median - tau[r]) / N;
+    risk_known += pk.expected_abs_error / N;
     const double err = std::abs(post[r].median - tau[r]);
     if (err > 50) {
       ++lost;
@@ -561,6 +565,9 @@ TEST(BaselinesSwitch, PosteriorMedianSwitchTimeMae) {
     }
   }
   EXPECT_LT(mae_known, 1.0);
+  // Calibration: a correct posterior forecasts its own MAE. Realized minus forecast has sd
+  // ~0.5/sqrt(300) = 0.03; the bound 0.2 is ~6.7 sd (false failure < 1e-10).
+  EXPECT_NEAR(mae_known, risk_known, 0.2);
   EXPECT_LT(mae_rest, 1.0);
   EXPECT_LE(lost, 3);
   RecordProperty("switch_time_mae_order_known", std::to_string(mae_known));

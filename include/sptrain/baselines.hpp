@@ -248,6 +248,7 @@ struct SwitchTimeOptions {
 struct SwitchTimePosterior {
   double median = 0;  // posterior median of tau (minimizes the expected absolute error)
   double mean = 0;
+  double expected_abs_error = 0;  // E[|tau - median| | data]: the posterior's own MAE forecast
   double p_a_first = 0;        // posterior probability that sigma_a comes before the switch
   std::vector<double> step_mass;  // [steps]: P(m <= tau < m+1 | data)
 };

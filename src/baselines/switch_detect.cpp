@@ -8,6 +8,7 @@
 #include <cfloat>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "detail.hpp"
 #include "sptrain/baselines.hpp"
@@ -293,6 +294,30 @@ SwitchTimePosterior time_core(const std::vector<double>& s2, int dims, double sa
     cum += mass;
   }
   if (!found) out.median = pieces.empty() ? t_max : pieces.back().b;  // rounding kept cum < 1/2
+
+  // Posterior risk E[|tau - median| | data]: pieces wholly on one side contribute
+  // mass * |E[tau | piece] - median|; the piece holding the median is split there (uniform
+  // integral for a flat piece, Gauss-Legendre on each side for a step).
+  const double med = out.median;
+  for (const Piece& g : pieces) {
+    const double mass = std::exp(g.logmass - log_total);
+    if (mass == 0) continue;
+    if (g.b <= med || g.a >= med) {
+      out.expected_abs_error += mass * std::abs(g.tau_mean - med);
+    } else if (g.step < 0) {
+      out.expected_abs_error += mass * ((med - g.a) * (med - g.a) + (g.b - med) * (g.b - med)) / (2.0 * (g.b - g.a));
+    } else {
+      double lv[GaussLegendre::N], tau[GaussLegendre::N];
+      const double fm = med - static_cast<double>(g.step);
+      for (std::size_t o = 0; o < orders.size(); ++o) {
+        if (g.c[o] == kNegInf) continue;
+        for (const auto& [fa, fb] : {std::pair{g.a - g.step, fm}, std::pair{fm, g.b - g.step}}) {
+          node_terms(orders[o], g.c[o], s2[g.step], dims, g.step, fa, fb, lv, tau);
+          for (int i = 0; i < GaussLegendre::N; ++i) out.expected_abs_error += std::exp(lv[i] - log_total) * std::abs(tau[i] - med);
+        }
+      }
+    }
+  }
   out.p_a_first = opt.order_known ? 1.0 : std::clamp(out.p_a_first, 0.0, 1.0);
   return out;
 }
