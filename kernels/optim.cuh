@@ -1,6 +1,6 @@
 // Optimizer updates of one parameter element (Keras TF2 forms), shared by the CPU loop and the
-// CUDA kernel. Step-dependent scalars (Adam's bias-corrected rate) are computed once per step on
-// the host by adam_rate().
+// CUDA kernels. Adam's bias-corrected rate adam_rate() is computed once per step: on the host for
+// adam_step, on the device (from the step scalars) for adam_step_dev.
 #pragma once
 #include <math.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 namespace sptrain::ops {
 
 // lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t), t >= 1, evaluated in double.
-inline float adam_rate(float lr, float b1, float b2, int64_t t) {
+SPTRAIN_HD inline float adam_rate(float lr, float b1, float b2, int64_t t) {
   const double td = double(t);
   return float(double(lr) * sqrt(1.0 - pow(double(b2), td)) / (1.0 - pow(double(b1), td)));
 }

@@ -11,19 +11,29 @@ namespace sptrain::sim {
 
 namespace {
 
-__global__ void simulate_labels_kernel(SimParams p, uint64_t seed, uint64_t first, int64_t n, Outputs o) {
+// `offset` (device memory, may be null) is added to `first`: a captured CUDA graph replays the
+// launch with the trajectory index the training step has reached.
+__device__ inline uint64_t first_index(uint64_t first, const uint64_t* offset) { return offset ? first + *offset : first; }
+
+__global__ void simulate_labels_kernel(SimParams p, uint64_t seed, uint64_t first, const uint64_t* offset, int64_t n,
+                                       Outputs o) {
+  first = first_index(first, offset);
   for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n; r += int64_t(gridDim.x) * blockDim.x)
     simulate_labels(p, seed, first + r, r, o);
 }
 
-__global__ void simulate_blurred_kernel(SimParams p, uint64_t seed, uint64_t first, int64_t n, Outputs o) {
+__global__ void simulate_blurred_kernel(SimParams p, uint64_t seed, uint64_t first, const uint64_t* offset, int64_t n,
+                                        Outputs o) {
+  first = first_index(first, offset);
   for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n; r += int64_t(gridDim.x) * blockDim.x)
     simulate_blurred(p, seed, first + r, r, o);
 }
 
 // Warp w of the grid integrates trajectory r = w: lanes take 32 consecutive steps at a time,
 // an inclusive warp scan turns increments into positions, and lane 31 carries the sum forward.
-__global__ void positions_kernel(SimParams p, uint64_t seed, uint64_t first, int64_t n, Outputs o) {
+__global__ void positions_kernel(SimParams p, uint64_t seed, uint64_t first, const uint64_t* offset, int64_t n,
+                                 Outputs o) {
+  first = first_index(first, offset);
   const int lane = threadIdx.x & 31;
   const int64_t warps = (int64_t(gridDim.x) * blockDim.x) >> 5;
   const int D = p.dims, S = p.steps();
@@ -68,15 +78,15 @@ int grid_for(int64_t threads, int block) {
 }  // namespace
 
 void launch_simulate(const SimParams& p, uint64_t seed, uint64_t first, int64_t n, const Outputs& o,
-                     cudaStream_t stream) {
+                     cudaStream_t stream, const uint64_t* first_offset) {
   if (n <= 0) return;
   const int block = 128;
   if (p.blurred()) {
-    simulate_blurred_kernel<<<grid_for(n, block), block, 0, stream>>>(p, seed, first, n, o);
+    simulate_blurred_kernel<<<grid_for(n, block), block, 0, stream>>>(p, seed, first, first_offset, n, o);
     return;
   }
-  simulate_labels_kernel<<<grid_for(n, block), block, 0, stream>>>(p, seed, first, n, o);
-  positions_kernel<<<grid_for(n * 32, 256), 256, 0, stream>>>(p, seed, first, n, o);
+  simulate_labels_kernel<<<grid_for(n, block), block, 0, stream>>>(p, seed, first, first_offset, n, o);
+  positions_kernel<<<grid_for(n * 32, 256), 256, 0, stream>>>(p, seed, first, first_offset, n, o);
 }
 
 }  // namespace sptrain::sim

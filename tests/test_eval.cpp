@@ -11,6 +11,7 @@
 
 #include "sptrain/error.hpp"
 #include "sptrain/evaluate.hpp"
+#include "sptrain/sim.hpp"
 #include "sptrain/train.hpp"
 #include "stat_bounds.hpp"
 
@@ -34,6 +35,18 @@ nlohmann::json baselines(const std::string& spec, int64_t n, const fs::path& out
   r.out_dir = out.string();
   r.plots = plots;
   return run_eval(r);
+}
+
+// Trains dir/c.toml (with dir/spec.toml) into dir/run, a run directory eval can read.
+nlohmann::json train_run(const fs::path& dir) {
+  auto cfg = load_train_config((dir / "c.toml").string());
+  TrainOptions o;
+  o.run_dir = (dir / "run").string();
+  o.progress = false;
+  fs::create_directories(o.run_dir);
+  fs::copy_file(dir / "c.toml", dir / "run" / "config.toml");
+  fs::copy_file(dir / "spec.toml", dir / "run" / "spec.toml");
+  return train(cfg, Device::cpu(), o);
 }
 
 bool is_png(const fs::path& f) {
@@ -91,16 +104,9 @@ TEST(Eval, ScoresATrainedModelBesideTheBaselines) {
                                    "steps_per_epoch = 25\nepochs = 8\nloss = \"mape\"\nlr = 1e-2\n"
                                    "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
                                    "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
-  auto cfg = load_train_config((t.p / "c.toml").string());
-  TrainOptions o;
-  o.run_dir = (t.p / "run").string();
-  o.progress = false;
-  fs::create_directories(o.run_dir);
-  fs::copy_file(t.p / "c.toml", t.p / "run" / "config.toml");
-  fs::copy_file(t.p / "spec.toml", t.p / "run" / "spec.toml");
-  train(cfg, Device::cpu(), o);
+  train_run(t.p);
   EvalRequest r;
-  r.run_dir = o.run_dir;
+  r.run_dir = (t.p / "run").string();
   r.n = 500;
   r.out_dir = (t.p / "ev").string();
   r.plots = false;
@@ -112,6 +118,48 @@ TEST(Eval, ScoresATrainedModelBesideTheBaselines) {
   EXPECT_THROW(run_eval(r), UsageError);
   r.force = true;
   EXPECT_NO_THROW(run_eval(r));
+}
+
+// A per-step (step_state) model trains, and eval decodes its path: per-step accuracy well above
+// chance, and a prohibitive switch penalty leaves one state per trajectory, so the decoded count is
+// 0 everywhere (count MAE = the mean true count, has-switch accuracy = the share without switches).
+TEST(Eval, SegmentationModelIsDecodedIntoCountsAndTimes) {
+  Tmp t;
+  const std::string spec = "length = 80\n[states]\nsigma = [1.0, 10.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.03\n"
+                           "[features]\nkind = \"log_squared_displacements\"\n";
+  std::ofstream(t.p / "spec.toml") << spec;
+  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nlabel = \"step_state\"\nval_size = 100\ntest_size = 100\n"
+                                   "[train]\nbatch = 32\nsteps_per_epoch = 50\nepochs = 3\nlr = 1e-2\n"
+                                   "[layer.c]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 4\nkernel = 5\n"
+                                   "padding = \"same\"\nactivation = \"relu\"\ninit = \"he_normal\"\n"
+                                   "[layer.s]\ntype = \"conv1d\"\ninputs = [\"c\"]\nfilters = 2\n";
+  EXPECT_EQ(load_train_config((t.p / "c.toml").string()).target_steps(), 79);
+  auto res = train_run(t.p);
+  // One step of std 1 or 10 seen through 5-step windows: > 90 % of steps right (chance: ~50 %).
+  EXPECT_GT(res["test"]["acc"].get<double>(), 0.9) << res.dump();
+  EvalRequest r;
+  r.run_dir = (t.p / "run").string();
+  r.n = 400;
+  r.seed = 5;
+  r.out_dir = (t.p / "ev").string();
+  r.plots = false;
+  auto ev = run_eval(r);
+  const auto& m = ev["methods"]["model"]["metrics"];
+  EXPECT_GT(m["per_step_state_accuracy"].get<double>(), 0.9) << m.dump();
+  ASSERT_TRUE(m.contains("count_mae"));
+  TrajectoryBatch b;
+  simulate(parse_spec(spec).params, 5, 0, 400, Device::cpu(), b);
+  double mean_count = 0, none = 0;
+  for (int64_t i = 0; i < b.n; ++i) {
+    mean_count += b.n_switches[i] / 400.0;
+    none += (b.n_switches[i] == 0) / 400.0;
+  }
+  r.switch_penalty = 1e9;
+  r.out_dir = (t.p / "ev2").string();
+  auto ev2 = run_eval(r);
+  const auto& m2 = ev2["methods"]["model"]["metrics"];
+  EXPECT_NEAR(m2["count_mae"].get<double>(), mean_count, 1e-9);
+  EXPECT_NEAR(m2["has_switch_accuracy"].get<double>(), none, 1e-9);
 }
 
 TEST(Eval, InputFilesWithoutLabelsOrWrongShapesAreRejected) {

@@ -937,3 +937,89 @@ TEST(OpsCpuDeterminism, SameBytesForAnyThreadCount) {
 }
 
 }  // namespace
+
+// --- bodies shared with the CUDA backend that the layer tests above do not reach ---------------
+
+#include "convert.cuh"
+#include "targets.cuh"
+
+// bf16 rounding: exact values survive, halfway cases go to the even neighbour, overflow to inf,
+// NaN stays NaN; the rounding error is at most half a bf16 ulp (8 significant bits: 2^-8 relative).
+TEST(OpsCpu, Bf16ConversionRoundsToNearestEven) {
+  using sptrain::ops::bf16_to_float;
+  using sptrain::ops::float_to_bf16;
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.5f)), 1.5f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(-2.0f)), -2.0f);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even (1). 1 + 3*2^-8 -> 1 + 2^-6 (even).
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + std::ldexp(1.0f, -8))), 1.0f);
+  EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f + 3 * std::ldexp(1.0f, -8))), 1.0f + std::ldexp(1.0f, -6));
+  EXPECT_TRUE(std::isinf(bf16_to_float(float_to_bf16(3.4e38f))));
+  EXPECT_TRUE(std::isnan(bf16_to_float(float_to_bf16(std::numeric_limits<float>::quiet_NaN()))));
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 100.0f);
+  for (int i = 0; i < 100000; ++i) {
+    const float x = nd(rng), y = bf16_to_float(float_to_bf16(x));
+    ASSERT_LE(std::abs(y - x), std::ldexp(std::abs(x), -8)) << x;
+  }
+}
+
+// Targets per label kind, as the trainer and the CUDA batch source both write them.
+TEST(OpsCpu, TargetRowsFollowTheLabel) {
+  using namespace sptrain::ops;
+  float y[3];
+  target_row(kTargetSigma, 1, 99, 2.5f, 3, 10.25f, 1, y);
+  EXPECT_EQ(y[0], 2.5f);
+  target_row(kTargetNSwitchesPlusOne, 1, 99, 2.5f, 3, 10.25f, 1, y);
+  EXPECT_EQ(y[0], 4.0f);
+  target_row(kTargetSwitchTime, 1, 99, 2.5f, 3, 10.25f, 1, y);
+  EXPECT_EQ(y[0], 10.25f);
+  target_row(kTargetSwitchTime, 1, 99, 2.5f, 0, NAN, 1, y);
+  EXPECT_EQ(y[0], 99.0f);  // no switch: the end
+  target_row(kTargetHasSwitch, 2, 99, 2.5f, 0, NAN, 1, y);
+  EXPECT_EQ(y[0], 1.0f);
+  EXPECT_EQ(y[1], 0.0f);
+  target_row(kTargetInitialState, 3, 99, 2.5f, 0, NAN, 2, y);
+  EXPECT_EQ(y[0] + y[1], 0.0f);
+  EXPECT_EQ(y[2], 1.0f);
+  uint64_t counter = 7;
+  advance_index(&counter, 5);
+  EXPECT_EQ(counter, 12u);
+}
+
+// The device-scalar optimizer steps equal the host-driven sequence (clip by scale(), then the
+// update), bitwise, with clipping active and inactive.
+TEST(OpsCpu, DeviceScalarStepsEqualHostDrivenSteps) {
+  CpuBackend be;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd;
+  const size_t n = 1000;
+  for (const double clip : {0.0, 1e-3, 1e6}) {
+    for (const bool adam : {true, false}) {
+      Vec p(n), g(n), m(n, 0.1f), v(n, 0.2f);
+      for (size_t i = 0; i < n; ++i) p[i] = nd(rng), g[i] = nd(rng);
+      Vec p2 = p, g2 = g, m2 = m, v2 = v;
+      const double gn2 = be.sum_squares(g.data(), n);
+      double s[sptrain::kStepScalars] = {};
+      s[sptrain::kLr] = 3e-3;
+      s[sptrain::kT] = 7;
+      s[sptrain::kClipNorm] = clip;
+      s[sptrain::kGradSq] = gn2;
+      if (clip > 0 && std::sqrt(gn2) > clip) be.scale(g.data(), float(clip / std::sqrt(gn2)), n);
+      if (adam) {
+        be.adam_step(p.data(), g.data(), m.data(), v.data(), n, 3e-3f, 0.9f, 0.999f, 1e-7f, 7);
+        be.adam_step_dev(p2.data(), g2.data(), m2.data(), v2.data(), n, 0.9f, 0.999f, 1e-7f, s);
+      } else {
+        be.sgd_step(p.data(), g.data(), m.data(), n, 3e-3f, 0.9f, true);
+        be.sgd_step_dev(p2.data(), g2.data(), m2.data(), n, 0.9f, true, s);
+      }
+      EXPECT_EQ(0, std::memcmp(p.data(), p2.data(), n * sizeof(float))) << "clip " << clip << " adam " << adam;
+      EXPECT_EQ(0, std::memcmp(g.data(), g2.data(), n * sizeof(float)));
+    }
+  }
+  double acc = 1.0;
+  Vec pred{1, 2, 3}, tgt{1, 1, 1}, d1(3), d2(3);
+  const double l = be.loss(LossKind::MSE, 3, 1, pred.data(), tgt.data(), d1.data(), 0.5f);
+  be.loss_accumulate(LossKind::MSE, 3, 1, pred.data(), tgt.data(), d2.data(), 0.5f, 0.25, &acc);
+  EXPECT_DOUBLE_EQ(acc, 1.0 + 0.25 * l);
+  EXPECT_EQ(d1, d2);
+}

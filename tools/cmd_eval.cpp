@@ -24,6 +24,9 @@ void add_eval(CLI::App& app) {
   sub->add_flag("--force", r->force, "Write into a non-empty output directory");
   sub->add_flag("--no-plots", *no_plots, "Skip the plots");
   sub->add_option("--device", *device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--switch-penalty", r->switch_penalty,
+                  "Segmentation models: decode the path with this log-probability cost per state change (0: argmax)")
+      ->capture_default_str();
   sub->callback([r, device, no_plots] {
     EvalRequest req = *r;
     req.plots = !*no_plots;

@@ -29,11 +29,14 @@ void add_sweep(CLI::App& app) {
   sub->add_option("--out-dir", r->out_dir, "Output directory: sweep.json, sweep.csv, runs/, S_of_B.png, E_of_B.png")->required();
   sub->add_flag("--force", r->force, "Write into a non-empty output directory");
   sub->add_option("--device", *device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  sub->callback([r, device, mode] {
+  auto precision = std::make_shared<std::string>("fp32");
+  sub->add_option("--precision", *precision, "GPU convolutions and GEMMs: fp32, tf32 or bf16")->capture_default_str();
+  sub->callback([r, device, mode, precision] {
     SweepRequest req = *r;
     if (*mode != "min" && *mode != "max") throw UsageError("--target-mode: '" + *mode + "' is not min or max");
     req.target_max = *mode == "max";
     req.device = resolve_training_device(*device);
+    req.math = parse_math_mode(*precision);
     auto sw = run_sweep(req);
     std::cout << format_sweep_table(sw) << "outputs: " << req.out_dir << std::endl;
   });

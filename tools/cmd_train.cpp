@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct TrainCliOptions {
-  std::string config, run_dir, resume, device = "auto";
+  std::string config, run_dir, resume, device = "auto", precision = "fp32";
   std::vector<std::string> set;
   bool force = false, quiet = false;
   int64_t max_epochs = -1;
@@ -34,6 +34,7 @@ void run_train(const TrainCliOptions& o) {
   TrainOptions opt;
   opt.progress = !o.quiet;
   opt.max_epochs = o.max_epochs;
+  opt.math = parse_math_mode(o.precision);
   TrainConfig cfg;
   if (!o.resume.empty()) {
     if (!o.config.empty() || !o.set.empty()) throw UsageError("--resume: the run's own config is used; drop --config and --set");
@@ -82,6 +83,9 @@ void add_train(CLI::App& app) {
   sub->add_option("--resume", o->resume, "Continue the interrupted run in this directory");
   sub->add_option("--set", o->set, "Override a config key, KEY=VALUE (repeatable), e.g. --set train.lr=1e-4");
   sub->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--precision", o->precision,
+                  "GPU convolutions and GEMMs: fp32, tf32 or bf16 (FP32 master weights)")
+      ->capture_default_str();
   sub->add_option("--max-epochs", o->max_epochs, "Stop after this many epochs in this invocation (resume later)");
   sub->add_flag("--force", o->force, "Replace an existing run directory");
   sub->add_flag("--quiet", o->quiet, "No progress output");

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "sptrain/device.hpp"
@@ -27,6 +28,9 @@ struct Conv1dDesc {
   int N = 0, T_in = 0, C_in = 0, T_out = 0, F = 0;
   int K = 1, stride = 1, dilation = 1, pad_left = 0;
 };
+
+// Throws std::invalid_argument naming every field when a descriptor is malformed (both backends).
+void check_conv1d_desc(const Conv1dDesc& d);
 
 enum class LossKind : int32_t {
   MSE = 0,              // mean over elements of (p - y)^2
@@ -126,9 +130,46 @@ class Backend {
                          float eps, int64_t t) = 0;
   // SGD with momentum (Keras): vel = momentum * vel - lr * g; p += vel (nesterov: p += momentum * vel - lr * g)
   virtual void sgd_step(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov) = 0;
+
+  // --- device-resident step scalars: a training step that never waits for the host, so the CUDA
+  // backend can capture it in a graph. Scalars are doubles in the backend's memory, indexed by
+  // StepScalar; the host writes kLr/kT/kClipNorm before a step and reads the rest after it. ---
+  virtual double* alloc_f64(size_t n) = 0;
+  virtual void upload_f64(double* dst, const double* host_src, size_t n) = 0;
+  virtual void download_f64(double* host_dst, const double* src, size_t n) = 0;
+  // *acc += weight * (the mean loss loss() would return); dpred as in loss().
+  virtual void loss_accumulate(LossKind k, int rows, int C, const float* pred, const float* target, float* dpred,
+                               float scale, double weight, double* acc) = 0;
+  // *out = sum of squares of x (double accumulation).
+  virtual void sum_squares_to(const float* x, size_t n, double* out) = 0;
+  // Optimizer steps reading lr = s[kLr], t = s[kT], and the squared gradient norm s[kGradSq]: when
+  // s[kClipNorm] > 0 and the norm exceeds it, g is first scaled in place by clip / norm (the float
+  // product, as scale() does); then the same update as adam_step / sgd_step.
+  virtual void adam_step_dev(float* p, float* g, float* m, float* v, size_t n, float b1, float b2, float eps,
+                             const double* s) = 0;
+  virtual void sgd_step_dev(float* p, float* g, float* vel, size_t n, float momentum, bool nesterov,
+                            const double* s) = 0;
+
+  // Runs `ops`, a sequence of this backend's asynchronous calls that does the same work with the
+  // same pointers every time it is run under `key`. The CUDA backend runs it eagerly the first time,
+  // captures it into a CUDA graph the second, and replays the graph from then on (launch overhead
+  // paid once); `ops` must then not synchronize, allocate, or read results on the host. The CPU
+  // backend calls ops(). Graphs are dropped by clear_captured() and when the backend is destroyed.
+  virtual void run_captured(int key, const std::function<void()>& ops) { ops(); }
+  virtual void clear_captured() {}
+  // Device memory (free, total) in bytes; the CPU backend reports 0, 0.
+  virtual void memory_info(size_t& free_bytes, size_t& total_bytes) { free_bytes = total_bytes = 0; }
 };
 
+// Slots of the step-scalar array (alloc_f64(kStepScalars)).
+enum StepScalar : int { kLr = 0, kT = 1, kClipNorm = 2, kGradSq = 3, kLossSum = 4, kGradSmallSq = 5, kStepScalars = 8 };
+
+// Compute precision of convolutions and GEMMs (FP32 storage and master weights in every mode):
+// Fp32 exact single precision; Tf32 tensor cores with TF32 inputs; Bf16 tensor cores with BF16
+// inputs and FP32 accumulation. The CPU backend always computes in FP32.
+enum class MathMode : int32_t { Fp32 = 0, Tf32 = 1, Bf16 = 2 };
+
 // The backend for a device; throws UsageError if the device is not available in this build.
-std::unique_ptr<Backend> make_backend(const Device& dev);
+std::unique_ptr<Backend> make_backend(const Device& dev, MathMode math = MathMode::Fp32);
 
 }  // namespace sptrain

@@ -1,6 +1,7 @@
 // sptrain error types. UsageError is bad user input (a spec key, a flag, a file's content): the CLI
 // prints "error: <message>" and exits 2. Any other exception is a runtime failure: exit 1.
 #pragma once
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -20,6 +21,14 @@ class KeyError : public UsageError {
 
  private:
   std::string key_;
+};
+
+// Device memory exhausted: the bytes asked and free at the time (the message says both).
+class OutOfDeviceMemory : public std::runtime_error {
+ public:
+  OutOfDeviceMemory(const std::string& msg, size_t asked_bytes, size_t free_bytes)
+      : std::runtime_error(msg), asked(asked_bytes), free(free_bytes) {}
+  size_t asked, free;
 };
 
 }  // namespace sptrain

@@ -38,6 +38,9 @@ struct EvalRequest {
   bool force = false;
   bool plots = true;
   Device device;
+  // Per-step (segmentation) models: the decoded path maximizes sum_t log p_t(state_t) minus this
+  // penalty per change of state (0: the per-step argmax).
+  double switch_penalty = 0;
 };
 
 // Runs everything, writes out_dir/{eval.json, predictions.csv, *.png, *.dat}; returns eval.json.

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sptrain/backend.hpp"
 #include "sptrain/device.hpp"
 
 namespace sptrain {
@@ -31,6 +32,7 @@ struct SweepRequest {
   std::string out_dir;
   bool force = false;
   Device device;
+  MathMode math = MathMode::Fp32;  // GPU compute precision of every run
 };
 
 struct CriticalBatchFit {

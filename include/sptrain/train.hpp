@@ -13,7 +13,8 @@
 
 namespace sptrain {
 
-enum class LabelKind { Sigma, NSwitches, NSwitchesPlusOne, SwitchTime, HasSwitch, InitialState };
+// StepState: the state of every step (one-hot, outputs (steps, n_states)), for segmentation models.
+enum class LabelKind { Sigma, NSwitches, NSwitchesPlusOne, SwitchTime, HasSwitch, InitialState, StepState };
 enum class Schedule { Constant, Warmup, Plateau, Cosine };
 
 struct TrainConfig {
@@ -50,8 +51,12 @@ struct TrainConfig {
   std::string ckpt_monitor = "val_loss";
   bool ckpt_max = false;
 
-  int outputs() const;  // model outputs the label needs (classes, or 1)
-  bool classification() const { return label == LabelKind::HasSwitch || label == LabelKind::InitialState; }
+  int outputs() const;  // model outputs per time step the label needs (classes, or 1)
+  int target_steps() const;  // time steps of the model output: the spec's steps for StepState, else 1
+  int64_t target_elems() const { return int64_t(target_steps()) * outputs(); }  // targets per trajectory
+  bool classification() const {
+    return label == LabelKind::HasSwitch || label == LabelKind::InitialState || label == LabelKind::StepState;
+  }
 };
 
 // Throws KeyError naming the key for any bad value.
@@ -72,7 +77,12 @@ struct TrainOptions {
   std::string target_monitor;
   double target_value = 0;
   bool target_max = false;
+  // Compute precision of convolutions and GEMMs on the GPU (FP32 master weights in every mode).
+  MathMode math = MathMode::Fp32;
 };
+
+// "fp32", "tf32", "bf16" -> MathMode; throws UsageError otherwise.
+MathMode parse_math_mode(const std::string& s);
 
 // Trains, writing run_dir/{config.json, metrics.jsonl, metrics.csv, last.safetensors,
 // best.safetensors, results.json}. Returns results.json's content.
@@ -82,8 +92,8 @@ nlohmann::json train(const TrainConfig& cfg, const Device& dev, const TrainOptio
 // entries of `truth`: the one definition used by training, eval and the baselines.
 nlohmann::json regression_metrics(const std::vector<double>& est, const std::vector<float>& truth);
 
-// The device for training and model evaluation: like resolve_device(), except that "auto" stays
-// on the CPU until the CUDA training backend exists (said on stderr).
+// The device for training and model evaluation: resolve_device() ("auto" picks the first GPU when
+// there is one, else the CPU).
 Device resolve_training_device(const std::string& spec);
 
 // Model inputs and targets for a batch of trajectories.

@@ -144,7 +144,7 @@ std::vector<float> predict(const TrainConfig& cfg, const std::string& run_dir, c
   *checkpoint_used = path;
   auto x = compute_features(cfg.spec.features, d.positions.data(), d.n, d.length, d.dims);
   const size_t in_elems = size_t(cfg.model.T_in) * cfg.model.C_in;
-  const int outs = model.output_shape().C;
+  const int outs = model.output_shape().T * model.output_shape().C;  // per trajectory
   std::vector<float> out(size_t(d.n) * outs);
   float* xd = be->alloc(size_t(chunk) * in_elems);
   for (int64_t off = 0; off < d.n; off += chunk) {
@@ -155,6 +155,34 @@ std::vector<float> predict(const TrainConfig& cfg, const std::string& run_dir, c
   }
   be->release(xd);
   return out;
+}
+
+// The state path maximizing sum_t log softmax(logits_t)[s_t] - penalty * #changes (Viterbi over
+// the per-step logits; penalty 0 gives the per-step argmax).
+void decode_path(const float* logits, int64_t S, int K, double penalty, std::vector<int>& path) {
+  path.assign(S, 0);
+  std::vector<double> score(K), next(K), lp(K);
+  std::vector<int> back(size_t(S) * K);
+  auto log_softmax = [&](const float* z) {
+    const float mx = *std::max_element(z, z + K);
+    double sum = 0;
+    for (int k = 0; k < K; ++k) sum += std::exp(double(z[k]) - mx);
+    for (int k = 0; k < K; ++k) lp[k] = double(z[k]) - mx - std::log(sum);
+  };
+  log_softmax(logits);
+  score = lp;
+  for (int64_t t = 1; t < S; ++t) {
+    log_softmax(logits + t * K);
+    const int best = int(std::max_element(score.begin(), score.end()) - score.begin());
+    for (int k = 0; k < K; ++k) {
+      const bool move = score[best] - penalty > score[k];  // ties keep the state
+      back[t * K + k] = move ? best : k;
+      next[k] = (move ? score[best] - penalty : score[k]) + lp[k];
+    }
+    score.swap(next);
+  }
+  path[S - 1] = int(std::max_element(score.begin(), score.end()) - score.begin());
+  for (int64_t t = S - 1; t > 0; --t) path[t - 1] = back[t * K + path[t]];
 }
 
 std::string csv_num(double v) {
@@ -227,7 +255,45 @@ nlohmann::json run_eval(const EvalRequest& r) {
     const int outs = cfg.outputs();
     nlohmann::json m = {{"checkpoint", used}, {"label", cfg.resolved["data"]["label"]}};
     std::vector<double> est(d.n);
-    if (cfg.classification()) {
+    if (cfg.label == LabelKind::StepState) {
+      // Segmentation: the per-step argmax path, and from it the switch count, the first switch's
+      // time (the step where the path first changes: labels give each step the state that
+      // occupies most of it) and whether there is a switch.
+      std::vector<std::vector<int>> paths(d.n, std::vector<int>(S));
+      std::vector<int> cnt(d.n), has(d.n);
+      std::vector<double> first(d.n);
+      if (r.switch_penalty < 0) throw UsageError("--switch-penalty: must be >= 0");
+      for (int64_t i = 0; i < d.n; ++i) {
+        decode_path(&out[i * S * outs], S, outs, r.switch_penalty, paths[i]);
+        first[i] = double(S);
+        for (int64_t t = 1; t < S; ++t)
+          if (paths[i][t] != paths[i][t - 1]) {
+            if (cnt[i] == 0) first[i] = double(t);
+            ++cnt[i];
+          }
+        has[i] = cnt[i] > 0;
+        est[i] = cnt[i];
+      }
+      nlohmann::json mm;
+      if (!d.step_state.empty()) mm["per_step_state_accuracy"] = step_accuracy(paths, d.step_state, S);
+      if (!d.n_switches.empty()) {
+        nlohmann::json cm = count_metrics(cnt, d.n_switches);
+        mm["count_exact_accuracy"] = cm["exact_accuracy"];
+        mm["count_mae"] = cm["mae"];
+        std::vector<int> truth(d.n);
+        for (int64_t i = 0; i < d.n; ++i) truth[i] = d.n_switches[i] > 0;
+        mm["has_switch_accuracy"] = classification_metrics(has, truth, 2)["accuracy"];
+      }
+      if (!d.switch_time.empty()) {
+        bool single = true;  // the first switch's time is scored where every trajectory has one switch
+        for (int64_t i = 0; i < d.n && single; ++i) single = d.n_switches[i] == 1;
+        if (single) mm["switch_time_mae"] = regression_metrics(first, d.switch_time)["mae"];
+      }
+      mm["switch_penalty"] = r.switch_penalty;
+      m["metrics"] = mm;
+      for (int64_t i = 0; i < std::min<int64_t>(4, d.n); ++i) example_states.insert(example_states.begin() + i, paths[i]);
+      columns["model_first_switch_step"] = first;
+    } else if (cfg.classification()) {
       std::vector<int> pred(d.n), truth(d.n);
       for (int64_t i = 0; i < d.n; ++i) {
         pred[i] = int(std::max_element(&out[i * outs], &out[i * outs] + outs) - &out[i * outs]);

@@ -3,6 +3,8 @@
 // gradient buffer of the node it reads, so fan-out (parallel branches on one input) sums correctly.
 #include "sptrain/model.hpp"
 
+#include "core/layer_scope.hpp"
+
 #include <cmath>
 #include <iomanip>
 #include <map>
@@ -355,6 +357,7 @@ const float* Model::forward(const float* x, int n, bool training) {
   for (size_t i = 1; i < nodes_.size(); ++i) {
     Node& nd = nodes_[i];
     const LayerSpec& l = *nd.l;
+    const ScopedLayer scope(l.name.c_str());  // names the layer in device errors
     const float* in = out_of(nd.inputs[0]);
     float* P = params_ + nd.poff;
     const size_t out_n = size_t(n) * nd.out.T * nd.out.C;
@@ -422,6 +425,7 @@ void Model::backward(const float* dy_out) {
     Node& nd = nodes_[i];
     const LayerSpec& l = *nd.l;
     if (nd.alias) continue;  // shares its input's gradient buffer
+    const ScopedLayer scope(l.name.c_str());
     const int j0 = nd.inputs[0];
     const bool need_dx = nodes_[j0].needs_grad;
     const float* in = out_of(j0);

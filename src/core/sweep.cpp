@@ -80,6 +80,7 @@ nlohmann::json run_sweep(const SweepRequest& r) {
       }
       TrainConfig cfg = load_train_config(r.config, set);
       TrainOptions opt;
+      opt.math = r.math;
       opt.run_dir = r.out_dir + "/runs/B" + std::to_string(B) + "_s" + std::to_string(seed);
       opt.progress = false;
       opt.target_monitor = r.target_monitor;

@@ -60,8 +60,9 @@ LabelKind parse_label(const std::string& s) {
   if (s == "switch_time") return LabelKind::SwitchTime;
   if (s == "has_switch") return LabelKind::HasSwitch;
   if (s == "initial_state") return LabelKind::InitialState;
+  if (s == "step_state") return LabelKind::StepState;
   throw KeyError("data.label", "'" + s + "' is not a label",
-                 "sigma, n_switches, n_switches_plus_one, switch_time, has_switch or initial_state");
+                 "sigma, n_switches, n_switches_plus_one, switch_time, has_switch, initial_state or step_state");
 }
 
 bool parse_mode(const std::string& k, const std::string& s) {
@@ -193,9 +194,11 @@ ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, 
 
 int TrainConfig::outputs() const {
   if (label == LabelKind::HasSwitch) return 2;
-  if (label == LabelKind::InitialState) return spec.params.n_states;
+  if (label == LabelKind::InitialState || label == LabelKind::StepState) return spec.params.n_states;
   return 1;
 }
+
+int TrainConfig::target_steps() const { return label == LabelKind::StepState ? spec.params.steps() : 1; }
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream in(path);
@@ -238,7 +241,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   require(c.val_size >= 1, "data.val_size", std::to_string(c.val_size) + " is not positive", ">= 1");
   require(c.test_size >= 1, "data.test_size", std::to_string(c.test_size) + " is not positive", ">= 1");
   c.data_seed = uint64_t(r.integer("data.seed", 1));
-  if (c.label == LabelKind::InitialState || c.label == LabelKind::HasSwitch)
+  if (c.classification())
     require(c.spec.params.n_states >= 2, "data.label", "a classification label needs >= 2 states", "");
   j["data"] = {{"spec", sp.string()}, {"set", spec_set}, {"label", r.string("data.label", "sigma")}, {"mode", mode},
                {"train_size", c.train_size}, {"val_size", c.val_size}, {"test_size", c.test_size}, {"seed", c.data_seed}};
@@ -257,9 +260,11 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   }
   ModelInfo info = analyze(c.model);
   const Shape out = info.shapes[info.output_index];
-  if (out.T != 1 || out.C != c.outputs())
+  if (out.T != c.target_steps() || out.C != c.outputs())
     throw KeyError("model.output", "output shape (" + std::to_string(out.T) + ", " + std::to_string(out.C) + ") does not fit the label",
-                   "(1, " + std::to_string(c.outputs()) + "): flatten or pool over time, and one unit per class");
+                   "(" + std::to_string(c.target_steps()) + ", " + std::to_string(c.outputs()) + ")" +
+                       (c.label == LabelKind::StepState ? ": one row of state logits per step ('same' or causal convolutions keep the length)"
+                                                        : ": flatten or pool over time, and one unit per class"));
   j["model"] = {{"name", c.model.name}, {"trainable_params", info.trainable}, {"non_trainable_params", info.non_trainable}};
 
   // [train]
@@ -282,7 +287,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   if (c.classification() && c.loss != LossKind::CategoricalCrossEntropy)
     throw KeyError("train.loss", "'" + loss + "' does not fit a classification label", "categorical_crossentropy");
   if (!c.classification() && c.loss == LossKind::CategoricalCrossEntropy)
-    throw KeyError("train.loss", "categorical_crossentropy needs a classification label", "has_switch or initial_state");
+    throw KeyError("train.loss", "categorical_crossentropy needs a classification label", "has_switch, initial_state or step_state");
   c.optimizer = r.string("train.optimizer", "adam");
   if (c.optimizer != "adam" && c.optimizer != "sgd") throw KeyError("train.optimizer", "'" + c.optimizer + "' is not an optimizer", "adam or sgd");
   c.lr = r.number("train.lr", 1e-3);

@@ -15,6 +15,9 @@
 
 #include "philox_normal.cuh"
 #include "simulate.cuh"
+#include "targets.cuh"
+#include "core/batch_source.hpp"
+#include "core/nvtx.hpp"
 #include "sptrain/baselines.hpp"
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
@@ -118,44 +121,83 @@ struct TrainerState {
   }
 };
 
+// Device bytes one sample of a micro-batch needs: every layer's output and its gradient (plus the
+// pre-activation copy and argmax of some layers: counted as a third array), input and targets.
+size_t bytes_per_sample(const ModelInfo& info, const TrainConfig& c) {
+  size_t floats = size_t(c.model.T_in) * c.model.C_in + 2 * size_t(c.target_elems());
+  for (const Shape& sh : info.shapes) floats += 3 * size_t(sh.T) * size_t(sh.C);
+  return floats * sizeof(float);
+}
+
 class Trainer {
  public:
   Trainer(const TrainConfig& c, const Device& dev, const TrainOptions& opt)
-      : c_(c), opt_(opt), be_(make_backend(dev)),
-        model_(c.model, *be_, int(c.micro_batch), c.init_seed) {
-    out_shape_ = model_.output_shape();
-    const size_t P = std::max<int64_t>(model_.n_params(), 1);
-    m1_ = be_->alloc(P);
-    m2_ = be_->alloc(P);
-    be_->fill(m1_, 0, P);
-    be_->fill(m2_, 0, P);
-    in_elems_ = size_t(c.model.T_in) * c.model.C_in;
-    x_dev_ = be_->alloc(size_t(c.micro_batch) * in_elems_);
-    y_dev_ = be_->alloc(size_t(c.micro_batch) * c.outputs());
-    g_dev_ = be_->alloc(size_t(c.micro_batch) * c.outputs());
+      : c_(c), opt_(opt), be_(make_backend(dev, opt.math)) {
+    try {
+      model_ = std::make_unique<Model>(c.model, *be_, int(c.micro_batch), c.init_seed);
+      out_shape_ = model_->output_shape();
+      const size_t P = std::max<int64_t>(model_->n_params(), 1);
+      m1_ = be_->alloc(P);
+      m2_ = be_->alloc(P);
+      be_->fill(m1_, 0, P);
+      be_->fill(m2_, 0, P);
+      in_elems_ = size_t(c.model.T_in) * c.model.C_in;
+      x_dev_ = be_->alloc(size_t(c.micro_batch) * in_elems_);
+      y_dev_ = be_->alloc(size_t(c.micro_batch) * c.target_elems());
+      g_dev_ = be_->alloc(size_t(c.micro_batch) * c.target_elems());
+      scal_ = be_->alloc_f64(kStepScalars);
+      if (!c.fixed) src_ = make_batch_source(c, train_seed(c), *be_, c.micro_batch);
+    } catch (const OutOfDeviceMemory& e) {
+      free_all();
+      throw OutOfDeviceMemory(std::string(e.what()) + suggestion(dev), e.asked, e.free);
+    }
     st_.lr = c.lr;
   }
-  ~Trainer() {
-    for (float* p : {m1_, m2_, x_dev_, y_dev_, g_dev_}) be_->release(p);
-  }
+  ~Trainer() { free_all(); }
 
   nlohmann::json run();
 
  private:
+  void free_all() noexcept {
+    for (float* p : {m1_, m2_, x_dev_, y_dev_, g_dev_}) be_->release(p);
+    be_->release(scal_);
+    m1_ = m2_ = x_dev_ = y_dev_ = g_dev_ = nullptr;
+    scal_ = nullptr;
+  }
+  // The micro-batch that fits: free memory (with 10 % headroom, after the model's parameter slabs)
+  // over the bytes one sample needs.
+  std::string suggestion(const Device& dev) {
+    src_.reset();
+    model_.reset();
+    size_t free_b = 0, total_b = 0;
+    be_->memory_info(free_b, total_b);
+    const ModelInfo info = analyze(c_.model);
+    const size_t per = bytes_per_sample(info, c_);
+    const double slabs = double(info.trainable) * 4 * sizeof(float) + double(info.non_trainable) * sizeof(float);
+    const double usable = 0.9 * double(free_b) - slabs;
+    const int64_t fit = usable > 0 ? int64_t(usable / double(per)) : 0;
+    return "; micro_batch " + std::to_string(c_.micro_batch) + " needs about " + std::to_string(per) +
+           " bytes per sample on " + dev.str() + ": try --set train.micro_batch=" +
+           std::to_string(std::max<int64_t>(1, fit)) + " (batch stays " + std::to_string(c_.batch) +
+           " through accumulation)";
+  }
   double schedule_lr(int64_t step) const;
   double train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
   void save(const std::string& path);
   void load(const std::string& path, bool weights_only = false);
   nlohmann::json eval(const Dataset& d, std::vector<float>* pred = nullptr) {
-    return evaluate(c_, model_, *be_, d.x, d.y, d.n, c_.micro_batch, pred);
+    NvtxRange r("evaluate");
+    return evaluate(c_, *model_, *be_, d.x, d.y, d.n, c_.micro_batch, pred);
   }
 
   const TrainConfig& c_;
   TrainOptions opt_;
   std::unique_ptr<Backend> be_;
-  Model model_;
+  std::unique_ptr<Model> model_;
   Shape out_shape_;
   float *m1_ = nullptr, *m2_ = nullptr, *x_dev_ = nullptr, *y_dev_ = nullptr, *g_dev_ = nullptr;
+  double* scal_ = nullptr;  // StepScalar slots in backend memory
+  std::unique_ptr<BatchSource> src_;
   size_t in_elems_ = 0;
   TrainerState st_;
 };
@@ -176,17 +218,27 @@ double Trainer::schedule_lr(int64_t step) const {
   return c_.lr;
 }
 
+// One optimizer step without host round trips inside it: per micro-batch, generate (on the device
+// for fresh data) -> forward -> loss (accumulated on the device) -> backward into the gradient slab;
+// then the gradient norm and the optimizer read lr, t and the clip from device scalars. On the GPU
+// each micro-batch and the update are replayed CUDA graphs (Backend::run_captured); the host reads
+// the step's loss and gradient norms once, after the update.
 double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm) {
   const int64_t B = c_.batch, MB = c_.micro_batch;
-  const int outs = c_.outputs();
-  model_.zero_grads();
-  double loss_sum = 0, g_small_sq = 0;
+  const int64_t outs = c_.target_elems();
+  const size_t P = model_->n_params();
+  double scal[kStepScalars] = {};
+  scal[kLr] = schedule_lr(step);
+  scal[kT] = double(step + 1);
+  scal[kClipNorm] = c_.clip_norm;
+  be_->upload_f64(scal_, scal, kStepScalars);
+  if (!fixed) src_->set_first(step * B);
   std::vector<float> xb, yb;
   for (int64_t off = 0; off < B; off += MB) {
     const int64_t m = std::min(MB, B - off);
-    const float *xs, *ys;
-    Dataset gen;
-    if (fixed) {  // gather rows of the epoch's permutation
+    const bool first_mb = off == 0;
+    if (fixed) {  // gather rows of the epoch's permutation on the host
+      NvtxRange r("generate");
       xb.resize(size_t(m) * in_elems_);
       yb.resize(size_t(m) * outs);
       const int64_t base = (step % c_.steps_per_epoch) * B + off;
@@ -195,40 +247,61 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
         std::copy_n(&fixed->x[src * in_elems_], in_elems_, &xb[i * in_elems_]);
         std::copy_n(&fixed->y[src * outs], outs, &yb[i * outs]);
       }
-      xs = xb.data();
-      ys = yb.data();
-    } else {
-      gen = generate(c_, train_seed(c_), step * B + off, m);
-      xs = gen.x.data();
-      ys = gen.y.data();
+      be_->upload(x_dev_, xb.data(), xb.size());
+      be_->upload(y_dev_, yb.data(), yb.size());
     }
-    be_->upload(x_dev_, xs, size_t(m) * in_elems_);
-    be_->upload(y_dev_, ys, size_t(m) * outs);
-    const float* out = model_.forward(x_dev_, int(m), true);
-    const double l = be_->loss(c_.loss, int(m) * out_shape_.T, out_shape_.C, out, y_dev_, g_dev_, float(double(m) / B));
-    loss_sum += l * double(m);
-    model_.backward(g_dev_);
-    if (off == 0 && MB < B) {  // the first micro-batch's mean gradient, for the noise scale
-      const double scale = double(B) / double(m);
-      g_small_sq = be_->sum_squares(model_.grads(), model_.n_params()) * scale * scale;
-    }
+    auto micro_batch = [&, m, first_mb] {
+      if (first_mb) model_->zero_grads();
+      if (!fixed) {
+        NvtxRange r("generate");
+        src_->next(m, x_dev_, y_dev_);
+      }
+      const float* out;
+      {
+        NvtxRange r("forward");
+        out = model_->forward(x_dev_, int(m), true);
+        be_->loss_accumulate(c_.loss, int(m) * out_shape_.T, out_shape_.C, out, y_dev_, g_dev_, float(double(m) / B),
+                             double(m) / double(B), scal_ + kLossSum);
+      }
+      {
+        NvtxRange r("backward");
+        model_->backward(g_dev_);
+      }
+      if (first_mb && MB < B) {  // the first micro-batch's gradient, for the noise scale
+        NvtxRange r("reduce");
+        be_->sum_squares_to(model_->grads(), P, scal_ + kGradSmallSq);
+      }
+    };
+    // Keys: 0 and 1 the first and later full micro-batches, 2 and 3 a shorter tail (fixed data
+    // gathers on the host, so its micro-batches run eagerly).
+    const int key = (first_mb ? 0 : 1) + (m < MB ? 2 : 0);
+    NvtxRange r("micro-batch");
+    if (fixed) micro_batch();
+    else be_->run_captured(key, micro_batch);
   }
-  const double loss = loss_sum / double(B);
-  const size_t P = model_.n_params();
+  {
+    NvtxRange r("optimizer");
+    be_->run_captured(4, [&] {
+      be_->sum_squares_to(model_->grads(), P, scal_ + kGradSq);
+      if (c_.optimizer == "adam")
+        be_->adam_step_dev(model_->params(), model_->grads(), m1_, m2_, P, float(c_.beta1), float(c_.beta2),
+                           float(c_.eps), scal_);
+      else
+        be_->sgd_step_dev(model_->params(), model_->grads(), m1_, P, float(c_.momentum), c_.nesterov, scal_);
+    });
+  }
+  be_->download_f64(scal, scal_, kStepScalars);
+  const double loss = scal[kLossSum], gn2 = scal[kGradSq];
   if (!std::isfinite(loss))
     throw std::runtime_error("non-finite loss " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
                              " (epoch " + std::to_string(st_.epoch + 1) + "); the last good checkpoint is kept");
-  const double gn2 = be_->sum_squares(model_.grads(), P);
   if (!std::isfinite(gn2))
     throw std::runtime_error("non-finite gradient at step " + std::to_string(step + 1) + " (epoch " +
                              std::to_string(st_.epoch + 1) + "); the last good checkpoint is kept");
-  if (MB < B) st_.noise.update(g_small_sq, double(MB), gn2, double(B));
-  if (c_.clip_norm > 0 && std::sqrt(gn2) > c_.clip_norm) be_->scale(model_.grads(), float(c_.clip_norm / std::sqrt(gn2)), P);
-  const float lr = float(schedule_lr(step));
-  if (c_.optimizer == "adam")
-    be_->adam_step(model_.params(), model_.grads(), m1_, m2_, P, lr, float(c_.beta1), float(c_.beta2), float(c_.eps), step + 1);
-  else
-    be_->sgd_step(model_.params(), model_.grads(), m1_, P, lr, float(c_.momentum), c_.nesterov);
+  if (MB < B) {
+    const double sc = double(B) / double(std::min(MB, B));
+    st_.noise.update(scal[kGradSmallSq] * sc * sc, double(MB), gn2, double(B));
+  }
   return loss;
 }
 
@@ -240,9 +313,9 @@ void Trainer::save(const std::string& path) {
     h.resize(n);
     return h;
   };
-  const int64_t P = model_.n_params(), S = model_.n_state();
-  ck.add("params", fetch(model_.params(), P), {P});
-  ck.add("state", fetch(model_.state(), S), {S});
+  const int64_t P = model_->n_params(), S = model_->n_state();
+  ck.add("params", fetch(model_->params(), P), {P});
+  ck.add("state", fetch(model_->state(), S), {S});
   ck.add("opt_m", fetch(m1_, P), {P});
   ck.add("opt_v", fetch(m2_, P), {P});
   ck.metadata["config"] = c_.resolved.dump();
@@ -255,14 +328,14 @@ void Trainer::save(const std::string& path) {
 
 void Trainer::load(const std::string& path, bool weights_only) {
   ckpt::Checkpoint ck = ckpt::load(path);
-  const int64_t P = model_.n_params(), S = model_.n_state();
+  const int64_t P = model_->n_params(), S = model_->n_state();
   ckpt::expect_shape(ck, "params", {P});
   ckpt::expect_shape(ck, "state", {S});
   auto put = [&](float* d, const std::vector<float>& h) {
     if (!h.empty()) be_->upload(d, h.data(), h.size());
   };
-  put(model_.params(), ck.get<float>("params"));
-  put(model_.state(), ck.get<float>("state"));
+  put(model_->params(), ck.get<float>("params"));
+  put(model_->state(), ck.get<float>("state"));
   if (weights_only) return;  // the best model for evaluation: the run's own state stays
   if (ck.find("opt_m")) {
     ckpt::expect_shape(ck, "opt_m", {P});
@@ -331,6 +404,11 @@ nlohmann::json Trainer::run() {
     if (c_.micro_batch < c_.batch) rec["b_simple"] = st_.noise.b_simple();
     rec["seconds"] = secs;
     rec["samples_per_s"] = double(c_.steps_per_epoch * c_.batch) / secs;
+    if (be_->device().is_cuda()) {  // whole-device figure: includes library workspaces and other processes
+      size_t free_b = 0, total_b = 0;
+      be_->memory_info(free_b, total_b);
+      rec["device_memory_used_bytes"] = double(total_b - free_b);
+    }
     auto metric = [&](const std::string& name) -> double {
       if (!rec.contains(name)) throw KeyError("monitor", "'" + name + "' is not computed for this label", "");
       return rec[name].get<double>();
@@ -404,49 +482,53 @@ nlohmann::json Trainer::run() {
 
 }  // namespace
 
+static_assert(int(LabelKind::Sigma) == ops::kTargetSigma && int(LabelKind::NSwitches) == ops::kTargetNSwitches &&
+              int(LabelKind::NSwitchesPlusOne) == ops::kTargetNSwitchesPlusOne &&
+              int(LabelKind::SwitchTime) == ops::kTargetSwitchTime && int(LabelKind::HasSwitch) == ops::kTargetHasSwitch &&
+              int(LabelKind::InitialState) == ops::kTargetInitialState &&
+              int(LabelKind::StepState) == ops::kTargetStepState,
+              "kernels/targets.cuh follows LabelKind");
+
 void make_targets(const TrainConfig& c, const TrajectoryBatch& b, std::vector<float>& y) {
   const int outs = c.outputs();
-  y.assign(size_t(b.n) * outs, 0.0f);
-  const int C = b.params.max_switch_times;
-  for (int64_t r = 0; r < b.n; ++r) {
-    switch (c.label) {
-      case LabelKind::Sigma: y[r] = b.traj_sigma[r]; break;
-      case LabelKind::NSwitches: y[r] = float(b.n_switches[r]); break;
-      case LabelKind::NSwitchesPlusOne: y[r] = float(b.n_switches[r] + 1); break;
-      case LabelKind::SwitchTime:
-        y[r] = b.n_switches[r] > 0 ? b.switch_times[r * C] : float(b.params.steps());  // no switch: the end
-        break;
-      case LabelKind::HasSwitch: y[r * 2 + (b.n_switches[r] > 0 ? 1 : 0)] = 1.0f; break;
-      case LabelKind::InitialState: y[r * outs + b.initial_state[r]] = 1.0f; break;
-    }
-  }
+  const int64_t per = c.target_elems();
+  y.assign(size_t(b.n) * per, 0.0f);
+  const int C = b.params.max_switch_times, S = b.params.steps();
+  for (int64_t r = 0; r < b.n; ++r)
+    if (c.label == LabelKind::StepState)
+      ops::step_target_row(outs, S, &b.step_state[r * S], &y[r * per]);
+    else
+      ops::target_row(int32_t(c.label), outs, S, b.traj_sigma[r], b.n_switches[r],
+                    C > 0 ? b.switch_times[r * C] : 0.0f, b.initial_state[r], &y[r * per]);
 }
 
 nlohmann::json evaluate(const TrainConfig& c, Model& model, Backend& be, const std::vector<float>& x,
                         const std::vector<float>& y, int64_t n, int64_t chunk, std::vector<float>* predictions) {
   const Shape os = model.output_shape();
   const int outs = os.C;
+  const size_t per = size_t(os.T) * os.C;  // outputs per trajectory (T > 1: per-step labels)
   const size_t in_elems = size_t(c.model.T_in) * c.model.C_in;
   chunk = std::min<int64_t>(chunk, n);
   float* xd = be.alloc(size_t(chunk) * in_elems);
-  float* yd = be.alloc(size_t(chunk) * outs);
-  std::vector<float> pred(size_t(n) * outs);
+  float* yd = be.alloc(size_t(chunk) * per);
+  std::vector<float> pred(size_t(n) * per);
   double loss = 0;
   for (int64_t off = 0; off < n; off += chunk) {
     const int64_t m = std::min(chunk, n - off);
     be.upload(xd, &x[off * in_elems], m * in_elems);
-    be.upload(yd, &y[off * outs], m * outs);
+    be.upload(yd, &y[off * per], m * per);
     const float* out = model.forward(xd, int(m), false);
-    loss += be.loss(c.loss, int(m), outs, out, yd, nullptr, 1.0f) * double(m);
-    be.download(&pred[off * outs], out, m * outs);
+    loss += be.loss(c.loss, int(m) * os.T, outs, out, yd, nullptr, 1.0f) * double(m);
+    be.download(&pred[off * per], out, m * per);
   }
   be.release(xd);
   be.release(yd);
   nlohmann::json j;
   j["loss"] = loss / double(n);
-  if (c.classification()) {
+  if (c.classification()) {  // accuracy over rows: trajectories, or steps for per-step labels
+    const int64_t rows = n * os.T;
     int64_t right = 0;
-    for (int64_t r = 0; r < n; ++r) {
+    for (int64_t r = 0; r < rows; ++r) {
       int pa = 0, ta = 0;
       for (int k = 1; k < outs; ++k) {
         if (pred[r * outs + k] > pred[r * outs + pa]) pa = k;
@@ -454,7 +536,7 @@ nlohmann::json evaluate(const TrainConfig& c, Model& model, Backend& be, const s
       }
       right += pa == ta;
     }
-    j["acc"] = double(right) / double(n);
+    j["acc"] = double(right) / double(rows);
   } else {
     j = regression_metrics(std::vector<double>(pred.begin(), pred.end()), y);
     j.erase("n");
@@ -478,13 +560,13 @@ nlohmann::json regression_metrics(const std::vector<double>& est, const std::vec
   return {{"mape", ape / n}, {"mae", ae / n}, {"mse", se / n}, {"n", n}};
 }
 
-Device resolve_training_device(const std::string& spec) {
-  Device dev = resolve_device(spec);
-  if (dev.is_cuda() && spec == "auto") {
-    std::cerr << "device: training runs on the cpu (this build has no CUDA training backend yet)" << std::endl;
-    dev = Device::cpu();
-  }
-  return dev;
+Device resolve_training_device(const std::string& spec) { return resolve_device(spec); }
+
+MathMode parse_math_mode(const std::string& s) {
+  if (s == "fp32") return MathMode::Fp32;
+  if (s == "tf32") return MathMode::Tf32;
+  if (s == "bf16") return MathMode::Bf16;
+  throw UsageError("--precision " + s + ": expected fp32, tf32 or bf16");
 }
 
 nlohmann::json train(const TrainConfig& cfg, const Device& dev, const TrainOptions& opt) {

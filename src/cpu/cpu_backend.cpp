@@ -152,4 +152,36 @@ void CpuBackend::sgd_step(float* p, const float* g, float* vel, size_t n, float 
   });
 }
 
+// --- device-resident step scalars (host memory here; same arithmetic as the host-driven step) ---
+
+double* CpuBackend::alloc_f64(size_t n) { return static_cast<double*>(aligned_bytes(n * sizeof(double))); }
+void CpuBackend::upload_f64(double* dst, const double* host_src, size_t n) { std::memcpy(dst, host_src, n * sizeof(double)); }
+void CpuBackend::download_f64(double* host_dst, const double* src, size_t n) {
+  std::memcpy(host_dst, src, n * sizeof(double));
+}
+void CpuBackend::loss_accumulate(LossKind k, int rows, int C, const float* pred, const float* target, float* dpred,
+                                 float scale, double weight, double* acc) {
+  *acc += weight * loss(k, rows, C, pred, target, dpred, scale);
+}
+void CpuBackend::sum_squares_to(const float* x, size_t n, double* out) { *out = sum_squares(x, n); }
+
+namespace {
+// The clip factor the host-driven step applied: clip / |g| when the norm exceeds clip.
+void clip_in_place(CpuBackend& be, float* g, size_t n, const double* s) {
+  const double clip = s[kClipNorm], norm = std::sqrt(s[kGradSq]);
+  if (clip > 0 && norm > clip) be.scale(g, float(clip / norm), n);
+}
+}  // namespace
+
+void CpuBackend::adam_step_dev(float* p, float* g, float* m, float* v, size_t n, float b1, float b2, float eps,
+                               const double* s) {
+  clip_in_place(*this, g, n, s);
+  adam_step(p, g, m, v, n, float(s[kLr]), b1, b2, eps, int64_t(s[kT]));
+}
+void CpuBackend::sgd_step_dev(float* p, float* g, float* vel, size_t n, float momentum, bool nesterov,
+                              const double* s) {
+  clip_in_place(*this, g, n, s);
+  sgd_step(p, g, vel, n, float(s[kLr]), momentum, nesterov);
+}
+
 }  // namespace sptrain::cpu

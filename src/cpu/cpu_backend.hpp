@@ -66,6 +66,16 @@ class CpuBackend final : public Backend {
   void adam_step(float* p, const float* g, float* m, float* v, size_t n, float lr, float b1, float b2, float eps,
                  int64_t t) override;
   void sgd_step(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov) override;
+
+  double* alloc_f64(size_t n) override;
+  void upload_f64(double* dst, const double* host_src, size_t n) override;
+  void download_f64(double* host_dst, const double* src, size_t n) override;
+  void loss_accumulate(LossKind k, int rows, int C, const float* pred, const float* target, float* dpred, float scale,
+                       double weight, double* acc) override;
+  void sum_squares_to(const float* x, size_t n, double* out) override;
+  void adam_step_dev(float* p, float* g, float* m, float* v, size_t n, float b1, float b2, float eps,
+                     const double* s) override;
+  void sgd_step_dev(float* p, float* g, float* vel, size_t n, float momentum, bool nesterov, const double* s) override;
 };
 
 }  // namespace sptrain::cpu

@@ -1,14 +1,35 @@
-// make_backend: the training backend for a device.
+// make_backend: the training backend for a device; checks shared by both backends.
 #include <memory>
+#include <stdexcept>
+#include <string>
 
 #include "cpu/cpu_backend.hpp"
+#ifdef SPTRAIN_HAVE_CUDA
+#include "cuda/cuda_backend.hpp"
+#endif
 #include "sptrain/backend.hpp"
 #include "sptrain/error.hpp"
 
 namespace sptrain {
 
-std::unique_ptr<Backend> make_backend(const Device& dev) {
-  if (dev.is_cuda()) throw UsageError("the CUDA training backend is not built yet");
+void check_conv1d_desc(const Conv1dDesc& d) {
+  if (d.N < 0 || d.T_in < 1 || d.C_in < 1 || d.T_out < 1 || d.F < 1 || d.K < 1 || d.stride < 1 || d.dilation < 1 ||
+      d.pad_left < 0)
+    throw std::invalid_argument("conv1d: bad descriptor N=" + std::to_string(d.N) + " T_in=" + std::to_string(d.T_in) +
+                                " C_in=" + std::to_string(d.C_in) + " T_out=" + std::to_string(d.T_out) +
+                                " F=" + std::to_string(d.F) + " K=" + std::to_string(d.K) +
+                                " stride=" + std::to_string(d.stride) + " dilation=" + std::to_string(d.dilation) +
+                                " pad_left=" + std::to_string(d.pad_left));
+}
+
+std::unique_ptr<Backend> make_backend(const Device& dev, MathMode math) {
+  if (dev.is_cuda()) {
+#ifdef SPTRAIN_HAVE_CUDA
+    return cuda::make_cuda_backend(dev.ordinal, math);
+#else
+    throw UsageError("this build has no CUDA (configure with -DSPTRAIN_WITH_CUDA=ON)");
+#endif
+  }
   return std::make_unique<cpu::CpuBackend>();
 }
 

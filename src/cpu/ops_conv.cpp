@@ -21,15 +21,7 @@
 namespace sptrain::cpu {
 namespace {
 
-void check_desc(const Conv1dDesc& d) {
-  if (d.N < 0 || d.T_in < 1 || d.C_in < 1 || d.T_out < 1 || d.F < 1 || d.K < 1 || d.stride < 1 || d.dilation < 1 ||
-      d.pad_left < 0)
-    throw std::invalid_argument("conv1d: bad descriptor N=" + std::to_string(d.N) + " T_in=" + std::to_string(d.T_in) +
-                                " C_in=" + std::to_string(d.C_in) + " T_out=" + std::to_string(d.T_out) +
-                                " F=" + std::to_string(d.F) + " K=" + std::to_string(d.K) +
-                                " stride=" + std::to_string(d.stride) + " dilation=" + std::to_string(d.dilation) +
-                                " pad_left=" + std::to_string(d.pad_left));
-}
+void check_desc(const Conv1dDesc& d) { check_conv1d_desc(d); }
 
 // A 1x1 convolution over the same time axis is a Dense layer on the (N*T, C_in) rows: no im2col.
 bool is_pointwise(const Conv1dDesc& d) {

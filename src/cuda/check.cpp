@@ -4,7 +4,24 @@
 namespace sptrain::detail {
 
 void throw_device_error(const char* lib, const std::string& msg, const char* stmt, const char* file, int line) {
-  throw DeviceError(std::string(lib) + " error: " + msg + " in `" + stmt + "` at " + file + ":" + std::to_string(line));
+  const char* layer = current_layer();
+  throw DeviceError(std::string(lib) + " error: " + msg + " in `" + stmt + "` at " + file + ":" + std::to_string(line) +
+                    (layer ? std::string(" (layer ") + layer + ")" : std::string()));
+}
+
+const char* cublas_status_string(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_SUCCESS: return "success";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "library not initialized";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "resource allocation failed";
+    case CUBLAS_STATUS_INVALID_VALUE: return "invalid value";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "GPU architecture does not support the request";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "GPU memory access failed";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "kernel execution failed";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "internal library error";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "not supported";
+    default: return "unknown cuBLAS status";
+  }
 }
 
 const char* curand_status_string(curandStatus_t s) {

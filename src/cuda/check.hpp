@@ -1,12 +1,16 @@
-// One check-macro family for CUDA runtime, cuRAND (and later cuDNN, cuBLAS, NCCL) calls: a failing
+// One check-macro family for CUDA runtime, cuRAND, cuDNN and cuBLAS calls: a failing
 // status becomes sptrain::DeviceError carrying the statement, file:line and the library's message
 // (DESIGN.md rule 5). Host-only: includes the runtime API header, not device code.
 #pragma once
 #include <cuda_runtime_api.h>
+#include <cublas_v2.h>
+#include <cudnn.h>
 #include <curand.h>
 
 #include <stdexcept>
 #include <string>
+
+#include "core/layer_scope.hpp"
 
 namespace sptrain {
 
@@ -19,6 +23,7 @@ namespace detail {
 [[noreturn]] void throw_device_error(const char* lib, const std::string& msg, const char* stmt, const char* file,
                                      int line);
 const char* curand_status_string(curandStatus_t s);
+const char* cublas_status_string(cublasStatus_t s);
 }  // namespace detail
 
 }  // namespace sptrain
@@ -36,5 +41,21 @@ const char* curand_status_string(curandStatus_t s);
     curandStatus_t sptrain_st_ = (stmt);                                                               \
     if (sptrain_st_ != CURAND_STATUS_SUCCESS)                                                          \
       ::sptrain::detail::throw_device_error("cuRAND", ::sptrain::detail::curand_status_string(sptrain_st_), \
+                                            #stmt, __FILE__, __LINE__);                                \
+  } while (0)
+
+#define SPTRAIN_CUDNN_CHECK(stmt)                                                                      \
+  do {                                                                                                 \
+    cudnnStatus_t sptrain_st_ = (stmt);                                                                \
+    if (sptrain_st_ != CUDNN_STATUS_SUCCESS)                                                           \
+      ::sptrain::detail::throw_device_error("cuDNN", cudnnGetErrorString(sptrain_st_), #stmt, __FILE__, \
+                                            __LINE__);                                                 \
+  } while (0)
+
+#define SPTRAIN_CUBLAS_CHECK(stmt)                                                                     \
+  do {                                                                                                 \
+    cublasStatus_t sptrain_st_ = (stmt);                                                               \
+    if (sptrain_st_ != CUBLAS_STATUS_SUCCESS)                                                          \
+      ::sptrain::detail::throw_device_error("cuBLAS", ::sptrain::detail::cublas_status_string(sptrain_st_), \
                                             #stmt, __FILE__, __LINE__);                                \
   } while (0)

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "sptrain/error.hpp"
+
 namespace sptrain::cuda {
 
 void* device_alloc(size_t bytes, const char* what) {
@@ -12,9 +14,10 @@ void* device_alloc(size_t bytes, const char* what) {
     cudaGetLastError();  // clear the sticky-free error state
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    throw DeviceError("out of device memory allocating " + std::string(what) + ": asked " + std::to_string(bytes) +
-                      " bytes, " + std::to_string(free_b) + " free of " + std::to_string(total_b) +
-                      "; use a smaller batch (or micro-batch)");
+    throw OutOfDeviceMemory("out of device memory allocating " + std::string(what) + ": asked " +
+                                std::to_string(bytes) + " bytes, " + std::to_string(free_b) + " free of " +
+                                std::to_string(total_b),
+                            bytes, free_b);
   }
   SPTRAIN_CUDA_CHECK(e);
   return p;

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Packs what bench/gpu_check.sh needs from a build into BUILD_DIR/gpu_bundle.tar.xz (~10 MiB; the
+# binaries are ~150 MiB unpacked, mostly statically linked OpenBLAS), so a GPU machine without
+# Debian packages can be handed one small file: carry build/gpu_bundle.tar.xz, then run
+# bench/gpu_check.sh RESULTS_DIR build (it unpacks the bundle when build/bin is missing).
+#   scripts/pack_gpu_bundle.sh [BUILD_DIR]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+bins="sptrain test_parity_gpu test_parity_ops_gpu test_parity_train_gpu test_simulate bench_simulate"
+for b in $bins; do [ -x "$build/bin/$b" ] || { echo "missing $build/bin/$b (build first: scripts/build.sh)" >&2; exit 1; }; done
+tmp="$build/gpu_bundle.tar.xz.tmp"
+tar -cJf "$tmp" -C "$build" $(for b in $bins; do echo "bin/$b"; done)
+mv "$tmp" "$build/gpu_bundle.tar.xz"
+ls -l "$build/gpu_bundle.tar.xz"

@@ -1,0 +1,43 @@
+// The CPU batch source: simulate on the host (the same counter-based generator as the GPU), compute
+// features and targets, copy into backend memory.
+#include "core/batch_source.hpp"
+
+#include "sptrain/features.hpp"
+#include "sptrain/sim.hpp"
+#include "sptrain/train.hpp"
+
+namespace sptrain {
+
+namespace {
+class HostBatchSource final : public BatchSource {
+ public:
+  HostBatchSource(const TrainConfig& c, uint64_t seed, Backend& be) : c_(c), seed_(seed), be_(be) {}
+  void set_first(int64_t first) override { next_ = first; }
+  void next(int64_t m, float* x, float* y) override {
+    simulate(c_.spec.params, seed_, next_, m, Device::cpu(), batch_);
+    const std::vector<float> feats =
+        compute_features(c_.spec.features, batch_.positions.data(), m, c_.spec.params.length, c_.spec.params.dims);
+    make_targets(c_, batch_, targets_);
+    be_.upload(x, feats.data(), feats.size());
+    be_.upload(y, targets_.data(), targets_.size());
+    next_ += m;
+  }
+
+ private:
+  const TrainConfig& c_;
+  uint64_t seed_;
+  Backend& be_;
+  int64_t next_ = 0;
+  TrajectoryBatch batch_;
+  std::vector<float> targets_;
+};
+}  // namespace
+
+std::unique_ptr<BatchSource> make_batch_source(const TrainConfig& c, uint64_t seed, Backend& be, int64_t max_m) {
+#ifdef SPTRAIN_HAVE_CUDA
+  if (be.device().is_cuda()) return cuda::make_device_batch_source(c.spec.params, c.spec.features, int(c.label), c.outputs(), seed, be, max_m);
+#endif
+  return std::make_unique<HostBatchSource>(c, seed, be);
+}
+
+}  // namespace sptrain

@@ -1,0 +1,8 @@
+#include "core/layer_scope.hpp"
+
+namespace sptrain::detail {
+const char*& current_layer() {
+  thread_local const char* name = nullptr;
+  return name;
+}
+}  // namespace sptrain::detail

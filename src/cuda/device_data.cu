@@ -1,0 +1,114 @@
+// The CUDA batch source: simulate (kernels/simulate.cu), transform (kernels/features.cu) and label
+// (kernels/targets.cuh) a micro-batch on the backend's stream, straight into the model's input and
+// target buffers. The next trajectory index lives in device memory and a one-thread kernel advances
+// it, so the whole micro-batch can be captured in a CUDA graph and replayed step after step.
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+
+#include "core/batch_source.hpp"
+#include "cuda/check.hpp"
+#include "cuda/cuda_backend.hpp"
+#include "cuda/device_buffer.hpp"
+#include "features_launch.hpp"
+#include "simulate.cuh"
+#include "simulate_launch.hpp"
+#include "targets.cuh"
+
+namespace sptrain::cuda {
+
+namespace {
+
+__global__ void targets_kernel(int32_t kind, int outs, int steps, int max_times, int64_t n, const float* traj_sigma,
+                               const int32_t* n_switches, const float* switch_times, const int32_t* initial_state,
+                               float* y) {
+  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n; r += int64_t(gridDim.x) * blockDim.x)
+    ops::target_row(kind, outs, steps, traj_sigma[r], n_switches[r], max_times > 0 ? switch_times[r * max_times] : 0.0f,
+                    initial_state[r], y + r * outs);
+}
+
+// Per-step labels: one thread per (trajectory, step).
+__global__ void step_targets_kernel(int outs, int steps, int64_t n, const uint8_t* step_state, float* y) {
+  const int64_t total = n * steps;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
+    ops::step_target_row(outs, 1, step_state + i, y + i * outs);
+}
+
+__global__ void advance_kernel(uint64_t* counter, uint64_t by) { ops::advance_index(counter, by); }
+
+int blocks_for(int64_t n, int block) {
+  const int64_t g = (n + block - 1) / block;
+  return int(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
+}
+
+class DeviceBatchSource final : public BatchSource {
+ public:
+  DeviceBatchSource(const SimParams& p, const FeatureSpec& f, int label, int outs, uint64_t seed, CudaBackend& be,
+                    int64_t max_m)
+      : p_(p), f_(f), label_(label), outs_(outs), seed_(seed), stream_(be.stream()), max_m_(max_m) {
+    const size_t n = size_t(max_m), S = size_t(p.steps()), L = size_t(p.length), D = size_t(p.dims);
+    pos_ = DeviceBuffer<float>(n * L * D, "batch positions");
+    step_sigma_ = DeviceBuffer<float>(n * S, "batch step sigmas");
+    step_state_ = DeviceBuffer<uint8_t>(n * S, "batch step states");
+    state_sigma_ = DeviceBuffer<float>(n * size_t(p.n_states), "batch state sigmas");
+    traj_sigma_ = DeviceBuffer<float>(n, "batch trajectory sigmas");
+    n_switches_ = DeviceBuffer<int32_t>(n, "batch switch counts");
+    switch_times_ = DeviceBuffer<float>(n * size_t(p.max_switch_times), "batch switch times");
+    initial_state_ = DeviceBuffer<int32_t>(n, "batch initial states");
+    means_ = DeviceBuffer<float>(n * 3, "batch feature means");
+    counter_ = DeviceBuffer<uint64_t>(1, "batch trajectory counter");
+  }
+
+  void set_first(int64_t first) override {
+    host_counter_ = uint64_t(first);
+    SPTRAIN_CUDA_CHECK(cudaMemcpyAsync(counter_.data(), &host_counter_, sizeof(uint64_t), cudaMemcpyHostToDevice, stream_));
+    SPTRAIN_CUDA_CHECK(cudaStreamSynchronize(stream_));  // host_counter_ is pageable and reused
+  }
+
+  void next(int64_t m, float* x, float* y) override {
+    if (m > max_m_) throw std::invalid_argument("batch source: micro-batch larger than allocated");
+    const SimParams& p = p_;
+    sim::Outputs o{pos_.data(),         step_sigma_.data(),   step_state_.data(),   state_sigma_.data(),
+                   traj_sigma_.data(), n_switches_.data(), switch_times_.data(), initial_state_.data()};
+    sim::launch_simulate(p, seed_, 0, m, o, stream_, counter_.data());
+    SPTRAIN_CUDA_CHECK(cudaPeekAtLastError());
+    feat::launch_features(f_, pos_.data(), m, p.length, p.dims, means_.data(), x, stream_);
+    SPTRAIN_CUDA_CHECK(cudaPeekAtLastError());
+    if (label_ == ops::kTargetStepState)
+      step_targets_kernel<<<blocks_for(m * p.steps(), 256), 256, 0, stream_>>>(outs_, p.steps(), m,
+                                                                                step_state_.data(), y);
+    else
+      targets_kernel<<<blocks_for(m, 128), 128, 0, stream_>>>(int32_t(label_), outs_, p.steps(),
+                                                              p.max_switch_times, m, traj_sigma_.data(),
+                                                              n_switches_.data(), switch_times_.data(),
+                                                              initial_state_.data(), y);
+    SPTRAIN_CUDA_CHECK(cudaPeekAtLastError());
+    advance_kernel<<<1, 1, 0, stream_>>>(counter_.data(), uint64_t(m));
+    SPTRAIN_CUDA_CHECK(cudaPeekAtLastError());
+  }
+
+ private:
+  SimParams p_;
+  FeatureSpec f_;
+  int label_, outs_;
+  uint64_t seed_;
+  cudaStream_t stream_;
+  int64_t max_m_;
+  uint64_t host_counter_ = 0;
+  DeviceBuffer<float> pos_, step_sigma_, state_sigma_, traj_sigma_, switch_times_, means_;
+  DeviceBuffer<uint8_t> step_state_;
+  DeviceBuffer<int32_t> n_switches_, initial_state_;
+  DeviceBuffer<uint64_t> counter_;
+};
+
+}  // namespace
+
+std::unique_ptr<BatchSource> make_device_batch_source(const SimParams& p, const FeatureSpec& f, int label, int outs,
+                                                      uint64_t seed, Backend& be, int64_t max_m) {
+  auto* cb = dynamic_cast<CudaBackend*>(&be);
+  if (!cb) throw std::invalid_argument("the device batch source needs the CUDA backend");
+  SPTRAIN_CUDA_CHECK(cudaSetDevice(cb->device().ordinal));
+  return std::make_unique<DeviceBatchSource>(p, f, label, outs, seed, *cb, max_m);
+}
+
+}  // namespace sptrain::cuda
