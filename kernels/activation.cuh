@@ -11,6 +11,9 @@
 
 namespace sptrain::ops {
 
+inline constexpr float kLogFloor = 1e-20f;        // Act::Log input floor
+inline constexpr float kLogFloorLog = -46.0517f;  // logf(kLogFloor), rounded up: below it the floor held
+
 // alpha: ELU scale of the negative branch (Keras 1.0); LeakyReLU negative slope (Keras 0.3).
 SPTRAIN_HD inline float act_forward(Act a, float alpha, float x) {
   switch (a) {
@@ -21,6 +24,7 @@ SPTRAIN_HD inline float act_forward(Act a, float alpha, float x) {
     case Act::Sigmoid: return 1.0f / (1.0f + expf(-x));
     case Act::Softplus: return x > 20.0f ? x : log1pf(expf(x));
     case Act::Sqrt: return x >= 0.0f ? sqrtf(x) : -sqrtf(-x);
+    case Act::Log: return logf(fmaxf(x, kLogFloor));
     case Act::Linear: break;
   }
   return x;
@@ -37,6 +41,7 @@ SPTRAIN_HD inline float act_backward(Act a, float alpha, float y, float dy) {
     case Act::Sigmoid: return dy * y * (1.0f - y);
     case Act::Softplus: return dy * -expm1f(-y);  // sigmoid(x) = 1 - exp(-softplus(x))
     case Act::Sqrt: return 0.5f * dy / fmaxf(fabsf(y), 1e-6f);
+    case Act::Log: return y > kLogFloorLog ? dy * expf(-y) : 0.0f;
     case Act::Linear: break;
   }
   return dy;

@@ -377,6 +377,7 @@ double act_ref(Act a, double alpha, double x) {
     case Act::Sigmoid: return 1 / (1 + std::exp(-x));
     case Act::Softplus: return std::log1p(std::exp(x));
     case Act::Sqrt: return x >= 0 ? std::sqrt(x) : -std::sqrt(-x);
+    case Act::Log: return std::log(std::max(x, 1e-20));
     case Act::Linear: return x;
   }
   return 0;
@@ -430,7 +431,7 @@ INSTANTIATE_TEST_SUITE_P(All, OpsCpuAct,
                                            ActCase{"elu", Act::ELU, 1.0f}, ActCase{"elu_alpha07", Act::ELU, 0.7f},
                                            ActCase{"leaky", Act::LeakyReLU, 0.3f}, ActCase{"tanh", Act::Tanh, 0},
                                            ActCase{"sigmoid", Act::Sigmoid, 0}, ActCase{"softplus", Act::Softplus, 0},
-                                           ActCase{"sqrt", Act::Sqrt, 0}),
+                                           ActCase{"sqrt", Act::Sqrt, 0}, ActCase{"log", Act::Log, 0}),
                          [](const ::testing::TestParamInfo<ActCase>& i) { return std::string(i.param.name); });
 
 TEST(OpsCpuAct, DerivativeAtZeroIsTheLeftOne) {

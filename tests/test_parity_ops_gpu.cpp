@@ -422,7 +422,8 @@ TEST(ParityOps, Activations) {
   };
   const A acts[] = {{"linear", Act::Linear, 0},     {"relu", Act::ReLU, 0},       {"elu", Act::ELU, 1.0f},
                     {"elu_0.7", Act::ELU, 0.7f},    {"leaky", Act::LeakyReLU, 0.3f}, {"tanh", Act::Tanh, 0},
-                    {"sigmoid", Act::Sigmoid, 0},   {"softplus", Act::Softplus, 0}, {"sqrt", Act::Sqrt, 0}};
+                    {"sigmoid", Act::Sigmoid, 0},   {"softplus", Act::Softplus, 0}, {"sqrt", Act::Sqrt, 0},
+                    {"log", Act::Log, 0}};
   const size_t n = x.size();
   // Cancellations (1 - y^2, y (1 - y), y + alpha) are bounded by |dy| <= 1, hence the floor; not
   // relative to the tensor's largest element, which Sqrt's 1 / (2 |y|) makes huge near 0.

@@ -49,3 +49,42 @@ TEST(Sweep, MiniatureSweepGivesFinitePositiveNoiseScales) {
   EXPECT_TRUE(fs::exists(out / "S_of_B.dat"));
   fs::remove_all(out);
 }
+
+// A learning-rate grid: every (batch, lr) pair runs, each batch size's row is the best rate of
+// the grid, budgets are reported, and --resume keeps finished runs (their metrics files stay
+// untouched) while rerunning nothing.
+TEST(Sweep, LearningRateGridPicksTheBestRateAndResumes) {
+  const fs::path out = fs::temp_directory_path() / ("sptrain_sweep_grid_" + std::to_string(getpid()));
+  fs::remove_all(out);
+  SweepRequest r;
+  r.config = std::string(SPTRAIN_SOURCE_DIR) + "/experiments/train-3.2-better.toml";
+  r.set = {"data.val_size=300", "data.test_size=300"};
+  r.batches = {64};
+  r.lr_factors = {1e-3, 1.0};  // lr 1e-6 cannot reach the target in the budget; 1e-3 can
+  r.target_monitor = "val_mape";
+  r.target_value = 10.0;
+  r.eval_examples = 4096;
+  r.max_examples = 40000;
+  r.continue_after_target = true;
+  r.budget_steps = 64;
+  r.out_dir = out.string();
+  auto sw = run_sweep(r);
+  ASSERT_EQ(sw["grid"].size(), 2u);
+  ASSERT_EQ(sw["table"].size(), 1u);
+  EXPECT_DOUBLE_EQ(sw["table"][0]["lr_factor"].get<double>(), 1.0) << sw["table"].dump();
+  EXPECT_EQ(sw["grid"][0]["success_rate"].get<double>(), 0.0) << sw["grid"].dump();
+  for (const auto& run : sw["runs"]) {
+    EXPECT_TRUE(run["at_example_budget"].is_number()) << run.dump();
+    EXPECT_TRUE(run["at_step_budget"].is_number()) << run.dump();
+    // Trained on past the target: the whole budget ran.
+    EXPECT_EQ(run["steps_run"].get<int64_t>() * 64, 10 * 4096) << run.dump();  // 10 epochs of 64 steps
+  }
+  const fs::path metrics = out / "runs" / "B64_lr1_s1" / "metrics.jsonl";
+  ASSERT_TRUE(fs::exists(metrics));
+  const auto stamp = fs::last_write_time(metrics);
+  r.resume = true;
+  auto again = run_sweep(r);
+  EXPECT_EQ(fs::last_write_time(metrics), stamp);
+  EXPECT_EQ(again["table"], sw["table"]);
+  fs::remove_all(out);
+}

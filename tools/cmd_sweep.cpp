@@ -18,6 +18,14 @@ void add_sweep(CLI::App& app) {
   sub->add_option("--batches", r->batches, "Batch sizes, e.g. --batches 32 64 128")->required()->delimiter(',');
   sub->add_option("--seeds", r->seeds, "Seeds per batch size (success rate over seeds)")->delimiter(',');
   sub->add_option("--lr-rule", r->lr_rule, "fixed, linear or sqrt scaling of the config's lr with B / base batch")->capture_default_str();
+  sub->add_option("--lr-factors", r->lr_factors,
+                  "Learning-rate grid: each batch runs at the rule's lr times each factor, e.g. 0.25,1,4")
+      ->delimiter(',');
+  sub->add_flag("--continue-after-target", r->continue_after_target,
+                "Record the target step but train on to --max-examples (budget metrics for every run)");
+  sub->add_option("--budget-examples", r->budget_examples, "Report the metric after this many examples (default: --max-examples)");
+  sub->add_option("--budget-steps", r->budget_steps, "Report the metric after this many steps too");
+  sub->add_flag("--resume", r->resume, "Keep the finished runs in --out-dir and resume interrupted ones");
   sub->add_option("--base-batch", r->base_batch, "Batch the config's lr belongs to (default: the config's batch)");
   sub->add_option("--warmup-examples", r->warmup_examples, "Linear lr warmup over this many examples");
   sub->add_option("--micro-batch", r->micro_batch, "Micro-batch (default B/2, so B_simple is measured)");

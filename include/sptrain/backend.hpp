@@ -20,7 +20,9 @@ namespace sptrain {
 // Softplus: log(1 + e^x), a positive output without ReLU's dead zone. Sqrt: the signed square root
 // sign(x) sqrt(|x|), for outputs that are square roots of learned variances; monotone, so it has no
 // dead zone (derivative 1/(2|y|), |y| floored at 1e-6).
-enum class Act : int32_t { Linear = 0, ReLU = 1, ELU = 2, LeakyReLU = 3, Tanh = 4, Sigmoid = 5, Softplus = 6, Sqrt = 7 };
+// Log: log(max(x, 1e-20)), e.g. the log of a learned windowed mean of squared displacements (a
+// local log-variance); derivative 1/x = exp(-y), 0 where the floor holds.
+enum class Act : int32_t { Linear = 0, ReLU = 1, ELU = 2, LeakyReLU = 3, Tanh = 4, Sigmoid = 5, Softplus = 6, Sqrt = 7, Log = 8 };
 
 // y[n, t, f] = b[f] + sum_{k < K, c < C_in} w[k, c, f] * x[n, t*stride + k*dilation - pad_left, c],
 // x taken as zero outside [0, T_in). T_out = (T_in + pad_left + pad_right - dilation*(K-1) - 1)/stride + 1.

@@ -18,7 +18,8 @@ enum class LayerType {
   Input, Conv1D, Dense, Activation, MaxPool1D, GlobalMaxPool1D, BatchNorm, Concatenate, Flatten, Reshape, Softmax
 };
 enum class Padding { Valid, Same, Causal };
-enum class Init { GlorotUniform, HeNormal, Zeros };
+// Mean: every weight 1/fan_in, so a unit starts as the average of its inputs (a windowed mean).
+enum class Init { GlorotUniform, HeNormal, Zeros, Mean };
 
 struct LayerSpec {
   std::string name;

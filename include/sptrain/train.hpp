@@ -77,6 +77,7 @@ struct TrainOptions {
   std::string target_monitor;
   double target_value = 0;
   bool target_max = false;
+  bool stop_at_target = true;  // false: record target_step and train on to the end
   // Compute precision of convolutions and GEMMs on the GPU (FP32 master weights in every mode).
   MathMode math = MathMode::Fp32;
 };

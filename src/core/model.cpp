@@ -333,6 +333,7 @@ void Model::init_params(uint64_t seed) {
             break;
           }
           case Init::Zeros: w[j] = 0; break;
+          case Init::Mean: w[j] = 1.0f / float(fan_in); break;
         }
       }
       // biases: zeros

@@ -51,20 +51,36 @@ nlohmann::json run_sweep(const SweepRequest& r) {
     throw UsageError("--lr-rule: '" + r.lr_rule + "' is not a rule (fixed, linear or sqrt)");
   if (r.eval_examples < 1 || r.max_examples < r.eval_examples)
     throw UsageError("--eval-examples / --max-examples: need 1 <= eval-examples <= max-examples");
-  if (fs::exists(r.out_dir) && !fs::is_empty(r.out_dir) && !r.force)
-    throw UsageError("--out-dir " + r.out_dir + ": exists and is not empty (use --force)");
+  if (fs::exists(r.out_dir) && !fs::is_empty(r.out_dir) && !r.force && !r.resume)
+    throw UsageError("--out-dir " + r.out_dir + ": exists and is not empty (use --force, or --resume)");
+  if (r.lr_factors.empty()) throw UsageError("--lr-factors: give at least one factor");
+  for (double f : r.lr_factors)
+    if (!(f > 0)) throw UsageError("--lr-factors: " + std::to_string(f) + " is not positive");
+  if (r.budget_examples < 0 || r.budget_steps < 0) throw UsageError("--budget-examples / --budget-steps: negative");
   const TrainConfig base = load_train_config(r.config, r.set);
   const int64_t base_batch = r.base_batch > 0 ? r.base_batch : base.batch;
   fs::create_directories(r.out_dir + "/runs");
 
+  // The monitored metric of the last validation at or before a step budget (a run stopped at its
+  // target earlier reports the metric at the stop; --continue-after-target gives every run the
+  // budget's own value).
+  const int64_t budget_ex = r.budget_examples > 0 ? r.budget_examples : r.max_examples;
+  auto metric_at = [&](const std::vector<nlohmann::json>& recs, int64_t step_budget) -> nlohmann::json {
+    nlohmann::json v;
+    for (const auto& rec : recs)
+      if (rec["step"].get<int64_t>() <= step_budget && rec.contains(r.target_monitor)) v = rec[r.target_monitor];
+    return v;
+  };
   nlohmann::json runs = nlohmann::json::array();
   for (int64_t B : r.batches) {
     const double ratio = double(B) / double(base_batch);
-    const double lr = base.lr * (r.lr_rule == "linear" ? ratio : r.lr_rule == "sqrt" ? std::sqrt(ratio) : 1.0);
+    const double rule_lr = base.lr * (r.lr_rule == "linear" ? ratio : r.lr_rule == "sqrt" ? std::sqrt(ratio) : 1.0);
     const int64_t mb = r.micro_batch > 0 ? std::min(r.micro_batch, B) : std::max<int64_t>(1, B / 2);
     const int64_t spe = std::max<int64_t>(1, (r.eval_examples + B - 1) / B);
     const int64_t epochs = std::max<int64_t>(1, (r.max_examples + spe * B - 1) / (spe * B));
+    for (size_t li = 0; li < r.lr_factors.size(); ++li)
     for (uint64_t seed : r.seeds) {
+      const double lr = rule_lr * r.lr_factors[li];
       std::vector<std::string> set = r.set;
       std::ostringstream lrs;
       lrs << std::setprecision(17) << lr;
@@ -81,64 +97,104 @@ nlohmann::json run_sweep(const SweepRequest& r) {
       TrainConfig cfg = load_train_config(r.config, set);
       TrainOptions opt;
       opt.math = r.math;
-      opt.run_dir = r.out_dir + "/runs/B" + std::to_string(B) + "_s" + std::to_string(seed);
+      opt.run_dir = r.out_dir + "/runs/B" + std::to_string(B) +
+                    (r.lr_factors.size() > 1 ? "_lr" + std::to_string(li) : std::string()) + "_s" + std::to_string(seed);
       opt.progress = false;
       opt.target_monitor = r.target_monitor;
       opt.target_value = r.target_value;
       opt.target_max = r.target_max;
-      fs::remove_all(opt.run_dir);
-      nlohmann::json res = train(cfg, r.device, opt);
+      opt.stop_at_target = !r.continue_after_target;
+      nlohmann::json res;
+      const bool finished = r.resume && fs::exists(opt.run_dir + "/results.json");
+      if (finished) {  // a finished run of an earlier invocation
+        std::ifstream in(opt.run_dir + "/results.json");
+        res = nlohmann::json::parse(in);
+      } else {
+        opt.resume = r.resume && fs::exists(opt.run_dir + "/last.safetensors");
+        if (!opt.resume) {
+          fs::remove_all(opt.run_dir);
+          fs::create_directories(opt.run_dir);
+        }
+        res = train(cfg, r.device, opt);
+      }
       auto recs = read_metrics(opt.run_dir);
       double sps = 0;
       for (const auto& rec : recs) sps += rec["samples_per_s"].get<double>();
-      nlohmann::json run = {{"batch", B}, {"seed", seed}, {"lr", lr}, {"micro_batch", mb},
+      nlohmann::json run = {{"batch", B}, {"seed", seed}, {"lr", lr}, {"lr_factor", r.lr_factors[li]}, {"micro_batch", mb},
                             {"steps_run", res["steps"]}, {"samples_per_s", recs.empty() ? 0.0 : sps / recs.size()},
-                            {"wall_seconds", res["wall_seconds_this_invocation"]},
+                            {"wall_seconds", res.value("wall_seconds_this_invocation", 0.0)},
                             {"final_" + r.target_monitor, recs.empty() ? nlohmann::json() : recs.back()[r.target_monitor]},
+                            {"at_example_budget", metric_at(recs, budget_ex / B)},
                             {"b_simple", res.value("b_simple", nlohmann::json())}};
+      if (r.budget_steps > 0) run["at_step_budget"] = metric_at(recs, r.budget_steps);
       const bool ok = res.contains("target_step") && !res["target_step"].is_null();
       run["reached"] = ok;
       if (ok) {
         run["steps_to_target"] = res["target_step"];
         run["examples_to_target"] = res["target_step"].get<int64_t>() * B;
       }
-      std::cerr << "sweep: batch " << B << " seed " << seed << ": "
+      std::cerr << "sweep: batch " << B << " lr " << lr << " seed " << seed << ": "
                 << (ok ? "target after " + std::to_string(run["steps_to_target"].get<int64_t>()) + " steps"
                        : std::string("target not reached"))
-                << ", B_simple " << run["b_simple"].dump() << std::endl;
+                << ", B_simple " << run["b_simple"].dump() << (finished ? " (kept from an earlier run)" : "") << std::endl;
       runs.push_back(run);
     }
   }
 
-  // Per batch size: success rate and the median steps to target of the successful runs.
-  nlohmann::json table = nlohmann::json::array();
+  // Per batch size: for each learning rate the success rate and the median steps to target of its
+  // successful runs; the batch size's row takes the learning rate with the highest success rate,
+  // then the fewest steps (the per-batch learning-rate search).
+  nlohmann::json table = nlohmann::json::array(), grid = nlohmann::json::array();
   std::vector<double> fb, fs_;
   for (int64_t B : r.batches) {
-    std::vector<double> steps, bs;
-    int64_t total = 0;
-    for (const auto& run : runs) {
-      if (run["batch"] != B) continue;
-      ++total;
-      if (run["reached"].get<bool>()) steps.push_back(run["steps_to_target"].get<double>());
-      if (run["b_simple"].is_number()) bs.push_back(run["b_simple"].get<double>());
+    nlohmann::json best;
+    std::vector<double> bs;
+    for (size_t li = 0; li < r.lr_factors.size(); ++li) {
+      std::vector<double> steps, at_budget;
+      int64_t total = 0;
+      double lr = 0;
+      for (const auto& run : runs) {
+        if (run["batch"] != B || run["lr_factor"].get<double>() != r.lr_factors[li]) continue;
+        ++total;
+        lr = run["lr"];
+        if (run["reached"].get<bool>()) steps.push_back(run["steps_to_target"].get<double>());
+        if (run["b_simple"].is_number() && std::isfinite(run["b_simple"].get<double>()))
+          bs.push_back(run["b_simple"].get<double>());
+        if (run["at_example_budget"].is_number()) at_budget.push_back(run["at_example_budget"].get<double>());
+      }
+      nlohmann::json row = {{"batch", B}, {"lr", lr}, {"lr_factor", r.lr_factors[li]},
+                            {"success_rate", double(steps.size()) / double(std::max<int64_t>(total, 1))}};
+      if (!steps.empty()) {
+        std::sort(steps.begin(), steps.end());
+        row["steps_to_target"] = steps[steps.size() / 2];
+        row["examples_to_target"] = steps[steps.size() / 2] * double(B);
+      }
+      if (!at_budget.empty()) {
+        std::sort(at_budget.begin(), at_budget.end());
+        row["at_example_budget"] = at_budget[at_budget.size() / 2];
+      }
+      grid.push_back(row);
+      auto key = [](const nlohmann::json& x) {
+        return std::make_pair(-x["success_rate"].get<double>(), x.contains("steps_to_target") ? x["steps_to_target"].get<double>() : 1e300);
+      };
+      if (best.is_null() || key(row) < key(best)) best = row;
     }
-    nlohmann::json row = {{"batch", B}, {"success_rate", double(steps.size()) / double(total)}};
-    if (!steps.empty()) {
-      std::sort(steps.begin(), steps.end());
-      const double S = steps[steps.size() / 2];
-      row["steps_to_target"] = S;
-      row["examples_to_target"] = S * double(B);
+    if (!bs.empty()) {
+      std::sort(bs.begin(), bs.end());
+      best["b_simple"] = bs[bs.size() / 2];
+    }
+    if (best.contains("steps_to_target")) {
       fb.push_back(double(B));
-      fs_.push_back(S);
+      fs_.push_back(best["steps_to_target"].get<double>());
     }
-    if (!bs.empty()) row["b_simple"] = bs[bs.size() / 2];
-    table.push_back(row);
+    table.push_back(best);
   }
   CriticalBatchFit fit = fit_critical_batch(fb, fs_);
   nlohmann::json out = {{"config", r.config}, {"lr_rule", r.lr_rule}, {"base_batch", base_batch},
                         {"target", {{"monitor", r.target_monitor}, {"value", r.target_value}, {"mode", r.target_max ? "max" : "min"}}},
                         {"eval_examples", r.eval_examples}, {"max_examples", r.max_examples},
-                        {"runs", runs}, {"table", table}};
+                        {"lr_factors", r.lr_factors}, {"budget_examples", budget_ex}, {"budget_steps", r.budget_steps},
+                        {"runs", runs}, {"table", table}, {"grid", grid}};
   if (fit.ok) out["fit"] = {{"s_min", fit.s_min}, {"e_min", fit.e_min}, {"b_crit", fit.b_crit}};
 
   // Figures: S(B) and E(B) on log axes (x = log2 B), with the fitted curve.
@@ -166,11 +222,17 @@ nlohmann::json run_sweep(const SweepRequest& r) {
   std::ofstream(r.out_dir + "/sweep.json") << out.dump(2) << "\n";
   {
     io::AtomicFile f(r.out_dir + "/sweep.csv");
-    f.stream() << "batch,success_rate,steps_to_target,examples_to_target,b_simple\n";
-    for (const auto& row : table)
-      f.stream() << row["batch"] << "," << row["success_rate"] << "," << row.value("steps_to_target", nlohmann::json("")).dump()
-                 << "," << row.value("examples_to_target", nlohmann::json("")).dump() << ","
-                 << row.value("b_simple", nlohmann::json("")).dump() << "\n";
+    // One row per (batch, learning rate) of the grid; `best` marks the batch size's chosen rate.
+    f.stream() << "batch,lr,success_rate,steps_to_target,examples_to_target,at_example_budget,b_simple,best\n";
+    auto num = [](const nlohmann::json& row, const char* k) { return row.contains(k) ? row[k].dump() : std::string(); };
+    for (const auto& row : grid) {
+      const nlohmann::json* best = nullptr;  // the batch size's chosen row (it carries B_simple)
+      for (const auto& b : table)
+        if (b["batch"] == row["batch"] && b["lr"] == row["lr"]) best = &b;
+      f.stream() << row["batch"] << "," << row["lr"] << "," << row["success_rate"] << "," << num(row, "steps_to_target") << ","
+                 << num(row, "examples_to_target") << "," << num(row, "at_example_budget") << ","
+                 << (best ? num(*best, "b_simple") : std::string()) << "," << (best ? 1 : 0) << "\n";
+    }
     f.commit();
   }
   return out;
@@ -178,10 +240,11 @@ nlohmann::json run_sweep(const SweepRequest& r) {
 
 std::string format_sweep_table(const nlohmann::json& sw) {
   std::ostringstream o;
-  o << std::left << std::setw(10) << "batch" << std::setw(10) << "success" << std::setw(14) << "S(B)" << std::setw(16)
-    << "E(B)" << "B_simple\n";
+  o << std::left << std::setw(10) << "batch" << std::setw(12) << "lr" << std::setw(10) << "success" << std::setw(14) << "S(B)"
+    << std::setw(16) << "E(B)" << "B_simple\n";
   for (const auto& row : sw["table"]) {
-    o << std::setw(10) << row["batch"].get<int64_t>() << std::setw(10) << row["success_rate"].get<double>();
+    o << std::setw(10) << row["batch"].get<int64_t>() << std::setw(12) << row["lr"].get<double>() << std::setw(10)
+      << row["success_rate"].get<double>();
     o << std::setw(14) << (row.contains("steps_to_target") ? std::to_string(int64_t(row["steps_to_target"].get<double>())) : "-");
     o << std::setw(16) << (row.contains("examples_to_target") ? std::to_string(int64_t(row["examples_to_target"].get<double>())) : "-");
     o << (row.contains("b_simple") ? std::to_string(row["b_simple"].get<double>()) : "-") << "\n";

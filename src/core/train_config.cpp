@@ -39,7 +39,8 @@ Act parse_act(const std::string& k, const std::string& s) {
   if (s == "sigmoid") return Act::Sigmoid;
   if (s == "softplus") return Act::Softplus;
   if (s == "sqrt") return Act::Sqrt;
-  throw KeyError(k, "'" + s + "' is not an activation", "linear, relu, elu, leaky_relu, tanh, sigmoid, softplus or sqrt");
+  if (s == "log") return Act::Log;
+  throw KeyError(k, "'" + s + "' is not an activation", "linear, relu, elu, leaky_relu, tanh, sigmoid, softplus, sqrt or log");
 }
 
 LossKind parse_loss(const std::string& s) {
@@ -125,7 +126,8 @@ ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, 
     if (init == "glorot_uniform") l.init = Init::GlorotUniform;
     else if (init == "he_normal") l.init = Init::HeNormal;
     else if (init == "zeros") l.init = Init::Zeros;
-    else throw KeyError(p + "init", "'" + init + "' is not an initializer", "glorot_uniform, he_normal or zeros");
+    else if (init == "mean") l.init = Init::Mean;
+    else throw KeyError(p + "init", "'" + init + "' is not an initializer", "glorot_uniform, he_normal, zeros or mean");
     switch (l.type) {
       case LayerType::Conv1D: {
         allowed({"type", "inputs", "filters", "kernel", "stride", "dilation", "padding", "bias", "activation", "alpha", "init"});

@@ -443,9 +443,9 @@ nlohmann::json Trainer::run() {
     if (!opt_.target_monitor.empty()) {
       const double v = metric(opt_.target_monitor);
       const bool reached = opt_.target_max ? v >= opt_.target_value : v <= opt_.target_value;
-      if (reached) {
+      if (reached && st_.target_step < 0) {
         st_.target_step = st_.step;
-        st_.stopped = true;
+        if (opt_.stop_at_target) st_.stopped = true;
       }
       rec["target_reached"] = reached;
     }
