@@ -28,7 +28,7 @@ void add_sweep(CLI::App& app) {
   sub->add_flag("--resume", r->resume, "Keep the finished runs in --out-dir and resume interrupted ones");
   sub->add_option("--base-batch", r->base_batch, "Batch the config's lr belongs to (default: the config's batch)");
   sub->add_option("--warmup-examples", r->warmup_examples, "Linear lr warmup over this many examples");
-  sub->add_option("--micro-batch", r->micro_batch, "Micro-batch (default B/2, so B_simple is measured)");
+  sub->add_option("--micro-batch", r->micro_batch, "Cap on the micro-batch, which is B/2 (always below B, so B_simple is measured)");
   sub->add_option("--target-monitor", r->target_monitor, "Metric to reach (val_loss, val_mape, val_acc, ...)")->capture_default_str();
   sub->add_option("--target", r->target_value, "Target value of the metric")->required();
   sub->add_option("--target-mode", *mode, "min (reach <= target) or max (>= target)")->capture_default_str();

@@ -29,7 +29,7 @@ struct SweepRequest {
   bool resume = false;                 // keep finished runs of out_dir, resume interrupted ones
   int64_t base_batch = 0;              // 0: the config's batch
   int64_t warmup_examples = 0;         // linear warmup over this many examples (0: none)
-  int64_t micro_batch = 0;             // 0: B/2 (>= 1), so B_simple is measured
+  int64_t micro_batch = 0;             // cap on the micro-batch, which is B/2 (>= 1) so B_simple is measured
   std::string target_monitor = "val_loss";
   double target_value = 0;
   bool target_max = false;

@@ -75,7 +75,9 @@ nlohmann::json run_sweep(const SweepRequest& r) {
   for (int64_t B : r.batches) {
     const double ratio = double(B) / double(base_batch);
     const double rule_lr = base.lr * (r.lr_rule == "linear" ? ratio : r.lr_rule == "sqrt" ? std::sqrt(ratio) : 1.0);
-    const int64_t mb = r.micro_batch > 0 ? std::min(r.micro_batch, B) : std::max<int64_t>(1, B / 2);
+    // Micro-batch: B/2, capped by --micro-batch (memory): always below B, so B_simple is measured.
+    const int64_t half = std::max<int64_t>(1, B / 2);
+    const int64_t mb = r.micro_batch > 0 ? std::min(r.micro_batch, half) : half;
     const int64_t spe = std::max<int64_t>(1, (r.eval_examples + B - 1) / B);
     const int64_t epochs = std::max<int64_t>(1, (r.max_examples + spe * B - 1) / (spe * B));
     for (size_t li = 0; li < r.lr_factors.size(); ++li)
