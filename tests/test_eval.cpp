@@ -142,8 +142,10 @@ TEST(Eval, SegmentationModelIsDecodedIntoCountsAndTimes) {
   r.n = 400;
   r.seed = 5;
   r.out_dir = (t.p / "ev").string();
-  r.plots = false;
+  r.plots = true;  // the example-trajectory figure gets the model's states beside the HMM's
   auto ev = run_eval(r);
+  EXPECT_TRUE(fs::exists(t.p / "ev" / "example_trajectories.dat")) << ev.dump();
+  r.plots = false;
   const auto& m = ev["methods"]["model"]["metrics"];
   EXPECT_GT(m["per_step_state_accuracy"].get<double>(), 0.9) << m.dump();
   ASSERT_TRUE(m.contains("count_mae"));

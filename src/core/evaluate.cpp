@@ -581,6 +581,8 @@ nlohmann::json run_eval(const EvalRequest& r) {
         pos.push_back(x);
         st.emplace_back(d.step_state.begin() + i * S, d.step_state.begin() + (i + 1) * S);
       }
+      // A model's predicted states come first (then the HMM's): one sequence per example shown.
+      if (pst.size() > pos.size()) pst.resize(pos.size());
       note("example_trajectories", plots::example_trajectories(r.out_dir, "example_trajectories", pos, st, pst, &why));
     }
     ev["plots"] = pl;
