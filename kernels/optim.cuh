@@ -22,6 +22,23 @@ SPTRAIN_HD inline void adam_update(float& p, float g, float& m, float& v, float 
   p -= lr_t * m / (sqrtf(v) + eps);
 }
 
+// LAMB (You et al. 2019), per element: Adam's moments, then the direction
+// u = m_hat / (sqrt(v_hat) + eps) + wd p with bc1 = 1 - b1^t, bc2 = 1 - b2^t. Each layer then
+// moves p -= lr * trust * u with trust = |p_layer| / |u_layer| (lamb_trust).
+SPTRAIN_HD inline float lamb_direction(float p, float g, float& m, float& v, float b1, float b2, float eps, float wd,
+                                       float bc1, float bc2) {
+  m = b1 * m + (1.0f - b1) * g;
+  v = b2 * v + (1.0f - b2) * g * g;
+  return (m / bc1) / (sqrtf(v / bc2) + eps) + wd * p;
+}
+
+// The layer's trust ratio from the squared norms of its parameters and its direction (1 when either
+// is zero, e.g. a layer still at zero).
+SPTRAIN_HD inline float lamb_trust(double p2, double u2) { return p2 > 0.0 && u2 > 0.0 ? float(sqrt(p2 / u2)) : 1.0f; }
+
+// Bias corrections 1 - b^t, in double.
+SPTRAIN_HD inline float bias_correction(float b, int64_t t) { return float(1.0 - pow(double(b), double(t))); }
+
 // vel = momentum vel - lr g; p += vel, or with Nesterov p += momentum vel - lr g (the new vel).
 SPTRAIN_HD inline void sgd_update(float& p, float g, float& vel, float lr, float momentum, bool nesterov) {
   vel = momentum * vel - lr * g;

@@ -1024,3 +1024,46 @@ TEST(OpsCpu, DeviceScalarStepsEqualHostDrivenSteps) {
   EXPECT_DOUBLE_EQ(acc, 1.0 + 0.25 * l);
   EXPECT_EQ(d1, d2);
 }
+
+// LAMB against a direct double-precision evaluation of its definition (You et al. 2019) on two
+// layers for three steps: moments, bias corrections, direction with weight decay, per-layer trust
+// ratio |p| / |u|.
+TEST(OpsCpu, LambMatchesItsDefinition) {
+  CpuBackend be;
+  const size_t n = 300, h = 120;  // layers [0, 120) and [120, 300)
+  const float b1 = 0.9f, b2 = 0.999f, eps = 1e-7f, wd = 0.01f, lr = 0.01f;
+  Vec p = uniform(n, -1, 1, 601), m(n, 0.0f), v(n, 0.0f), u(n);
+  DVec pr(p.begin(), p.end()), mr(n, 0.0), vr(n, 0.0);
+  for (int t = 1; t <= 3; ++t) {
+    const Vec g = uniform(n, -1, 1, 610 + t);
+    Vec gg = g;
+    double s[sptrain::kStepScalars] = {};
+    s[sptrain::kLr] = lr;
+    s[sptrain::kT] = t;
+    be.lamb_direction_dev(p.data(), gg.data(), m.data(), v.data(), u.data(), n, b1, b2, eps, wd, s);
+    for (const auto& [a, b] : {std::pair<size_t, size_t>{0, h}, {h, n}}) {
+      double norms[2] = {be.sum_squares(p.data() + a, b - a), be.sum_squares(u.data() + a, b - a)};
+      be.trust_step_dev(p.data() + a, u.data() + a, b - a, norms, s);
+    }
+    // Reference.
+    DVec ur(n);
+    for (size_t i = 0; i < n; ++i) {
+      mr[i] = b1 * mr[i] + (1 - double(b1)) * g[i];
+      vr[i] = b2 * vr[i] + (1 - double(b2)) * double(g[i]) * g[i];
+      ur[i] = (mr[i] / (1 - std::pow(double(b1), t))) / (std::sqrt(vr[i] / (1 - std::pow(double(b2), t))) + eps) + wd * pr[i];
+    }
+    for (const auto& [a, b] : {std::pair<size_t, size_t>{0, h}, {h, n}}) {
+      double pn = 0, un = 0;
+      for (size_t i = a; i < b; ++i) pn += pr[i] * pr[i], un += ur[i] * ur[i];
+      const double trust = std::sqrt(pn / un);
+      for (size_t i = a; i < b; ++i) pr[i] -= lr * trust * ur[i];
+    }
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(p[i], pr[i], 1e-5) << "step " << t << " element " << i;
+  }
+  // A layer at zero with a zero direction keeps trust 1 (no division by zero).
+  Vec z(4, 0.0f), zu(4, 0.0f);
+  double zn[2] = {0, 0}, s[sptrain::kStepScalars] = {};
+  s[sptrain::kLr] = 1;
+  be.trust_step_dev(z.data(), zu.data(), 4, zn, s);
+  EXPECT_EQ(z, Vec(4, 0.0f));
+}

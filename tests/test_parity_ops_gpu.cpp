@@ -798,6 +798,28 @@ TEST(ParityOps, DeviceResidentStepsWithClipping) {
       r.keep("m", m, n, tol);
       r.keep("v", v, n, tol);
     });
+    // LAMB: the direction over the slab, then a trust-scaled step on two "layers" (halves).
+    parity(std::string("lamb_step_dev ") + c.name, in, [&](OpRun& r) {
+      double* sd = r.buf_f64(s);
+      float* p = r.buf(in[P]);
+      float* g = r.buf(in[G]);
+      float* m = r.buf(in[M]);
+      float* v = r.buf(in[V]);
+      float* u = r.buf(n);
+      r.be.lamb_direction_dev(p, g, m, v, u, n, kB1, kB2, kEps, 0.01f, sd);
+      r.keep("u", u, n, tol);
+      double* norms = r.buf_f64(DVec(4, 0.0));
+      const size_t h = n / 2;
+      r.be.sum_squares_to(p, h, norms);
+      r.be.sum_squares_to(u, h, norms + 1);
+      r.be.sum_squares_to(p + h, n - h, norms + 2);
+      r.be.sum_squares_to(u + h, n - h, norms + 3);
+      r.be.trust_step_dev(p, u, h, norms, sd);
+      r.be.trust_step_dev(p + h, u + h, n - h, norms + 2, sd);
+      r.keep("p", p, n, tol);
+      r.keep("m", m, n, tol);
+      r.keep("v", v, n, tol);
+    });
     for (bool nesterov : {false, true}) {
       parity(std::string("sgd_step_dev ") + c.name + (nesterov ? " nesterov" : ""), in, [&](OpRun& r) {
         double* sd = r.buf_f64(s);

@@ -67,6 +67,23 @@ TEST(Train, LossFallsWellBelowItsStart) {
   EXPECT_TRUE(fs::exists(t.run("a") + "/metrics.csv"));
 }
 
+// The same task with LAMB (layer-wise trust ratios): the trainer wires it per layer and it learns;
+// weight decay is refused for the other optimizers.
+TEST(Train, LambLearnsAndWeightDecayNeedsIt) {
+  Tmp t;
+  std::ofstream(t.p / "spec3.1.toml") << "length = 100\n[states]\nsigma = [1.0, 10.0]\n[features]\nkind = \"positions\"\n"
+                                         "mean_removal = true\n";
+  auto cfg = load_train_config(t.config(), {"train.epochs=8", "train.steps_per_epoch=10", "train.loss=\"mse\"",
+                                       "data.spec=\"spec3.1.toml\"", "train.optimizer=\"lamb\"", "train.lr=1e-2",
+                                       "train.weight_decay=1e-4"});
+  train(cfg, Device::cpu(), quiet(t.run("lamb")));
+  auto m = read_metrics(t.run("lamb"));
+  ASSERT_EQ(m.size(), 8u);
+  const double first = m.front()["loss"], last = m.back()["loss"];
+  EXPECT_LT(last, 0.5 * first) << first << " -> " << last;
+  EXPECT_THROW(load_train_config(t.config(), {"train.weight_decay=1e-4"}), KeyError);
+}
+
 TEST(Train, MicroBatchingDoesNotChangeTheResult) {
   Tmp t;
   auto whole = load_train_config(t.config(), {"train.epochs=1"});

@@ -151,6 +151,13 @@ class Backend {
                              const double* s) = 0;
   virtual void sgd_step_dev(float* p, float* g, float* vel, size_t n, float momentum, bool nesterov,
                             const double* s) = 0;
+  // LAMB in two phases. Over the whole slab (after the same clip as adam_step_dev): Adam moments at
+  // t = s[kT] and the direction u = m_hat / (sqrt(v_hat) + eps) + wd p (u overwritten). Then per
+  // layer, with norms2 = (|p_layer|^2, |u_layer|^2) in backend memory:
+  // p -= s[kLr] * trust * u, trust = sqrt(norms2[0] / norms2[1]) (1 if either is 0).
+  virtual void lamb_direction_dev(const float* p, float* g, float* m, float* v, float* u, size_t n, float b1, float b2,
+                                  float eps, float wd, const double* s) = 0;
+  virtual void trust_step_dev(float* p, const float* u, size_t n, const double* norms2, const double* s) = 0;
 
   // Runs `ops`, a sequence of this backend's asynchronous calls that does the same work with the
   // same pointers every time it is run under `key`. The CUDA backend runs it eagerly the first time,

@@ -146,6 +146,15 @@ class Trainer {
       y_dev_ = be_->alloc(size_t(c.micro_batch) * c.target_elems());
       g_dev_ = be_->alloc(size_t(c.micro_batch) * c.target_elems());
       scal_ = be_->alloc_f64(kStepScalars);
+      if (c.optimizer == "lamb") {  // the direction slab and each layer's (|p|^2, |u|^2)
+        int64_t off = 0;
+        for (int64_t n : model_->info().params) {
+          if (n > 0) segments_.push_back({off, n});
+          off += n;
+        }
+        lamb_u_ = be_->alloc(P);
+        lamb_norms_ = be_->alloc_f64(2 * std::max<size_t>(segments_.size(), 1));
+      }
       if (!c.fixed) src_ = make_batch_source(c, train_seed(c), *be_, c.micro_batch);
     } catch (const OutOfDeviceMemory& e) {
       free_all();
@@ -159,10 +168,11 @@ class Trainer {
 
  private:
   void free_all() noexcept {
-    for (float* p : {m1_, m2_, x_dev_, y_dev_, g_dev_}) be_->release(p);
+    for (float* p : {m1_, m2_, x_dev_, y_dev_, g_dev_, lamb_u_}) be_->release(p);
     be_->release(scal_);
-    m1_ = m2_ = x_dev_ = y_dev_ = g_dev_ = nullptr;
-    scal_ = nullptr;
+    be_->release(lamb_norms_);
+    m1_ = m2_ = x_dev_ = y_dev_ = g_dev_ = lamb_u_ = nullptr;
+    scal_ = lamb_norms_ = nullptr;
   }
   // The micro-batch that fits: free memory (with 10 % headroom, after the model's parameter slabs)
   // over the bytes one sample needs.
@@ -197,6 +207,9 @@ class Trainer {
   Shape out_shape_;
   float *m1_ = nullptr, *m2_ = nullptr, *x_dev_ = nullptr, *y_dev_ = nullptr, *g_dev_ = nullptr;
   double* scal_ = nullptr;  // StepScalar slots in backend memory
+  std::vector<std::pair<int64_t, int64_t>> segments_;  // LAMB: (offset, count) of each layer's parameters
+  float* lamb_u_ = nullptr;
+  double* lamb_norms_ = nullptr;
   std::unique_ptr<BatchSource> src_;
   size_t in_elems_ = 0;
   TrainerState st_;
@@ -283,10 +296,20 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
     NvtxRange r("optimizer");
     be_->run_captured(4, [&] {
       be_->sum_squares_to(model_->grads(), P, scal_ + kGradSq);
-      if (c_.optimizer == "adam")
+      if (c_.optimizer == "adam") {
         be_->adam_step_dev(model_->params(), model_->grads(), m1_, m2_, P, float(c_.beta1), float(c_.beta2),
                            float(c_.eps), scal_);
-      else
+      } else if (c_.optimizer == "lamb") {
+        float* p = model_->params();
+        be_->lamb_direction_dev(p, model_->grads(), m1_, m2_, lamb_u_, P, float(c_.beta1), float(c_.beta2),
+                                float(c_.eps), float(c_.weight_decay), scal_);
+        for (size_t l = 0; l < segments_.size(); ++l) {
+          const auto [off, n] = segments_[l];
+          be_->sum_squares_to(p + off, size_t(n), lamb_norms_ + 2 * l);
+          be_->sum_squares_to(lamb_u_ + off, size_t(n), lamb_norms_ + 2 * l + 1);
+          be_->trust_step_dev(p + off, lamb_u_ + off, size_t(n), lamb_norms_ + 2 * l, scal_);
+        }
+      } else
         be_->sgd_step_dev(model_->params(), model_->grads(), m1_, P, float(c_.momentum), c_.nesterov, scal_);
     });
   }

@@ -184,4 +184,21 @@ void CpuBackend::sgd_step_dev(float* p, float* g, float* vel, size_t n, float mo
   sgd_step(p, g, vel, n, float(s[kLr]), momentum, nesterov);
 }
 
+void CpuBackend::lamb_direction_dev(const float* p, float* g, float* m, float* v, float* u, size_t n, float b1,
+                                    float b2, float eps, float wd, const double* s) {
+  clip_in_place(*this, g, n, s);
+  const int64_t t = int64_t(s[kT]);
+  const float bc1 = ops::bias_correction(b1, t), bc2 = ops::bias_correction(b2, t);
+  for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) u[i] = ops::lamb_direction(p[i], g[i], m[i], v[i], b1, b2, eps, wd, bc1, bc2);
+  });
+}
+
+void CpuBackend::trust_step_dev(float* p, const float* u, size_t n, const double* norms2, const double* s) {
+  const float step = float(s[kLr]) * ops::lamb_trust(norms2[0], norms2[1]);
+  for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) p[i] -= step * u[i];
+  });
+}
+
 }  // namespace sptrain::cpu

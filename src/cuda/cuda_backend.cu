@@ -240,6 +240,39 @@ __global__ void adam_dev_kernel(float* p, float* g, float* m, float* v, int64_t 
   }
 }
 
+__global__ void lamb_direction_kernel(const float* p, float* g, float* m, float* v, float* u, int64_t n, float b1,
+                                      float b2, float eps, float wd, const double* s) {
+  __shared__ DevStep st;
+  __shared__ float bc[2];
+  if (threadIdx.x == 0) {
+    load_step(s, false, 0.0f, 0.0f, st);
+    bc[0] = ops::bias_correction(b1, int64_t(s[kT]));
+    bc[1] = ops::bias_correction(b2, int64_t(s[kT]));
+  }
+  __syncthreads();
+  const bool clip = st.clip;
+  const float factor = st.factor, bc1 = bc[0], bc2 = bc[1];
+  SPTRAIN_GRID_STRIDE(i, n) {
+    float gi = g[i];
+    if (clip) {
+      gi *= factor;  // the float product scale() writes
+      g[i] = gi;
+    }
+    float mi = m[i], vi = v[i];
+    u[i] = ops::lamb_direction(p[i], gi, mi, vi, b1, b2, eps, wd, bc1, bc2);
+    m[i] = mi;
+    v[i] = vi;
+  }
+}
+
+__global__ void trust_step_kernel(float* p, const float* u, int64_t n, const double* norms2, const double* s) {
+  __shared__ float step;
+  if (threadIdx.x == 0) step = float(s[kLr]) * ops::lamb_trust(norms2[0], norms2[1]);
+  __syncthreads();
+  const float k = step;
+  SPTRAIN_GRID_STRIDE(i, n) p[i] -= k * u[i];
+}
+
 __global__ void sgd_dev_kernel(float* p, float* g, float* vel, int64_t n, float momentum, bool nesterov,
                                const double* s) {
   __shared__ DevStep st;
@@ -950,6 +983,19 @@ void CudaBackend::sgd_step_dev(float* p, float* g, float* vel, size_t n, float m
   if (!vel && momentum != 0.0f) throw std::invalid_argument("sgd_step: momentum needs a velocity slab");
   if (n == 0) return;
   sgd_dev_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(p, g, vel, int64_t(n), momentum, nesterov, s);
+  check_launch();
+}
+
+void CudaBackend::lamb_direction_dev(const float* p, float* g, float* m, float* v, float* u, size_t n, float b1,
+                                     float b2, float eps, float wd, const double* s) {
+  if (n == 0) return;
+  lamb_direction_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(p, g, m, v, u, int64_t(n), b1, b2, eps, wd, s);
+  check_launch();
+}
+
+void CudaBackend::trust_step_dev(float* p, const float* u, size_t n, const double* norms2, const double* s) {
+  if (n == 0) return;
+  trust_step_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(p, u, int64_t(n), norms2, s);
   check_launch();
 }
 
