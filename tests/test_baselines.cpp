@@ -213,6 +213,35 @@ TEST(BaselinesHmm, UniformJumpTransitionIsMatrixExponential) {
   EXPECT_EQ(bl::uniform_jump_transition(1, 0.3), std::vector<double>{1.0});
 }
 
+// exp(Q) for a general generator: the two-state closed form P(0 -> 1) = a/(a+b) (1 - e^{-(a+b)}),
+// the uniform-jump closed form above at K = 3 and a large rate (many squarings), and rows of a
+// three-state asymmetric generator that sum to 1 and satisfy P = exp(Q/2)^2.
+TEST(BaselinesHmm, GeneratorTransitionIsTheMatrixExponential) {
+  const double a = 0.3, b = 1.7;
+  const auto p2 = bl::generator_transition({-a, a, b, -b}, 2);
+  EXPECT_NEAR(p2[1], a / (a + b) * (1 - std::exp(-(a + b))), 1e-13);
+  EXPECT_NEAR(p2[2], b / (a + b) * (1 - std::exp(-(a + b))), 1e-13);
+  const double r = 5.0;
+  const auto pu = bl::generator_transition({-r, r / 2, r / 2, r / 2, -r, r / 2, r / 2, r / 2, -r}, 3);
+  const auto pj = bl::uniform_jump_transition(3, r);
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(pu[i], pj[i], 1e-12) << i;
+  const std::vector<double> q = {-0.01, 0.006, 0.004, 0.01, -0.02, 0.01, 0.004, 0.006, -0.01};
+  std::vector<double> half(q);
+  for (double& x : half) x /= 2;
+  const auto p = bl::generator_transition(q, 3), h = bl::generator_transition(half, 3);
+  for (int i = 0; i < 3; ++i) {
+    double sum = 0;
+    for (int j = 0; j < 3; ++j) {
+      double sq = 0;
+      for (int l = 0; l < 3; ++l) sq += h[i * 3 + l] * h[l * 3 + j];
+      EXPECT_NEAR(p[i * 3 + j], sq, 1e-14);
+      sum += p[i * 3 + j];
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-15);
+  }
+  EXPECT_THROW(bl::generator_transition({1.0, 2.0}, 2), std::invalid_argument);
+}
+
 TEST(BaselinesHmm, LongTrajectoryIsStable) {
   std::mt19937_64 rng(14);
   const auto p = bl::uniform_jump_hmm({1.0, 10.0}, 0.01);

@@ -136,6 +136,9 @@ void validate(const HmmParams& p);
 // and jumps uniformly to one of the other K-1 states, over one step (exact matrix exponential):
 // P(stay) = 1/K + (K-1)/K exp(-K rate / (K-1)), P(i -> j) = (1 - P(stay)) / (K-1).
 std::vector<double> uniform_jump_transition(int K, double rate);
+// exp(Q): the one-step transition matrix of a continuous-time chain with generator Q (row-major
+// K x K, per step), by scaling and squaring a Taylor series; rows renormalized to sum 1.
+std::vector<double> generator_transition(const std::vector<double>& Q, int K);
 // HmmParams with that transition matrix and a uniform initial distribution.
 HmmParams uniform_jump_hmm(std::vector<double> sigma, double rate);
 

@@ -58,6 +58,45 @@ void validate(const HmmParams& p) {
 // Generator: Q_ii = -rate, Q_ij = rate/(K-1) (i != j), i.e. Q = rate K/(K-1) (J/K - I) with J the
 // all-ones matrix. J/K is a projector, so exp(Q) = J/K + exp(-rate K/(K-1)) (I - J/K):
 //   P(stay) = 1/K + (K-1)/K e^{-K rate/(K-1)},  P(i -> j) = (1 - P(stay)) / (K-1).
+std::vector<double> generator_transition(const std::vector<double>& Q, int K) {
+  if (K < 1 || Q.size() != size_t(K) * K) throw std::invalid_argument("generator_transition: Q must be K x K");
+  double norm = 0;  // max row sum of |Q|
+  for (int i = 0; i < K; ++i) {
+    double r = 0;
+    for (int j = 0; j < K; ++j) r += std::abs(Q[i * K + j]);
+    norm = std::max(norm, r);
+  }
+  int squarings = 0;
+  while (norm > 0.01) norm /= 2, ++squarings;
+  const double scale = std::ldexp(1.0, -squarings);
+  // exp(Q scale) to the 12th Taylor term (|Q scale| <= 0.01: remainder < 1e-30), then squared.
+  std::vector<double> P(size_t(K) * K, 0.0), term(size_t(K) * K, 0.0), next(size_t(K) * K);
+  for (int i = 0; i < K; ++i) term[i * K + i] = P[i * K + i] = 1.0;
+  auto mul = [&](const std::vector<double>& A, const std::vector<double>& B, double f, std::vector<double>& C) {
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < K; ++j) {
+        double acc = 0;
+        for (int l = 0; l < K; ++l) acc += A[i * K + l] * B[l * K + j];
+        C[i * K + j] = acc * f;
+      }
+  };
+  for (int n = 1; n <= 12; ++n) {
+    mul(term, Q, scale / n, next);
+    term.swap(next);
+    for (size_t e = 0; e < P.size(); ++e) P[e] += term[e];
+  }
+  for (int sq = 0; sq < squarings; ++sq) {
+    mul(P, P, 1.0, next);
+    P.swap(next);
+  }
+  for (int i = 0; i < K; ++i) {
+    double sum = 0;
+    for (int j = 0; j < K; ++j) sum += P[i * K + j] = std::max(0.0, P[i * K + j]);
+    for (int j = 0; j < K; ++j) P[i * K + j] /= sum;
+  }
+  return P;
+}
+
 std::vector<double> uniform_jump_transition(int K, double rate) {
   if (K < 1) fail("uniform_jump_transition", "K must be >= 1 (got " + std::to_string(K) + ")");
   if (!(std::isfinite(rate) && rate >= 0))
