@@ -186,6 +186,15 @@ TEST(BaselinesHmm, SwitchCountPosteriorMatchesBruteForce) {
         EXPECT_NEAR(cp.prob[c], ref.count_prob[c], 1e-10) << "K=" << K << " M=" << max_count << " c=" << c;
       EXPECT_NEAR(cp.loglik, ref.loglik, 1e-10 * std::abs(ref.loglik));
       EXPECT_EQ(cp.map, std::max_element(ref.count_prob.begin(), ref.count_prob.end()) - ref.count_prob.begin());
+      // Given emissions: the Gaussian log-densities passed in, plus a per-step constant (which
+      // a network's log-probabilities carry) leave the count posterior unchanged.
+      std::vector<double> logb;
+      for (float x : dx)
+        for (int k = 0; k < K; ++k)
+          logb.push_back(-0.5 * std::log(2 * M_PI * p.sigma[k] * p.sigma[k]) - 0.5 * x * x / (p.sigma[k] * p.sigma[k]) +
+                         0.37 * x);
+      const auto ce = bl::switch_count_posterior_from_emissions(logb, K, p.trans, p.init, max_count);
+      for (std::size_t c = 0; c < ref.count_prob.size(); ++c) EXPECT_NEAR(ce.prob[c], ref.count_prob[c], 1e-10);
     }
   }
 }

@@ -185,6 +185,12 @@ SwitchCountPosterior switch_count_posterior(std::span<const float> dx, const Hmm
                                             int max_count, int dims = 1);
 std::vector<SwitchCountPosterior> switch_count_posterior(const SeriesBatch& batch,
                                                          const HmmParams& p, int max_count);
+// The same forward pass over given per-step log emission scores (steps x K, row-major), e.g. a
+// network's per-step log-probabilities used as learned emissions, with transition matrix trans
+// (K x K) and initial distribution init.
+SwitchCountPosterior switch_count_posterior_from_emissions(std::span<const double> log_emission, int K,
+                                                          const std::vector<double>& trans,
+                                                          const std::vector<double>& init, int max_count);
 
 // Baum-Welch EM with sigma, trans and init shared by all trajectories (pooled, like vbSPT).
 struct EmOptions {

@@ -286,13 +286,14 @@ ViterbiPath viterbi_core(std::span<const float> dx, int dims, const HmmParams& p
 //                                 + sum_{i != j} A_ij (alpha_{t-1}(i, c-1) + [c = M] alpha_{t-1}(i, M)) ]
 // normalised at every step (the log normalisers add up to the log-likelihood), so
 // P(count = c | data) = sum_j alpha_{n-1}(j, c).
-SwitchCountPosterior count_core(std::span<const float> dx, int dims, const HmmParams& p, int M) {
-  const int K = p.states();
+SwitchCountPosterior count_from_logb(std::span<const double> logb, int K, const std::vector<double>& trans,
+                                     const std::vector<double>& init, int M) {
   const int C = M + 1;
-  const auto s2 = detail::step_sq(dx, dims);
-  const std::size_t n = s2.size();
-  std::vector<double> logb;
-  detail::emission_logprob(s2, dims, p.sigma, logb);
+  const std::size_t n = logb.size() / std::size_t(K);
+  struct {
+    const std::vector<double>& trans;
+    const std::vector<double>& init;
+  } p{trans, init};
   std::vector<double> alpha(static_cast<std::size_t>(K) * C, 0.0), pred(alpha.size());
   double ll = 0;
   // Multiplies pred(j, c) by p(dx_t | j) / max over reachable j of p(dx_t | j), normalises into
@@ -342,6 +343,12 @@ SwitchCountPosterior count_core(std::span<const float> dx, int dims, const HmmPa
   return out;
 }
 
+SwitchCountPosterior count_core(std::span<const float> dx, int dims, const HmmParams& p, int M) {
+  std::vector<double> logb;
+  detail::emission_logprob(detail::step_sq(dx, dims), dims, p.sigma, logb);
+  return count_from_logb(logb, p.states(), p.trans, p.init, M);
+}
+
 void check_max_count(const char* fn, int max_count) {
   if (max_count < 0) fail(fn, "max_count must be >= 0 (got " + std::to_string(max_count) + ")");
 }
@@ -371,6 +378,17 @@ SwitchCountPosterior switch_count_posterior(std::span<const float> dx, const Hmm
   validate(p);
   check_max_count("switch_count_posterior", max_count);
   return count_core(dx, dims, p, max_count);
+}
+
+SwitchCountPosterior switch_count_posterior_from_emissions(std::span<const double> log_emission, int K,
+                                                          const std::vector<double>& trans,
+                                                          const std::vector<double>& init, int max_count) {
+  const char* fn = "switch_count_posterior_from_emissions";
+  if (K < 1 || log_emission.empty() || log_emission.size() % std::size_t(K) != 0)
+    fail(fn, "log_emission must hold steps x K values");
+  if (trans.size() != std::size_t(K) * K || init.size() != std::size_t(K)) fail(fn, "trans must be K x K, init K");
+  check_max_count(fn, max_count);
+  return count_from_logb(log_emission, K, trans, init, max_count);
 }
 
 std::vector<SwitchCountPosterior> switch_count_posterior(const SeriesBatch& batch,

@@ -353,6 +353,36 @@ nlohmann::json run_eval(const EvalRequest& r) {
         std::vector<int> truth(d.n);
         for (int64_t i = 0; i < d.n; ++i) truth[i] = d.n_switches[i] > 0;
         mm["has_switch_accuracy"] = classification_metrics(has, truth, 2)["accuracy"];
+        // With the spec's switching known: the network's per-step log-probabilities as learned
+        // emissions of the spec's chain, and the MAP of the switch-count posterior over them.
+        const SimParams& sp = spec.params;
+        const bool chain = have_spec && sp.prior == PriorKind::Fixed && sp.n_states == outs &&
+                           (sp.switching == SwitchKind::Poisson || sp.switching == SwitchKind::Markov ||
+                            sp.switching == SwitchKind::MarkovDiscrete);
+        if (chain) {
+          const baselines::HmmParams hp = sp.switching == SwitchKind::Poisson
+                                              ? baselines::uniform_jump_hmm(std::vector<double>(outs, 1.0), sp.rate)
+                                              : markov_hmm(sp, std::vector<double>(outs, 1.0));
+          double max_exit = sp.rate;
+          for (int k = 0; k < sp.n_states && sp.switching != SwitchKind::Poisson; ++k)
+            max_exit = std::max(max_exit, double(sp.exit_rate[k]));
+          const int max_count = std::max(20, int(4 * max_exit * S + 20));
+          std::vector<int> map(d.n);
+          for (int64_t i = 0; i < d.n; ++i) {
+            std::vector<double> logb(size_t(S) * outs);
+            for (int64_t t = 0; t < S; ++t) {
+              const float* z = &out[(i * S + t) * outs];
+              const float mx = *std::max_element(z, z + outs);
+              double sum = 0;
+              for (int k = 0; k < outs; ++k) sum += std::exp(double(z[k]) - mx);
+              for (int k = 0; k < outs; ++k) logb[t * outs + k] = double(z[k]) - mx - std::log(sum);
+            }
+            map[i] = baselines::switch_count_posterior_from_emissions(logb, outs, hp.trans, hp.init, max_count).map;
+          }
+          nlohmann::json pm = count_metrics(map, d.n_switches);
+          mm["count_map_exact_accuracy"] = pm["exact_accuracy"];
+          mm["count_map_mae"] = pm["mae"];
+        }
       }
       if (!d.switch_time.empty()) {
         bool single = true;  // the first switch's time is scored where every trajectory has one switch
