@@ -4,31 +4,10 @@
 // bitwise), overflowing to infinity; NaNs stay NaN (quieted, sign kept).
 #pragma once
 #include <stdint.h>
-#include <string.h>
 
 #include "hd.cuh"
 
 namespace sptrain::ops {
-
-SPTRAIN_HD inline uint32_t float_bits(float f) {
-#ifdef __CUDA_ARCH__
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  memcpy(&u, &f, sizeof(u));
-  return u;
-#endif
-}
-
-SPTRAIN_HD inline float bits_float(uint32_t u) {
-#ifdef __CUDA_ARCH__
-  return __uint_as_float(u);
-#else
-  float f;
-  memcpy(&f, &u, sizeof(f));
-  return f;
-#endif
-}
 
 SPTRAIN_HD inline uint16_t float_to_bf16(float f) {
   const uint32_t u = float_bits(f);

@@ -1,8 +1,41 @@
 // SPTRAIN_HD: __host__ __device__ under nvcc, nothing under a host compiler, so the per-element
-// bodies in kernels/*.cuh compile for both (DESIGN.md rule 2).
+// bodies in kernels/*.cuh compile for both (DESIGN.md rule 2). Also the float bit casts they share.
 #pragma once
 #ifdef __CUDACC__
 #define SPTRAIN_HD __host__ __device__
 #else
 #define SPTRAIN_HD
 #endif
+
+#include <stdint.h>
+#include <string.h>
+
+// Bit casts between float and its IEEE-754 pattern, identical on host and device (Philox's
+// branch-free log/sincos and the bf16 conversions rely on them).
+namespace sptrain {
+#ifdef __CUDACC__
+#define SPTRAIN_FORCEINLINE __forceinline__
+#else
+#define SPTRAIN_FORCEINLINE inline __attribute__((always_inline))
+#endif
+
+SPTRAIN_HD SPTRAIN_FORCEINLINE uint32_t float_bits(float f) {
+#ifdef __CUDA_ARCH__
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+SPTRAIN_HD SPTRAIN_FORCEINLINE float bits_float(uint32_t u) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+}  // namespace sptrain

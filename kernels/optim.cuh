@@ -15,6 +15,12 @@ SPTRAIN_HD inline float adam_rate(float lr, float b1, float b2, int64_t t) {
   return float(double(lr) * sqrt(1.0 - pow(double(b2), td)) / (1.0 - pow(double(b1), td)));
 }
 
+// Clipping by the global gradient norm: the factor clip / |g| when clip > 0 and |g| > clip, else 1.
+SPTRAIN_HD inline float clip_factor(double clip, double grad_sq) {
+  const double norm = sqrt(grad_sq);
+  return clip > 0.0 && norm > clip ? float(clip / norm) : 1.0f;
+}
+
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr_t m / (sqrt(v) + eps)
 SPTRAIN_HD inline void adam_update(float& p, float g, float& m, float& v, float lr_t, float b1, float b2, float eps) {
   m = b1 * m + (1.0f - b1) * g;

@@ -46,11 +46,7 @@
 
 #include "hd.cuh"
 
-#ifdef __CUDACC__
-#define SPTRAIN_PHILOX_INLINE __forceinline__
-#else
-#define SPTRAIN_PHILOX_INLINE inline __attribute__((always_inline))
-#endif
+#define SPTRAIN_PHILOX_INLINE SPTRAIN_FORCEINLINE
 
 namespace sptrain::rng {
 
@@ -60,25 +56,8 @@ struct PhiloxKey {
 
 namespace detail {
 
-SPTRAIN_HD SPTRAIN_PHILOX_INLINE uint32_t f2u(float f) {
-#ifdef __CUDA_ARCH__
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-#endif
-}
-
-SPTRAIN_HD SPTRAIN_PHILOX_INLINE float u2f(uint32_t u) {
-#ifdef __CUDA_ARCH__
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-#endif
-}
+using sptrain::bits_float;
+using sptrain::float_bits;
 
 // lo and hi halves of the 64-bit product a*b.
 SPTRAIN_HD SPTRAIN_PHILOX_INLINE uint32_t mulhilo(uint32_t a, uint32_t b, uint32_t& hi) {
@@ -133,9 +112,9 @@ SPTRAIN_HD SPTRAIN_PHILOX_INLINE float uint_to_unit(uint32_t x) {
 // degree-8 minimax polynomial (relative error 4e-9 on the interval), in Estrin form.
 // Max error 0.91 ulp (exhaustive).
 SPTRAIN_HD SPTRAIN_PHILOX_INLINE float log_unit(float u) {
-  const uint32_t ib = f2u(u);
+  const uint32_t ib = float_bits(u);
   const int32_t e = int32_t(ib - 0x3f3504f3u) >> 23;  // floor(log2(u / sqrt(1/2)))
-  const float m = u2f(ib - (uint32_t(e) << 23));
+  const float m = bits_float(ib - (uint32_t(e) << 23));
   const float f = m - 1.0f;
   // P(f) = p0 + p1 f + ... + p8 f^8 in Estrin form (short dependency chains).
   const float f2 = f * f;
@@ -164,7 +143,7 @@ SPTRAIN_HD SPTRAIN_PHILOX_INLINE float log_unit(float u) {
 // absolute near the zeros (exhaustive).
 SPTRAIN_HD SPTRAIN_PHILOX_INLINE void sincos_0_2pi(float v, float& sn, float& cs) {
   const float t = fmaf(v, 0x1.45f306p-1f, 12582912.0f);  // 1.5*2^23: low bits of t = round(v*2/pi)
-  const uint32_t q = f2u(t);
+  const uint32_t q = float_bits(t);
   const float qf = t - 12582912.0f;
   const float r = fmaf(-qf, 0x1.921fb6p+0f, v);
   const float c = fmaf(qf, 0x1.ee59dap-50f, qf * 0x1.777a5cp-25f);  // -q*(pi/2 - float(pi/2))
@@ -184,8 +163,8 @@ SPTRAIN_HD SPTRAIN_PHILOX_INLINE void sincos_0_2pi(float v, float& sn, float& cs
   const bool odd = (q & 1u) != 0;
   const float s0 = odd ? cr : sr;
   const float c0 = odd ? sr : cr;
-  sn = u2f(f2u(s0) ^ ((q & 2u) << 30));
-  cs = u2f(f2u(c0) ^ (((q + 1u) & 2u) << 30));
+  sn = bits_float(float_bits(s0) ^ ((q & 2u) << 30));
+  cs = bits_float(float_bits(c0) ^ (((q + 1u) & 2u) << 30));
 }
 
 // sqrtf(a) for a == +-0 or a in [2^-100, 64], bit for bit (checked exhaustively). On the host it is
@@ -198,7 +177,7 @@ SPTRAIN_HD SPTRAIN_PHILOX_INLINE float sqrt_nonneg(float a) {
 #ifdef __CUDA_ARCH__
   return sqrtf(a);
 #else
-  float y = u2f(0x5f375a86u - (f2u(a) >> 1));
+  float y = bits_float(0x5f375a86u - (float_bits(a) >> 1));
   const float ha = 0.5f * a;
   y = y * fmaf(-ha * y, y, 1.5f);
   y = y * fmaf(-ha * y, y, 1.5f);

@@ -157,27 +157,31 @@ std::vector<float> predict(const TrainConfig& cfg, const std::string& run_dir, c
   return out;
 }
 
-// The state path maximizing sum_t log softmax(logits_t)[s_t] - penalty * #changes (Viterbi over
-// the per-step logits; penalty 0 gives the per-step argmax).
-void decode_path(const float* logits, int64_t S, int K, double penalty, std::vector<int>& path) {
-  path.assign(S, 0);
-  std::vector<double> score(K), next(K), lp(K);
-  std::vector<int> back(size_t(S) * K);
-  auto log_softmax = [&](const float* z) {
+// Per-step log-probabilities (S x K) from a segmentation model's logits: a log-softmax per row.
+std::vector<double> log_softmax_rows(const float* logits, int64_t S, int K) {
+  std::vector<double> lp(size_t(S) * K);
+  for (int64_t t = 0; t < S; ++t) {
+    const float* z = logits + t * K;
     const float mx = *std::max_element(z, z + K);
     double sum = 0;
     for (int k = 0; k < K; ++k) sum += std::exp(double(z[k]) - mx);
-    for (int k = 0; k < K; ++k) lp[k] = double(z[k]) - mx - std::log(sum);
-  };
-  log_softmax(logits);
-  score = lp;
+    for (int k = 0; k < K; ++k) lp[t * K + k] = double(z[k]) - mx - std::log(sum);
+  }
+  return lp;
+}
+
+// The state path maximizing sum_t lp[t][s_t] - penalty * #changes (Viterbi over the per-step
+// log-probabilities; penalty 0 gives the per-step argmax).
+void decode_path(const std::vector<double>& lp, int64_t S, int K, double penalty, std::vector<int>& path) {
+  path.assign(S, 0);
+  std::vector<double> score(lp.begin(), lp.begin() + K), next(K);
+  std::vector<int> back(size_t(S) * K);
   for (int64_t t = 1; t < S; ++t) {
-    log_softmax(logits + t * K);
     const int best = int(std::max_element(score.begin(), score.end()) - score.begin());
     for (int k = 0; k < K; ++k) {
       const bool move = score[best] - penalty > score[k];  // ties keep the state
       back[t * K + k] = move ? best : k;
-      next[k] = (move ? score[best] - penalty : score[k]) + lp[k];
+      next[k] = (move ? score[best] - penalty : score[k]) + lp[t * K + k];
     }
     score.swap(next);
   }
@@ -185,9 +189,26 @@ void decode_path(const float* logits, int64_t S, int K, double penalty, std::vec
   for (int64_t t = S - 1; t > 0; --t) path[t - 1] = back[t * K + path[t]];
 }
 
-// The HMM of a Markov spec with known parameters: the per-step transition matrix (exp of the
-// generator over one step, or the discrete chain's own matrix) and the spec's initial distribution.
-baselines::HmmParams markov_hmm(const SimParams& p, const std::vector<double>& sigma) {
+// Whether the spec's state sequence is a chain the HMM baselines know exactly: Poisson or Markov
+// switching between fixed states.
+bool is_known_chain(const SimParams& p) {
+  return p.prior == PriorKind::Fixed && (p.switching == SwitchKind::Poisson || p.switching == SwitchKind::Markov ||
+                                         p.switching == SwitchKind::MarkovDiscrete);
+}
+
+// Count bins of the switch-count posterior: room for 4x the expected switches of the fastest state.
+int count_bins(const SimParams& p, int64_t S) {
+  double max_exit = p.rate;
+  if (p.switching != SwitchKind::Poisson)
+    for (int k = 0; k < p.n_states; ++k) max_exit = std::max(max_exit, double(p.exit_rate[k]));
+  return std::max(20, int(4 * max_exit * S + 20));
+}
+
+// The HMM of a known chain (is_known_chain) with emission stds sigma: uniform jumps at the Poisson
+// rate with a uniform start, or the Markov chain's per-step transition matrix (exp of the generator
+// over one step, or the discrete chain's own matrix) and its initial distribution.
+baselines::HmmParams chain_hmm(const SimParams& p, const std::vector<double>& sigma) {
+  if (p.switching == SwitchKind::Poisson) return baselines::uniform_jump_hmm(sigma, p.rate);
   const int K = p.n_states;
   baselines::HmmParams hp;
   hp.sigma = sigma;
@@ -228,15 +249,10 @@ double switch_time_mae_inside(const std::vector<double>& est, const std::vector<
 
 // The path with exactly one change of state (from a to b != a at step k, 1 <= k < S) that maximizes
 // the summed per-step log-probabilities, through prefix sums: O(S K^2).
-void decode_single_switch(const float* logits, int64_t S, int K, std::vector<int>& path) {
-  std::vector<double> pre(size_t(S + 1) * K, 0.0);  // pre[t*K + k] = sum_{u<t} log p_u(k)
-  for (int64_t t = 0; t < S; ++t) {
-    const float* z = logits + t * K;
-    const float mx = *std::max_element(z, z + K);
-    double sum = 0;
-    for (int k = 0; k < K; ++k) sum += std::exp(double(z[k]) - mx);
-    for (int k = 0; k < K; ++k) pre[(t + 1) * K + k] = pre[t * K + k] + double(z[k]) - mx - std::log(sum);
-  }
+void decode_single_switch(const std::vector<double>& lp, int64_t S, int K, std::vector<int>& path) {
+  std::vector<double> pre(size_t(S + 1) * K, 0.0);  // pre[t*K + k] = sum_{u<t} lp[u][k]
+  for (int64_t t = 0; t < S; ++t)
+    for (int k = 0; k < K; ++k) pre[(t + 1) * K + k] = pre[t * K + k] + lp[t * K + k];
   double best = -1e300;
   int64_t best_k = 1;
   int best_a = 0, best_b = K > 1 ? 1 : 0;
@@ -332,9 +348,17 @@ nlohmann::json run_eval(const EvalRequest& r) {
       // Exactly one switch at a random time (the spec says so): the best single change point.
       const bool one_switch = have_spec && spec.params.switching == SwitchKind::Single && spec.params.single_prob == 1 &&
                               spec.params.single_time < 0;
+      // With the spec's switching known: the per-step log-probabilities also serve as learned
+      // emissions of the spec's chain, scored by the MAP of the switch-count posterior over them.
+      const SimParams& sp = spec.params;
+      const bool chain = have_spec && !d.n_switches.empty() && is_known_chain(sp) && sp.n_states == outs;
+      const baselines::HmmParams hp = chain ? chain_hmm(sp, std::vector<double>(outs, 1.0)) : baselines::HmmParams{};
+      std::vector<int> map(d.n);
       for (int64_t i = 0; i < d.n; ++i) {
-        if (one_switch) decode_single_switch(&out[i * S * outs], S, outs, paths[i]);
-        else decode_path(&out[i * S * outs], S, outs, r.switch_penalty, paths[i]);
+        const std::vector<double> lp = log_softmax_rows(&out[i * S * outs], S, outs);
+        if (one_switch) decode_single_switch(lp, S, outs, paths[i]);
+        else decode_path(lp, S, outs, r.switch_penalty, paths[i]);
+        if (chain) map[i] = baselines::switch_count_posterior_from_emissions(lp, outs, hp.trans, hp.init, count_bins(sp, S)).map;
         first[i] = double(S);
         for (int64_t t = 1; t < S; ++t)
           if (paths[i][t] != paths[i][t - 1]) {
@@ -353,32 +377,7 @@ nlohmann::json run_eval(const EvalRequest& r) {
         std::vector<int> truth(d.n);
         for (int64_t i = 0; i < d.n; ++i) truth[i] = d.n_switches[i] > 0;
         mm["has_switch_accuracy"] = classification_metrics(has, truth, 2)["accuracy"];
-        // With the spec's switching known: the network's per-step log-probabilities as learned
-        // emissions of the spec's chain, and the MAP of the switch-count posterior over them.
-        const SimParams& sp = spec.params;
-        const bool chain = have_spec && sp.prior == PriorKind::Fixed && sp.n_states == outs &&
-                           (sp.switching == SwitchKind::Poisson || sp.switching == SwitchKind::Markov ||
-                            sp.switching == SwitchKind::MarkovDiscrete);
         if (chain) {
-          const baselines::HmmParams hp = sp.switching == SwitchKind::Poisson
-                                              ? baselines::uniform_jump_hmm(std::vector<double>(outs, 1.0), sp.rate)
-                                              : markov_hmm(sp, std::vector<double>(outs, 1.0));
-          double max_exit = sp.rate;
-          for (int k = 0; k < sp.n_states && sp.switching != SwitchKind::Poisson; ++k)
-            max_exit = std::max(max_exit, double(sp.exit_rate[k]));
-          const int max_count = std::max(20, int(4 * max_exit * S + 20));
-          std::vector<int> map(d.n);
-          for (int64_t i = 0; i < d.n; ++i) {
-            std::vector<double> logb(size_t(S) * outs);
-            for (int64_t t = 0; t < S; ++t) {
-              const float* z = &out[(i * S + t) * outs];
-              const float mx = *std::max_element(z, z + outs);
-              double sum = 0;
-              for (int k = 0; k < outs; ++k) sum += std::exp(double(z[k]) - mx);
-              for (int k = 0; k < outs; ++k) logb[t * outs + k] = double(z[k]) - mx - std::log(sum);
-            }
-            map[i] = baselines::switch_count_posterior_from_emissions(logb, outs, hp.trans, hp.init, max_count).map;
-          }
           nlohmann::json pm = count_metrics(map, d.n_switches);
           mm["count_map_exact_accuracy"] = pm["exact_accuracy"];
           mm["count_map_mae"] = pm["mae"];
@@ -520,14 +519,11 @@ nlohmann::json run_eval(const EvalRequest& r) {
                                  {"switch_time_mae_away_from_ends", mae_inside(split)}}}};
       columns["split_scan_switch_step"] = split;
     }
-    const bool markov = p.switching == SwitchKind::Markov || p.switching == SwitchKind::MarkovDiscrete;
-    if ((p.switching == SwitchKind::Poisson || markov) && p.prior == PriorKind::Fixed) {
+    if (is_known_chain(p)) {
       std::vector<double> sig;
       for (int k = 0; k < p.n_states; ++k) sig.push_back(eff(p.sigma[k]));
-      baselines::HmmParams hp = markov ? markov_hmm(p, sig) : baselines::uniform_jump_hmm(sig, p.rate);
-      double max_exit = p.rate;
-      for (int k = 0; k < p.n_states && markov; ++k) max_exit = std::max(max_exit, double(p.exit_rate[k]));
-      const int max_count = std::max(20, int(4 * max_exit * S + 20));
+      const baselines::HmmParams hp = chain_hmm(p, sig);
+      const int max_count = count_bins(p, S);
       auto cp = baselines::switch_count_posterior(batch, hp, max_count);
       auto vit = baselines::viterbi(batch, hp);
       std::vector<int> map(d.n), vc(d.n);

@@ -168,8 +168,8 @@ void CpuBackend::sum_squares_to(const float* x, size_t n, double* out) { *out = 
 namespace {
 // The clip factor the host-driven step applied: clip / |g| when the norm exceeds clip.
 void clip_in_place(CpuBackend& be, float* g, size_t n, const double* s) {
-  const double clip = s[kClipNorm], norm = std::sqrt(s[kGradSq]);
-  if (clip > 0 && norm > clip) be.scale(g, float(clip / norm), n);
+  const float f = ops::clip_factor(s[kClipNorm], s[kGradSq]);
+  if (f != 1.0f) be.scale(g, f, n);
 }
 }  // namespace
 

@@ -167,40 +167,30 @@ void gather_dy(const Conv1dDesc& d, const float* dy, int64_t r0, int64_t r1, flo
   }
 }
 
+// The GEMM's input rows [r0, r1) of x: a pointwise convolution (K = 1, stride 1, no padding) reads
+// x in place; any other expands them into `cols` (im2col). Pass needs_cols = !is_pointwise(d).
+auto input_rows(const Conv1dDesc& d, const float* x) {
+  return [&d, x](int64_t r0, int64_t r1, float* cols) -> const float* {
+    if (is_pointwise(d)) return x + r0 * d.C_in;
+    im2col(d, x, r0, r1, cols);
+    return cols;
+  };
+}
+
 }  // namespace
 
 void CpuBackend::conv1d_forward(const Conv1dDesc& d, const float* x, const float* w, const float* b, float* y) {
   check_desc(d);
   const int64_t rows = int64_t(d.N) * d.T_out, KC = int64_t(d.K) * d.C_in;
   if (is_thin(d)) return thin_forward(d, x, w, b, y);
-  if (is_pointwise(d)) {
-    gemm_rows(rows, KC, d.F, false, [&](int64_t r0, int64_t, float*) { return x + r0 * d.C_in; }, w, false, b, y);
-    return;
-  }
-  gemm_rows(
-      rows, KC, d.F, true,
-      [&](int64_t r0, int64_t r1, float* cols) {
-        im2col(d, x, r0, r1, cols);
-        return static_cast<const float*>(cols);
-      },
-      w, false, b, y);
+  gemm_rows(rows, KC, d.F, !is_pointwise(d), input_rows(d, x), w, false, b, y);
 }
 
 void CpuBackend::conv1d_backward_filter(const Conv1dDesc& d, const float* x, const float* dy, float* dw, float* db) {
   check_desc(d);
   const int64_t rows = int64_t(d.N) * d.T_out, KC = int64_t(d.K) * d.C_in;
   if (is_thin(d)) return thin_backward_filter(d, x, dy, dw, db);
-  if (is_pointwise(d)) {
-    gemm_weight_grad(rows, KC, d.F, false, [&](int64_t r0, int64_t, float*) { return x + r0 * d.C_in; }, dy, dw, db);
-    return;
-  }
-  gemm_weight_grad(
-      rows, KC, d.F, true,
-      [&](int64_t r0, int64_t r1, float* cols) {
-        im2col(d, x, r0, r1, cols);
-        return static_cast<const float*>(cols);
-      },
-      dy, dw, db);
+  gemm_weight_grad(rows, KC, d.F, !is_pointwise(d), input_rows(d, x), dy, dw, db);
 }
 
 void CpuBackend::conv1d_backward_data(const Conv1dDesc& d, const float* dy, const float* w, float* dx) {

@@ -206,88 +206,71 @@ bool build_plan(cudnnHandle_t handle, const Conv1dDesc& d, int64_t pad_right, co
     SPTRAIN_CUDNN_TRY("conv finalize", cudnnBackendFinalize(conv.get()));
   }
 
+  // The three tensors x, w, y (in that order) of the operation; for each kind one of them is the
+  // output (y forward, dx backward-data, dw backward-filter) and the other two are inputs.
   const float alpha = 1.0f, beta = 0.0f;
   std::vector<Desc> ops;
-  if (s.kind == Kind::Fwd) {
-    Desc x, w, y;
-    if (!make_tensor(x, kUidX, x_dims(d), in_type, in_align, false, why)) return false;
-    if (!make_tensor(w, kUidW, w_dims(d), in_type, in_align, false, why)) return false;
-    if (!make_tensor(y, kUidY, y_dims(d), out_type, out_align, false, why)) return false;
-    Desc conv_out, b;
-    if (s.bias) {
-      if (!make_tensor(conv_out, kUidConvOut, y_dims(d), CUDNN_DATA_FLOAT, 16, true, why)) return false;
-      if (!make_tensor(b, kUidB, b_dims(d), CUDNN_DATA_FLOAT, user_align, false, why)) return false;
-    }
-    Desc op(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-    SPTRAIN_CUDNN_TRY("fwd x", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, x));
-    SPTRAIN_CUDNN_TRY("fwd w", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, w));
-    SPTRAIN_CUDNN_TRY("fwd y", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, s.bias ? conv_out : y));
-    SPTRAIN_CUDNN_TRY("fwd conv", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv));
-    SPTRAIN_CUDNN_TRY("fwd alpha",
-                      set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
-    SPTRAIN_CUDNN_TRY("fwd beta", set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
-    SPTRAIN_CUDNN_TRY("fwd finalize", cudnnBackendFinalize(op.get()));
-    ops.push_back(std::move(op));
-    if (s.bias) {
-      Desc pw(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
-      const cudnnPointwiseMode_t add = CUDNN_POINTWISE_ADD;
-      const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
-      SPTRAIN_CUDNN_TRY("add mode", set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &add));
-      SPTRAIN_CUDNN_TRY("add precision", set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec));
-      SPTRAIN_CUDNN_TRY("add finalize", cudnnBackendFinalize(pw.get()));
-      Desc pop(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
-      SPTRAIN_CUDNN_TRY("add op mode", set_desc(pop, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw));
-      SPTRAIN_CUDNN_TRY("add op x", set_desc(pop, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, conv_out));
-      SPTRAIN_CUDNN_TRY("add op b", set_desc(pop, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b));
-      SPTRAIN_CUDNN_TRY("add op y", set_desc(pop, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y));
-      SPTRAIN_CUDNN_TRY("add op finalize", cudnnBackendFinalize(pop.get()));
-      ops.push_back(std::move(pop));
-      keep.push_back(std::move(pw));
-      keep.push_back(std::move(conv_out));
-      keep.push_back(std::move(b));
-    }
-    keep.push_back(std::move(x));
-    keep.push_back(std::move(w));
-    keep.push_back(std::move(y));
-  } else if (s.kind == Kind::Dgrad) {
-    Desc dy, w, dx;
-    if (!make_tensor(dy, kUidY, y_dims(d), in_type, in_align, false, why)) return false;
-    if (!make_tensor(w, kUidW, w_dims(d), in_type, in_align, false, why)) return false;
-    if (!make_tensor(dx, kUidX, x_dims(d), out_type, out_align, false, why)) return false;
-    Desc op(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
-    SPTRAIN_CUDNN_TRY("dgrad dx", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, dx));
-    SPTRAIN_CUDNN_TRY("dgrad w", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, w));
-    SPTRAIN_CUDNN_TRY("dgrad dy", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, dy));
-    SPTRAIN_CUDNN_TRY("dgrad conv", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, conv));
-    SPTRAIN_CUDNN_TRY("dgrad alpha",
-                      set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
-    SPTRAIN_CUDNN_TRY("dgrad beta",
-                      set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
-    SPTRAIN_CUDNN_TRY("dgrad finalize", cudnnBackendFinalize(op.get()));
-    ops.push_back(std::move(op));
-    keep.push_back(std::move(dy));
-    keep.push_back(std::move(w));
-    keep.push_back(std::move(dx));
-  } else {
-    Desc x, dy, dw;
-    if (!make_tensor(x, kUidX, x_dims(d), in_type, in_align, false, why)) return false;
-    if (!make_tensor(dy, kUidY, y_dims(d), in_type, in_align, false, why)) return false;
-    if (!make_tensor(dw, kUidW, w_dims(d), out_type, out_align, false, why)) return false;
-    Desc op(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR);
-    SPTRAIN_CUDNN_TRY("wgrad dw", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, dw));
-    SPTRAIN_CUDNN_TRY("wgrad x", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, x));
-    SPTRAIN_CUDNN_TRY("wgrad dy", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, dy));
-    SPTRAIN_CUDNN_TRY("wgrad conv", set_desc(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, conv));
-    SPTRAIN_CUDNN_TRY("wgrad alpha",
-                      set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha));
-    SPTRAIN_CUDNN_TRY("wgrad beta",
-                      set(op, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta));
-    SPTRAIN_CUDNN_TRY("wgrad finalize", cudnnBackendFinalize(op.get()));
-    ops.push_back(std::move(op));
-    keep.push_back(std::move(x));
-    keep.push_back(std::move(dy));
-    keep.push_back(std::move(dw));
+  const int out_role = s.kind == Kind::Fwd ? 2 : s.kind == Kind::Dgrad ? 0 : 1;
+  const Dims4 role_dims[3] = {x_dims(d), w_dims(d), y_dims(d)};
+  const int64_t role_uid[3] = {kUidX, kUidW, kUidY};
+  Desc t[3];
+  for (int r = 0; r < 3; ++r) {
+    const bool out = r == out_role;
+    if (!make_tensor(t[r], role_uid[r], role_dims[r], out ? out_type : in_type, out ? out_align : in_align, false, why))
+      return false;
   }
+  const bool fused_bias = s.kind == Kind::Fwd && s.bias;
+  Desc conv_out, b;  // forward with a fused bias: conv -> virtual conv_out, then conv_out + b -> y
+  if (fused_bias) {
+    if (!make_tensor(conv_out, kUidConvOut, y_dims(d), CUDNN_DATA_FLOAT, 16, true, why)) return false;
+    if (!make_tensor(b, kUidB, b_dims(d), CUDNN_DATA_FLOAT, user_align, false, why)) return false;
+  }
+  struct OpAttrs {
+    cudnnBackendDescriptorType_t type;
+    cudnnBackendAttributeName_t x, w, y, conv, alpha, beta;
+  };
+  static const OpAttrs kAttrs[3] = {
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA},
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA},
+      {CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+       CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA}};
+  const OpAttrs& a = kAttrs[s.kind == Kind::Fwd ? 0 : s.kind == Kind::Dgrad ? 1 : 2];
+  Desc op(a.type);
+  SPTRAIN_CUDNN_TRY("conv op x", set_desc(op, a.x, t[0]));
+  SPTRAIN_CUDNN_TRY("conv op w", set_desc(op, a.w, t[1]));
+  SPTRAIN_CUDNN_TRY("conv op y", set_desc(op, a.y, fused_bias ? conv_out : t[2]));
+  SPTRAIN_CUDNN_TRY("conv op descriptor", set_desc(op, a.conv, conv));
+  SPTRAIN_CUDNN_TRY("conv op alpha", set(op, a.alpha, CUDNN_TYPE_FLOAT, 1, &alpha));
+  SPTRAIN_CUDNN_TRY("conv op beta", set(op, a.beta, CUDNN_TYPE_FLOAT, 1, &beta));
+  SPTRAIN_CUDNN_TRY("conv op finalize", cudnnBackendFinalize(op.get()));
+  ops.push_back(std::move(op));
+  if (fused_bias) {
+    Desc pw(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+    const cudnnPointwiseMode_t add = CUDNN_POINTWISE_ADD;
+    const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    SPTRAIN_CUDNN_TRY("add mode", set(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &add));
+    SPTRAIN_CUDNN_TRY("add precision", set(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &prec));
+    SPTRAIN_CUDNN_TRY("add finalize", cudnnBackendFinalize(pw.get()));
+    Desc pop(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    SPTRAIN_CUDNN_TRY("add op mode", set_desc(pop, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw));
+    SPTRAIN_CUDNN_TRY("add op x", set_desc(pop, CUDNN_ATTR_OPERATION_POINTWISE_XDESC, conv_out));
+    SPTRAIN_CUDNN_TRY("add op b", set_desc(pop, CUDNN_ATTR_OPERATION_POINTWISE_BDESC, b));
+    SPTRAIN_CUDNN_TRY("add op y", set_desc(pop, CUDNN_ATTR_OPERATION_POINTWISE_YDESC, t[2]));
+    SPTRAIN_CUDNN_TRY("add op finalize", cudnnBackendFinalize(pop.get()));
+    ops.push_back(std::move(pop));
+    keep.push_back(std::move(pw));
+    keep.push_back(std::move(conv_out));
+    keep.push_back(std::move(b));
+  }
+  for (Desc& tensor : t) keep.push_back(std::move(tensor));
   keep.push_back(std::move(conv));
 
   Desc graph(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
@@ -593,29 +576,33 @@ void ConvEngine::crop_grad(const Conv1dDesc& d, const Plan& p, float* dx) {
                                          cudaMemcpyDeviceToDevice, stream_));
 }
 
+void ConvEngine::run(Plan& p, Operand in0, Operand in1, Operand out, const float* bias) {
+  void* a = const_cast<float*>(in0.data);
+  void* b = const_cast<float*>(in1.data);
+  if (p.bf16_in) {
+    convert_to_bf16(in0.data, bf16_[0].data(), in0.n, stream_);
+    convert_to_bf16(in1.data, bf16_[1].data(), in1.n, stream_);
+    a = bf16_[0].data();
+    b = bf16_[1].data();
+  }
+  void* o = p.bf16_out ? static_cast<void*>(bf16_[2].data()) : static_cast<void*>(const_cast<float*>(out.data));
+  const int64_t uids[4] = {in0.uid, in1.uid, out.uid, kUidB};
+  void* const ptrs[4] = {a, b, o, const_cast<float*>(bias)};
+  execute(p, uids, ptrs, p.fused_bias ? 4 : 3);
+  if (p.bf16_out) convert_from_bf16(bf16_[2].data(), const_cast<float*>(out.data), out.n, stream_);
+}
+
 void ConvEngine::forward(const Conv1dDesc& d, const float* x, const float* w_fkc, const float* b, float* y) {
   if (d.N == 0) return;
   const bool aligned = aligned16(x) && aligned16(w_fkc) && aligned16(y) && (!b || aligned16(b));
   Plan& p = plan(b ? Op::ForwardBias : Op::Forward, d, aligned);
   const Conv1dDesc& g = p.g;
-  const size_t nx = size_t(g.N) * g.T_in * g.C_in, ny = size_t(g.N) * g.T_out * g.F, nw = size_t(g.F) * g.K * g.C_in;
   if (p.padded) {
     pad_input(d, p, x);
     x = pad_.data();
   }
-  void* xin = const_cast<float*>(x);
-  void* win = const_cast<float*>(w_fkc);
-  if (p.bf16_in) {
-    convert_to_bf16(x, bf16_[0].data(), nx, stream_);
-    convert_to_bf16(w_fkc, bf16_[1].data(), nw, stream_);
-    xin = bf16_[0].data();
-    win = bf16_[1].data();
-  }
-  void* yout = p.bf16_out ? static_cast<void*>(bf16_[2].data()) : static_cast<void*>(y);
-  const int64_t uids[4] = {kUidX, kUidW, kUidY, kUidB};
-  void* const ptrs[4] = {xin, win, yout, const_cast<float*>(b)};
-  execute(p, uids, ptrs, p.fused_bias ? 4 : 3);
-  if (p.bf16_out) convert_from_bf16(bf16_[2].data(), y, ny, stream_);
+  run(p, {kUidX, x, size_t(g.N) * g.T_in * g.C_in}, {kUidW, w_fkc, size_t(g.F) * g.K * g.C_in},
+      {kUidY, y, size_t(g.N) * g.T_out * g.F}, b);
   if (b && !p.fused_bias) add_bias_ntc(y, b, size_t(d.N) * d.T_out, d.F, stream_);
 }
 
@@ -624,21 +611,9 @@ void ConvEngine::backward_data(const Conv1dDesc& d, const float* dy, const float
   const bool aligned = aligned16(dy) && aligned16(w_fkc) && aligned16(dx);
   Plan& p = plan(Op::BackwardData, d, aligned);
   const Conv1dDesc& g = p.g;
-  const size_t nx = size_t(g.N) * g.T_in * g.C_in, ny = size_t(g.N) * g.T_out * g.F, nw = size_t(g.F) * g.K * g.C_in;
   float* dxs = p.padded ? pad_.data() : dx;  // the gradient of the padded input, cropped below
-  void* dyin = const_cast<float*>(dy);
-  void* win = const_cast<float*>(w_fkc);
-  if (p.bf16_in) {
-    convert_to_bf16(dy, bf16_[0].data(), ny, stream_);
-    convert_to_bf16(w_fkc, bf16_[1].data(), nw, stream_);
-    dyin = bf16_[0].data();
-    win = bf16_[1].data();
-  }
-  void* dxout = p.bf16_out ? static_cast<void*>(bf16_[2].data()) : static_cast<void*>(dxs);
-  const int64_t uids[3] = {kUidY, kUidW, kUidX};
-  void* const ptrs[3] = {dyin, win, dxout};
-  execute(p, uids, ptrs, 3);
-  if (p.bf16_out) convert_from_bf16(bf16_[2].data(), dxs, nx, stream_);
+  run(p, {kUidY, dy, size_t(g.N) * g.T_out * g.F}, {kUidW, w_fkc, size_t(g.F) * g.K * g.C_in},
+      {kUidX, dxs, size_t(g.N) * g.T_in * g.C_in});
   if (p.padded) crop_grad(d, p, dx);
 }
 
@@ -650,24 +625,12 @@ void ConvEngine::backward_filter(const Conv1dDesc& d, const float* x, const floa
   const bool aligned = aligned16(x) && aligned16(dy) && aligned16(dw_fkc);
   Plan& p = plan(Op::BackwardFilter, d, aligned);
   const Conv1dDesc& g = p.g;
-  const size_t nx = size_t(g.N) * g.T_in * g.C_in, ny = size_t(g.N) * g.T_out * g.F, nw = size_t(g.F) * g.K * g.C_in;
   if (p.padded) {
     pad_input(d, p, x);
     x = pad_.data();
   }
-  void* xin = const_cast<float*>(x);
-  void* dyin = const_cast<float*>(dy);
-  if (p.bf16_in) {
-    convert_to_bf16(x, bf16_[0].data(), nx, stream_);
-    convert_to_bf16(dy, bf16_[1].data(), ny, stream_);
-    xin = bf16_[0].data();
-    dyin = bf16_[1].data();
-  }
-  void* dwout = p.bf16_out ? static_cast<void*>(bf16_[2].data()) : static_cast<void*>(dw_fkc);
-  const int64_t uids[3] = {kUidX, kUidY, kUidW};
-  void* const ptrs[3] = {xin, dyin, dwout};
-  execute(p, uids, ptrs, 3);
-  if (p.bf16_out) convert_from_bf16(bf16_[2].data(), dw_fkc, nw, stream_);
+  run(p, {kUidX, x, size_t(g.N) * g.T_in * g.C_in}, {kUidY, dy, size_t(g.N) * g.T_out * g.F},
+      {kUidW, dw_fkc, size_t(g.F) * g.K * g.C_in});
 }
 
 }  // namespace sptrain::cuda

@@ -63,6 +63,15 @@ class ConvEngine {
   Plan& plan(Op op, const Conv1dDesc& d, bool aligned);
   // Runs a built plan with the given tensors (uids[i] <-> ptrs[i]) and the arena's workspace.
   void execute(Plan& p, const int64_t* uids, void* const* ptrs, int n);
+  // One operand of a plan: its tensor uid, float data and element count.
+  struct Operand {
+    int64_t uid;
+    const float* data;
+    size_t n;
+  };
+  // Runs plan p on two inputs into `out`, through BF16 copies of the inputs and a BF16 output
+  // scratch (converted back) when the plan computes in BF16; bias joins a fused graph.
+  void run(Plan& p, Operand in0, Operand in1, Operand out, const float* bias = nullptr);
   // For plans on an explicitly zero-padded input (asymmetric padding without an engine):
   // x -> pad_, and the gradient in pad_ -> dx.
   void pad_input(const Conv1dDesc& d, const Plan& p, const float* x);

@@ -208,15 +208,24 @@ struct DevStep {
 };
 
 __device__ void load_step(const double* s, bool adam, float b1, float b2, DevStep& out) {
-  const double clip = s[kClipNorm], norm = sqrt(s[kGradSq]);
-  out.clip = clip > 0 && norm > clip;
-  out.factor = out.clip ? float(clip / norm) : 1.0f;
+  out.factor = ops::clip_factor(s[kClipNorm], s[kGradSq]);
+  out.clip = out.factor != 1.0f;
   out.lr = float(s[kLr]);
   if (adam) {
     out.lr_t = ops::adam_rate(out.lr, b1, b2, int64_t(s[kT]));
   } else {
     out.lr_t = 0.0f;
   }
+}
+
+// g[i] after clipping, written back (the float product scale() writes) when the clip applies.
+__device__ inline float clipped_grad(float* g, int64_t i, bool clip, float factor) {
+  float gi = g[i];
+  if (clip) {
+    gi *= factor;
+    g[i] = gi;
+  }
+  return gi;
 }
 
 __global__ void adam_dev_kernel(float* p, float* g, float* m, float* v, int64_t n, float b1, float b2, float eps,
@@ -227,11 +236,7 @@ __global__ void adam_dev_kernel(float* p, float* g, float* m, float* v, int64_t 
   const bool clip = st.clip;
   const float factor = st.factor, lr_t = st.lr_t;
   SPTRAIN_GRID_STRIDE(i, n) {
-    float gi = g[i];
-    if (clip) {
-      gi *= factor;  // the float product scale() writes
-      g[i] = gi;
-    }
+    const float gi = clipped_grad(g, i, clip, factor);
     float pi = p[i], mi = m[i], vi = v[i];
     ops::adam_update(pi, gi, mi, vi, lr_t, b1, b2, eps);
     p[i] = pi;
@@ -253,11 +258,7 @@ __global__ void lamb_direction_kernel(const float* p, float* g, float* m, float*
   const bool clip = st.clip;
   const float factor = st.factor, bc1 = bc[0], bc2 = bc[1];
   SPTRAIN_GRID_STRIDE(i, n) {
-    float gi = g[i];
-    if (clip) {
-      gi *= factor;  // the float product scale() writes
-      g[i] = gi;
-    }
+    const float gi = clipped_grad(g, i, clip, factor);
     float mi = m[i], vi = v[i];
     u[i] = ops::lamb_direction(p[i], gi, mi, vi, b1, b2, eps, wd, bc1, bc2);
     m[i] = mi;
@@ -281,11 +282,7 @@ __global__ void sgd_dev_kernel(float* p, float* g, float* vel, int64_t n, float 
   const bool clip = st.clip;
   const float factor = st.factor, lr = st.lr;
   SPTRAIN_GRID_STRIDE(i, n) {
-    float gi = g[i];
-    if (clip) {
-      gi *= factor;
-      g[i] = gi;
-    }
+    const float gi = clipped_grad(g, i, clip, factor);
     float pi = p[i];
     if (vel) {
       float vi = vel[i];
