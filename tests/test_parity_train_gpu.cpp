@@ -1,6 +1,7 @@
 // CPU vs GPU parity of training (ctest label `gpu`): 20 Adam steps of the report's Model 1 (MSE)
 // and Model 2 (categorical cross-entropy), same init seed and the same fixed batches on both
-// backends; the per-step loss curves and the final parameters are compared. Without a device the
+// backends; the per-step loss curves and the final parameters are compared. Also the device batch
+// source against the host one, and whole training runs (CUDA graphs) on both devices. Without a device the
 // CPU half still runs (the loss must fall) and the test skips. Tolerances are in
 // parity_tolerances.hpp.
 #include <gtest/gtest.h>
@@ -8,15 +9,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/batch_source.hpp"
 #include "parity_tolerances.hpp"
 #include "sptrain/backend.hpp"
 #include "sptrain/device.hpp"
+#include "sptrain/metrics_log.hpp"
 #include "sptrain/model.hpp"
+#include "sptrain/train.hpp"
 
 using namespace sptrain;
 
@@ -171,4 +176,77 @@ TEST(ParityTrainGpu, Model1Mse) {
 TEST(ParityTrainGpu, Model2CategoricalCrossEntropy) {
   // The CPU half takes ~20 s on two cores: only with a device to compare against.
   train_parity(zoo_model("model2", 999, 1, 2), 32, LossKind::CategoricalCrossEntropy, displacements(32, 999), false);
+}
+
+// The CUDA batch source (simulate, features and targets in device memory, counter in device
+// memory) against the host source, for a per-trajectory and a per-step label: same trajectories,
+// so inputs agree to the simulator's rounding (kTransRel on increments, accumulated in positions:
+// log features near zero displacements amplify it, hence the feature tolerance below) and the
+// targets are equal except where rounding moved a switch across a step boundary.
+
+namespace {
+std::string preset(const std::string& name) { return std::string(SPTRAIN_SOURCE_DIR) + "/experiments/" + name; }
+
+void compare_sources(const TrainConfig& c, int64_t first, int64_t m) {
+  auto cpu = make_backend(Device::cpu());
+  auto gpu = make_backend(Device::cuda(0));
+  const size_t nx = size_t(m) * c.model.T_in * c.model.C_in, ny = size_t(m) * c.target_elems();
+  Vec xs[2], ys[2];
+  Backend* bes[2] = {cpu.get(), gpu.get()};
+  for (int b = 0; b < 2; ++b) {
+    auto src = make_batch_source(c, c.data_seed, *bes[b], m);
+    float* x = bes[b]->alloc(nx);
+    float* y = bes[b]->alloc(ny);
+    src->set_first(first);
+    src->next(m, x, y);
+    xs[b].resize(nx);
+    ys[b].resize(ny);
+    bes[b]->download(xs[b].data(), x, nx);
+    bes[b]->download(ys[b].data(), y, ny);
+    bes[b]->release(x);
+    bes[b]->release(y);
+  }
+  size_t flips = 0, far = 0;
+  for (size_t i = 0; i < ny; ++i) flips += ys[0][i] != ys[1][i] && std::abs(ys[0][i] - ys[1][i]) > 1e-5f * std::abs(ys[0][i]);
+  for (size_t i = 0; i < nx; ++i)
+    far += !(std::abs(xs[0][i] - xs[1][i]) <= test::kFeatureAbs + 1e-3 * std::abs(xs[0][i]));
+  EXPECT_LE(flips, size_t(test::kMaxLabelFlips * double(ny)) + 2) << c.source;
+  EXPECT_LE(far, size_t(1e-4 * double(nx)) + 2) << c.source;
+}
+}  // namespace
+
+TEST(ParityTrainGpu, DeviceBatchesMatchHostBatches) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  compare_sources(load_train_config(preset("train-3.2-better.toml")), 12345, 500);
+  compare_sources(load_train_config(preset("train-3.4.1-segnet.toml")), 777, 64);
+  compare_sources(load_train_config(preset("train-3.4.3-windows.toml")), 0, 256);
+}
+
+// The whole trainer on both devices (device-side batches, micro-batches replayed as CUDA graphs,
+// device-scalar optimizer step): per-epoch training loss and the test metric agree within the
+// tolerance of 20 steps of training (train_loss_rel at the run's step count, doubled for the
+// data's rounding differences).
+TEST(ParityTrainGpu, TrainerRunsTheSameOnBothDevices) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const std::vector<std::string> set = {"train.epochs=2", "train.steps_per_epoch=10", "train.batch=256",
+                                        "train.micro_batch=64", "data.val_size=256", "data.test_size=256",
+                                        "early_stopping.patience=0"};
+  nlohmann::json res[2];
+  std::vector<double> loss[2];
+  const Device devs[2] = {Device::cpu(), Device::cuda(0)};
+  for (int b = 0; b < 2; ++b) {
+    TrainConfig c = load_train_config(preset("train-3.2-better.toml"), set);
+    TrainOptions o;
+    o.run_dir = (std::filesystem::temp_directory_path() / ("sptrain_parity_train_" + std::to_string(b))).string();
+    o.progress = false;
+    std::filesystem::remove_all(o.run_dir);
+    res[b] = train(c, devs[b], o);
+    for (const auto& rec : read_metrics(o.run_dir)) loss[b].push_back(rec["loss"].get<double>());
+    std::filesystem::remove_all(o.run_dir);
+  }
+  ASSERT_EQ(loss[0].size(), loss[1].size());
+  for (size_t e = 0; e < loss[0].size(); ++e)
+    EXPECT_NEAR(loss[1][e], loss[0][e], 2 * test::train_loss_rel(20) * std::abs(loss[0][e])) << "epoch " << e + 1;
+  const double m0 = res[0]["test"]["mape"], m1 = res[1]["test"]["mape"];
+  EXPECT_NEAR(m1, m0, 2 * test::train_loss_rel(20) * m0);
 }

@@ -211,6 +211,7 @@ class Trainer {
   float* lamb_u_ = nullptr;
   double* lamb_norms_ = nullptr;
   std::unique_ptr<BatchSource> src_;
+  int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
   TrainerState st_;
 };
@@ -245,7 +246,10 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   scal[kT] = double(step + 1);
   scal[kClipNorm] = c_.clip_norm;
   be_->upload_f64(scal_, scal, kStepScalars);
-  if (!fixed) src_->set_first(step * B);
+  // The source's counter advances by B every step (eagerly or in replayed graphs), so it is set
+  // only when it cannot already be there: the first step of this invocation (fresh or resumed).
+  if (!fixed && src_first_ != step * B) src_->set_first(step * B);
+  src_first_ = (step + 1) * B;
   std::vector<float> xb, yb;
   for (int64_t off = 0; off < B; off += MB) {
     const int64_t m = std::min(MB, B - off);
