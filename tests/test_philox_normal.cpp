@@ -207,22 +207,22 @@ double ulp_of(double x) {
 }
 
 TEST(PhiloxDetail, SqrtNonnegIsSqrtf) {
-  using detail::f2u;
-  using detail::u2f;
+  using sptrain::float_bits;
+  using sptrain::bits_float;
   for (float a : {0.0f, -0.0f}) EXPECT_EQ(bits(detail::sqrt_nonneg(a)), bits(sqrtf(a)));
-  for (uint32_t b = f2u(1.0f); b < f2u(4.0f); ++b)  // every float in [1, 4)
-    ASSERT_EQ(bits(detail::sqrt_nonneg(u2f(b))), bits(sqrtf(u2f(b)))) << u2f(b);
-  for (uint32_t b = f2u(0x1p-100f); b <= f2u(64.0f); b += 97)
-    ASSERT_EQ(bits(detail::sqrt_nonneg(u2f(b))), bits(sqrtf(u2f(b)))) << u2f(b);
+  for (uint32_t b = float_bits(1.0f); b < float_bits(4.0f); ++b)  // every float in [1, 4)
+    ASSERT_EQ(bits(detail::sqrt_nonneg(bits_float(b))), bits(sqrtf(bits_float(b)))) << bits_float(b);
+  for (uint32_t b = float_bits(0x1p-100f); b <= float_bits(64.0f); b += 97)
+    ASSERT_EQ(bits(detail::sqrt_nonneg(bits_float(b))), bits(sqrtf(bits_float(b)))) << bits_float(b);
 }
 
 TEST(PhiloxDetail, LogUnitWithinOneUlp) {
-  using detail::f2u;
-  using detail::u2f;
+  using sptrain::float_bits;
+  using sptrain::bits_float;
   EXPECT_EQ(detail::log_unit(1.0f), 0.0f);
   double worst = 0;
-  for (uint32_t b = f2u(0x1p-33f); b <= f2u(1.0f); b += 13) {  // measured max 0.91 ulp, exhaustive
-    const float u = u2f(b);
+  for (uint32_t b = float_bits(0x1p-33f); b <= float_bits(1.0f); b += 13) {  // measured max 0.91 ulp, exhaustive
+    const float u = bits_float(b);
     const double t = std::log(double(u));
     if (t != 0) worst = std::max(worst, std::fabs(detail::log_unit(u) - t) / ulp_of(t));
   }
@@ -230,11 +230,11 @@ TEST(PhiloxDetail, LogUnitWithinOneUlp) {
 }
 
 TEST(PhiloxDetail, SinCosAccuracy) {
-  using detail::f2u;
-  using detail::u2f;
+  using sptrain::float_bits;
+  using sptrain::bits_float;
   double worst_ulp = 0, worst_abs_near0 = 0;
-  for (uint32_t b = 0; b <= f2u(6.2831855f); b += 101) {
-    const float v = u2f(b);
+  for (uint32_t b = 0; b <= float_bits(6.2831855f); b += 101) {
+    const float v = bits_float(b);
     float sn, cs;
     detail::sincos_0_2pi(v, sn, cs);
     for (auto [got, want] : {std::pair<double, double>{sn, std::sin(double(v))},

@@ -163,9 +163,8 @@ class Backend {
   // same pointers every time it is run under `key`. The CUDA backend runs it eagerly the first time,
   // captures it into a CUDA graph the second, and replays the graph from then on (launch overhead
   // paid once); `ops` must then not synchronize, allocate, or read results on the host. The CPU
-  // backend calls ops(). Graphs are dropped by clear_captured() and when the backend is destroyed.
+  // backend calls ops(). Graphs live until the backend is destroyed.
   virtual void run_captured(int key, const std::function<void()>& ops) { ops(); }
-  virtual void clear_captured() {}
   // Device memory (free, total) in bytes; the CPU backend reports 0, 0.
   virtual void memory_info(size_t& free_bytes, size_t& total_bytes) { free_bytes = total_bytes = 0; }
 };

@@ -448,7 +448,6 @@ ConvEngine::ConvEngine(cudnnHandle_t handle, cudaStream_t stream, Workspace& ws,
 
 ConvEngine::~ConvEngine() = default;
 
-size_t ConvEngine::cached_plans() const { return plans_.size(); }
 
 ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
   const Key key{int(op), int(aligned), d.N, d.T_in, d.C_in, d.T_out, d.F, d.K, d.stride, d.dilation, d.pad_left};

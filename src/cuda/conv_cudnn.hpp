@@ -24,7 +24,6 @@ class Workspace {
   // Largest single workspace a plan may ask for; plans wanting more are skipped.
   static constexpr size_t kCapBytes = size_t(256) << 20;
   void* get(size_t bytes);  // grows (synchronizing the device) when needed
-  size_t size() const { return buf_.size(); }
   // Counts reallocations of the arena and of the engine's other scratch: a captured CUDA graph
   // holds their old addresses, so a graph captured at an older generation must be recaptured.
   uint64_t generation() const { return generation_; }
@@ -52,8 +51,6 @@ class ConvEngine {
   // dw_fkc (F, K, C_in) = correlation of x and dy -- overwritten (the backend accumulates).
   void backward_filter(const Conv1dDesc& d, const float* x, const float* dy, float* dw_fkc);
 
-  // Plans built so far (for tests and the profiling log).
-  size_t cached_plans() const;
 
  private:
   struct Plan;

@@ -26,7 +26,6 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
   Device device() const override { return Device::cuda(ordinal_); }
   cudaStream_t stream() const { return stream_; }
-  MathMode math() const { return math_; }
 
   float* alloc(size_t n) override;
   void release(void* p) noexcept override;
@@ -97,11 +96,7 @@ class CudaBackend final : public Backend {
 
   // CUDA graphs of captured step sequences and the memory query (src/cuda/graph_capture.cpp).
   void run_captured(int key, const std::function<void()>& ops) override;
-  void clear_captured() override;
   void memory_info(size_t& free_bytes, size_t& total_bytes) override;
-
-  // Scratch from the backend's arena, valid until the next call that asks for scratch.
-  void* scratch(size_t bytes) { return ws_.get(bytes); }
 
  private:
   void copy_sync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);

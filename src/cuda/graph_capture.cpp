@@ -74,11 +74,6 @@ void CudaBackend::run_captured(int key, const std::function<void()>& ops) {
   SPTRAIN_CUDA_CHECK(cudaGraphLaunch(e.exec, stream_));
 }
 
-void CudaBackend::clear_captured() {
-  if (graphs_) graphs_->entries.clear();
-  graphs_.reset();
-}
-
 void CudaBackend::memory_info(size_t& free_bytes, size_t& total_bytes) {
   SPTRAIN_CUDA_CHECK(cudaSetDevice(ordinal_));
   SPTRAIN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
