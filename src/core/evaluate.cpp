@@ -322,7 +322,8 @@ nlohmann::json run_eval(const EvalRequest& r) {
   nlohmann::json& methods = ev["methods"];
   methods = nlohmann::json::object();
   std::map<std::string, std::vector<double>> columns;  // predictions.csv: per-trajectory estimates
-  std::vector<std::vector<int>> example_states;        // predicted per-step states of the first trajectories
+  std::vector<std::vector<int>> example_states;        // predicted per-step states of the first trajectories:
+                                                       // the model's when it predicts states, else the HMM's
   const int64_t S = d.length - 1;
   const std::vector<float> dx =
       compute_features(FeatureSpec{FeatureKind::Displacements, false, 0.0f}, d.positions.data(), d.n, d.length, d.dims);
@@ -396,7 +397,7 @@ nlohmann::json run_eval(const EvalRequest& r) {
       m["decoding"] = one_switch ? "best single change point" : "penalized path";
       if (!one_switch) mm["switch_penalty"] = r.switch_penalty;
       m["metrics"] = mm;
-      for (int64_t i = 0; i < std::min<int64_t>(4, d.n); ++i) example_states.insert(example_states.begin() + i, paths[i]);
+      for (int64_t i = 0; i < std::min<int64_t>(4, d.n); ++i) example_states.push_back(paths[i]);
       columns["model_first_switch_step"] = first;
     } else if (cfg.classification()) {
       std::vector<int> pred(d.n), truth(d.n);
@@ -543,7 +544,8 @@ nlohmann::json run_eval(const EvalRequest& r) {
           post_states[i][j] = int(std::max_element(g, g + K) - g);
         }
       cm["per_step_state_accuracy"] = step_accuracy(post_states, d.step_state, S);
-      for (int64_t i = 0; i < std::min<int64_t>(4, d.n); ++i) example_states.push_back(post_states[i]);
+      if (example_states.empty())
+        for (int64_t i = 0; i < std::min<int64_t>(4, d.n); ++i) example_states.push_back(post_states[i]);
       methods["hmm_count_map"] = {{"kind", "HMM with known parameters (noise folded into the state variances): MAP of the switch-count posterior"}, {"metrics", cm}};
       nlohmann::json vm = count_metrics(vc, d.n_switches);
       vm["per_step_state_accuracy"] = step_accuracy(states, d.step_state, S);
@@ -636,8 +638,6 @@ nlohmann::json run_eval(const EvalRequest& r) {
         pos.push_back(x);
         st.emplace_back(d.step_state.begin() + i * S, d.step_state.begin() + (i + 1) * S);
       }
-      // A model's predicted states come first (then the HMM's): one sequence per example shown.
-      if (pst.size() > pos.size()) pst.resize(pos.size());
       note("example_trajectories", plots::example_trajectories(r.out_dir, "example_trajectories", pos, st, pst, &why));
     }
     ev["plots"] = pl;
