@@ -2,14 +2,15 @@
 // built, engine configs come from the heuristics (mode A, then the fallback list), configs the math
 // mode forbids or whose workspace exceeds the cap are skipped, and the first plan that finalizes
 // is cached. Candidate graphs, in order: the math mode's own (BF16: BF16 inputs with an FP32, then
-// a BF16 output), the same on an explicitly zero-padded input when the padding is asymmetric, and
-// for BF16 finally TF32. Each call converts inputs to BF16 when the plan wants it, builds a
+// a BF16 output), and for BF16 finally TF32; asymmetric padding always runs as a valid convolution
+// on an explicitly zero-padded input. Each call converts inputs to BF16 when the plan wants it, builds a
 // variant pack and executes on the handle's stream.
 #include "cuda/conv_cudnn.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,11 @@
 #include "cuda/check.hpp"
 
 namespace sptrain::cuda {
+
+size_t Workspace::default_cap(size_t device_total_bytes) {
+  constexpr size_t kMiB = size_t(1) << 20;
+  return std::clamp(device_total_bytes / 32, 256 * kMiB, 4096 * kMiB);
+}
 
 void* Workspace::get(size_t bytes) {
   if (bytes > buf_.size()) {
@@ -169,16 +175,30 @@ Verdict judge_notes(const Desc& cfg, bool allow_tc, std::string& err) {
   return Verdict::Accept;
 }
 
+// The global index of an engine config's engine (what SPTRAIN_CUDNN_LOG prints); -1 if unknown.
+int64_t engine_index(const Desc& cfg) {
+  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  cudnnBackendDescriptor_t raw = engine.get();
+  int64_t n = 0, index = -1;
+  if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &raw) !=
+          CUDNN_STATUS_SUCCESS ||
+      cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &index) !=
+          CUDNN_STATUS_SUCCESS)
+    return -1;
+  return index;
+}
+
 // A finalized plan and every descriptor it was built from (kept alive with it).
 struct Built {
   std::vector<Desc> keep;
   Desc plan;
   int64_t workspace = 0;
+  int64_t engine = -1;  // global engine index
 };
 
 // Builds the graph of `s` and finalizes the first acceptable engine config; false (with `why`)
 // when none works.
-bool build_plan(cudnnHandle_t handle, const Conv1dDesc& d, int64_t pad_right, const Spec& s, Built& out,
+bool build_plan(cudnnHandle_t handle, const Conv1dDesc& d, int64_t pad_right, const Spec& s, size_t cap, Built& out,
                 std::string& why) {
   std::vector<Desc> keep;
   const cudnnDataType_t in_type = s.bf16_in ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
@@ -329,7 +349,7 @@ bool build_plan(cudnnHandle_t handle, const Conv1dDesc& d, int64_t pad_right, co
       int64_t ws = 0, n = 0;
       if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n, &ws) ==
               CUDNN_STATUS_SUCCESS &&
-          ws > int64_t(Workspace::kCapBytes)) {
+          ws > int64_t(cap)) {
         ++too_big;
         continue;
       }
@@ -348,10 +368,11 @@ bool build_plan(cudnnHandle_t handle, const Conv1dDesc& d, int64_t pad_right, co
         last = status_text(st);
         continue;
       }
-      if (ws < 0 || ws > int64_t(Workspace::kCapBytes)) {
+      if (ws < 0 || ws > int64_t(cap)) {
         ++too_big;
         continue;
       }
+      out.engine = engine_index(cfg);
       keep.push_back(std::move(graph));
       keep.push_back(std::move(heur));
       keep.push_back(std::move(cfgs[size_t(i)]));
@@ -464,8 +485,15 @@ ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
   gp.T_in = int(t_pad);
   gp.pad_left = 0;
   const int64_t copy_len = std::clamp<int64_t>(t_pad - d.pad_left, 0, d.T_in);
-  // Only asymmetric padding can lack an engine for a reason padding by hand removes.
-  const bool try_padded = d.pad_left != pad_right && t_pad <= int64_t(INT32_MAX);
+  // Asymmetric padding (causal, or 'same' with an even span, or a stride that leaves a tail) always
+  // runs on an explicitly zero-padded copy: cuDNN engines accept pre != post paddings but not all
+  // honour them (on an H200 with cuDNN 9, the backward-filter engine wgrad_alg0_engine_NHWC read
+  // past the end of x and returned wrong gradients for causal and even-'same' convolutions, found
+  // by the GPU parity tests and compute-sanitizer), while a valid convolution is what every engine
+  // computes right.
+  const bool asymmetric = d.pad_left != pad_right;
+  if (asymmetric && t_pad > int64_t(INT32_MAX))
+    fail(std::string("conv1d ") + kind_name(kind, bias) + ": padded length over 2^31, " + shape_text(d));
 
   // Candidates in order of preference; `tf32_fallback` marks those a BF16 engine falls back to.
   struct Candidate {
@@ -487,19 +515,15 @@ ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
     }
   };
   const bool bf16 = math_ == MathMode::Bf16;
-  add_mode(false, bf16, math_ != MathMode::Fp32, false);
-  if (try_padded) add_mode(true, bf16, math_ != MathMode::Fp32, false);
-  if (bf16) {
-    add_mode(false, false, true, true);
-    if (try_padded) add_mode(true, false, true, true);
-  }
+  add_mode(asymmetric, bf16, math_ != MathMode::Fp32, false);
+  if (bf16) add_mode(asymmetric, false, true, true);
 
   std::string whys;
   for (const Candidate& c : cands) {
     const Conv1dDesc& g = c.padded ? gp : d;
     Built built;
     std::string why;
-    if (!build_plan(handle_, g, c.padded ? 0 : pad_right, c.spec, built, why)) {
+    if (!build_plan(handle_, g, c.padded ? 0 : pad_right, c.spec, ws_.cap(), built, why)) {
       whys += std::string("\n  ") + (c.padded ? "padded copy, " : "") + (c.spec.bias ? "fused bias, " : "") +
               (c.spec.bf16_in ? "bf16 in, " : "fp32 in, ") + (c.spec.bf16_out ? "bf16 out" : "fp32 out") +
               (c.spec.allow_tc ? ", tensor cores allowed" : "") + ": " + why;
@@ -530,6 +554,12 @@ ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
     if (p->padded) grow(pad_, nx, "padded convolution input", ws_);
     ws_.get(size_t(p->workspace));
 
+    if (const char* v = std::getenv("SPTRAIN_CUDNN_LOG"); v && *v && std::string(v) != "0")
+      std::fprintf(stderr, "sptrain: cuDNN conv1d %s %s%s math=%s: engine %lld, workspace %lld bytes%s%s%s\n",
+                   kind_name(kind, bias), shape_text(d).c_str(), aligned ? "" : " (4-byte aligned)", math_name(math_),
+                   static_cast<long long>(built.engine), static_cast<long long>(p->workspace),
+                   c.padded ? ", on a zero-padded copy" : "", c.spec.bf16_in ? ", bf16 inputs" : "",
+                   c.spec.bias ? ", fused bias" : "");
     if (c.tf32_fallback && !tf32_fallback_noted_) {
       tf32_fallback_noted_ = true;
       std::fprintf(stderr,
