@@ -21,8 +21,16 @@ namespace sptrain::cuda {
 // A device scratch area that only grows (at plan-building time, never inside a step).
 class Workspace {
  public:
-  // Largest single workspace a plan may ask for; plans wanting more are skipped.
-  static constexpr size_t kCapBytes = size_t(256) << 20;
+  // Largest single workspace a plan may ask for; engine configs wanting more are skipped. The
+  // backend sets it from the device's memory (default_cap) or SPTRAIN_CUDNN_WORKSPACE_MB.
+  size_t cap() const { return cap_; }
+  void set_cap(size_t bytes) { cap_ = bytes; }
+  // 1/32 of the device's memory, at least 256 MiB and at most 4 GiB: the fast implicit-GEMM
+  // engines of cuDNN need a workspace that grows with the batch (65 MB for Model 2's dilated
+  // convolutions at N = 256 on an H200, so ~1 GB at N = 4096), and a fixed 256 MiB cap left the
+  // report's Model 2 at N = 4096 on a slow workspace-free engine (2,871 samples/s against 15,288
+  // at N = 256).
+  static size_t default_cap(size_t device_total_bytes);
   void* get(size_t bytes);  // grows (synchronizing the device) when needed
   // Counts reallocations of the arena and of the engine's other scratch: a captured CUDA graph
   // holds their old addresses, so a graph captured at an older generation must be recaptured.
@@ -32,6 +40,7 @@ class Workspace {
  private:
   DeviceBuffer<unsigned char> buf_;
   uint64_t generation_ = 0;
+  size_t cap_ = size_t(256) << 20;
 };
 
 class ConvEngine {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -601,6 +602,23 @@ void column_reduce(GetPartial&& get_partial, int64_t rows, int C, Term term, Fin
 
 // --- lifetime ---
 
+namespace {
+// The cuDNN workspace cap: SPTRAIN_CUDNN_WORKSPACE_MB when set, else Workspace::default_cap of the
+// current device's memory.
+size_t workspace_cap() {
+  if (const char* v = std::getenv("SPTRAIN_CUDNN_WORKSPACE_MB"); v && *v) {
+    char* end = nullptr;
+    const long long mb = std::strtoll(v, &end, 10);
+    if (*end != '\0' || mb < 1 || mb > (1LL << 30))
+      throw UsageError(std::string("SPTRAIN_CUDNN_WORKSPACE_MB: expected a positive number of MiB, got '") + v + "'");
+    return size_t(mb) << 20;
+  }
+  size_t free_bytes = 0, total_bytes = 0;
+  SPTRAIN_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return Workspace::default_cap(total_bytes);
+}
+}  // namespace
+
 CudaBackend::CudaBackend(int ordinal, MathMode math) : ordinal_(ordinal), math_(math) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
@@ -627,6 +645,7 @@ CudaBackend::CudaBackend(int ordinal, MathMode math) : ordinal_(ordinal), math_(
     impl_->flat_partial = DeviceBuffer<double>(kFlatParts, "reduction partials");
     impl_->result = DeviceBuffer<double>(1, "reduction result");
     impl_->flag = DeviceBuffer<int>(1, "finite flag");
+    ws_.set_cap(workspace_cap());
     conv_ = std::make_unique<ConvEngine>(cudnn_, stream_, ws_, math);
   } catch (...) {
     Impl::teardown(*this);
