@@ -2,8 +2,11 @@
 # The GPU-scale large-batch study on one GPU: batch sizes from 32 to 2^20 (micro-batched), a
 # learning-rate grid per batch size, several seeds, steps and examples to target, B_simple and
 # B_crit, for the report's Model 2 and for the switch detectors of experiments/.
-#   experiments/sweep-gpu.sh BUILD_DIR OUT_DIR [--quick]
+#   experiments/sweep-gpu.sh BUILD_DIR OUT_DIR [--quick|--slice]
 # --quick runs every sweep with three batch sizes and one seed (minutes instead of hours).
+# --slice runs two small studies that fit in about two minutes of an H200 (bench/gpu_check.sh):
+# the windowed detector at batches 4096, 65536 and 2^20, and the report's Model 2 at batch 512 and
+# 16384 at the report's lr (1e-5) and 100x it, with the same example budget.
 # Each sweep writes OUT_DIR/<name>/{sweep.json, sweep.csv, S_of_B.png, E_of_B.png, runs/} and can
 # be continued after an interruption by running the script again (sptrain sweep --resume).
 set -euo pipefail
@@ -12,11 +15,25 @@ build=${1:?usage: experiments/sweep-gpu.sh BUILD_DIR OUT_DIR [--quick]}
 out=${2:?usage: experiments/sweep-gpu.sh BUILD_DIR OUT_DIR [--quick]}
 quick=${3:-}
 mkdir -p "$out"
-sweep() {  # sweep NAME ARGS...
+sweep() {  # sweep NAME ARGS...; SWEEP_ONLY=NAME1,NAME2 runs only those
   local name=$1; shift
+  if [ -n "${SWEEP_ONLY:-}" ] && [[ ",$SWEEP_ONLY," != *",$name,"* ]]; then return 0; fi
   echo "== $name" | tee -a "$out/sweep-gpu.log"
-  "$build/bin/sptrain" sweep --device cuda --resume --out-dir "$out/$name" "$@" 2>&1 | tee -a "$out/sweep-gpu.log"
+  "$build/bin/sptrain" sweep --device "${SWEEP_DEVICE:-cuda}" --resume --out-dir "$out/$name" "$@" 2>&1 | tee -a "$out/sweep-gpu.log"
 }
+if [ "$quick" = --slice ]; then
+  sweep windows-343-slice --config "$root/experiments/train-3.4.3-windows.toml" --set train.schedule=\"constant\" \
+    --set data.val_size=8192 --set data.test_size=8192 \
+    --batches 4096,65536,1048576 --seeds 1 --lr-rule sqrt --base-batch 256 \
+    --micro-batch 262144 --target-monitor val_acc --target-mode max --target 0.93 \
+    --eval-examples 524288 --max-examples 33554432
+  sweep m2-343-slice --config "$root/experiments/train-3.4.3-report.toml" \
+    --set checkpoint.mode=\"max\" --set data.val_size=4096 --set data.test_size=4096 \
+    --batches 512,16384 --seeds 1 --lr-rule fixed --lr-factors 1,100 \
+    --micro-batch 4096 --target-monitor val_acc --target-mode max --target 0.85 --continue-after-target \
+    --budget-steps 32 --eval-examples 131072 --max-examples 524288
+  exit 0
+fi
 if [ "$quick" = --quick ]; then
   b_m2=32,1024,32768; b_win=32,4096,1048576; b_seg=32,1024,16384; seeds=1
 else
