@@ -42,6 +42,21 @@ SPTRAIN_HD inline float lamb_direction(float p, float g, float& m, float& v, flo
 // is zero, e.g. a layer still at zero).
 SPTRAIN_HD inline float lamb_trust(double p2, double u2) { return p2 > 0.0 && u2 > 0.0 ? float(sqrt(p2 / u2)) : 1.0f; }
 
+// LARS (You, Gitman & Ginsburg 2017): each layer's local rate eta |p| / (|g| + wd |p|), from the
+// squared norms of its parameters and its gradient before clipping (p2, g2) and the global clip
+// factor (so |g| is the clipped gradient's norm); 1 when either norm is zero.
+SPTRAIN_HD inline float lars_trust(double p2, double g2, float clip, float wd, float eta) {
+  if (!(p2 > 0.0) || !(g2 > 0.0)) return 1.0f;
+  const double pn = sqrt(p2), gn = double(clip) * sqrt(g2);
+  return float(double(eta) * pn / (gn + double(wd) * pn));
+}
+
+// LARS momentum step with step = lr * lars_trust: vel = momentum vel - step (g + wd p); p += vel.
+SPTRAIN_HD inline void lars_update(float& p, float g, float& vel, float step, float wd, float momentum) {
+  vel = momentum * vel - step * (g + wd * p);
+  p += vel;
+}
+
 // Bias corrections 1 - b^t, in double.
 SPTRAIN_HD inline float bias_correction(float b, int64_t t) { return float(1.0 - pow(double(b), double(t))); }
 

@@ -1025,6 +1025,47 @@ TEST(OpsCpu, DeviceScalarStepsEqualHostDrivenSteps) {
   EXPECT_EQ(d1, d2);
 }
 
+// LARS against a direct double-precision evaluation of its definition (You, Gitman & Ginsburg
+// 2017) on two layers for three steps with momentum and weight decay, the global clip active in
+// the second step: local rate eta |p| / (|g| + wd |p|) with |g| the clipped gradient's norm,
+// vel = momentum vel - lr local (g + wd p), p += vel.
+TEST(OpsCpu, LarsMatchesItsDefinition) {
+  CpuBackend be;
+  const size_t n = 300, h = 120;
+  const float eta = 1e-3f, wd = 1e-4f, mom = 0.9f, lr = 2.0f;
+  Vec p = uniform(n, -1, 1, 701), vel(n, 0.0f);
+  DVec pr(p.begin(), p.end()), vr(n, 0.0);
+  for (int t = 1; t <= 3; ++t) {
+    const Vec g = uniform(n, -1, 1, 710 + t);
+    double gsq = 0;
+    for (float x : g) gsq += double(x) * x;
+    double s[sptrain::kStepScalars] = {};
+    s[sptrain::kLr] = lr;
+    s[sptrain::kT] = t;
+    s[sptrain::kGradSq] = gsq;
+    s[sptrain::kClipNorm] = t == 2 ? 0.5 * std::sqrt(gsq) : 0.0;  // step 2: g scaled by 1/2
+    const double f = t == 2 ? 0.5 : 1.0;
+    for (const auto& [a, b] : {std::pair<size_t, size_t>{0, h}, {h, n}}) {
+      double norms[2] = {be.sum_squares(p.data() + a, b - a), be.sum_squares(g.data() + a, b - a)};
+      be.lars_step_dev(p.data() + a, g.data() + a, vel.data() + a, b - a, norms, eta, wd, mom, s);
+      double pn = 0, gn = 0;
+      for (size_t i = a; i < b; ++i) pn += pr[i] * pr[i], gn += f * f * double(g[i]) * g[i];
+      const double local = eta * std::sqrt(pn) / (std::sqrt(gn) + wd * std::sqrt(pn));
+      for (size_t i = a; i < b; ++i) {
+        vr[i] = mom * vr[i] - lr * local * (f * g[i] + wd * pr[i]);
+        pr[i] += vr[i];
+      }
+    }
+    for (size_t i = 0; i < n; ++i) ASSERT_NEAR(p[i], pr[i], 1e-6) << "step " << t << " element " << i;
+  }
+  // A layer at zero keeps a local rate of 1 (no division by zero): vel = -lr g.
+  Vec z(4, 0.0f), zv(4, 0.0f), zg(4, 0.25f);
+  double zn[2] = {0, 4 * 0.0625}, s[sptrain::kStepScalars] = {};
+  s[sptrain::kLr] = 1;
+  be.lars_step_dev(z.data(), zg.data(), zv.data(), 4, zn, eta, wd, mom, s);
+  EXPECT_EQ(z, Vec(4, -0.25f));
+}
+
 // LAMB against a direct double-precision evaluation of its definition (You et al. 2019) on two
 // layers for three steps: moments, bias corrections, direction with weight decay, per-layer trust
 // ratio |p| / |u|.

@@ -798,6 +798,16 @@ TEST(ParityOps, DeviceResidentStepsWithClipping) {
       r.keep("m", m, n, tol);
       r.keep("v", v, n, tol);
     });
+    // Squared norms (|a|^2, |b|^2) of the two halves ("layers") of a and b, in backend memory.
+    auto half_norms = [&](OpRun& r, const float* a, const float* b) {
+      double* norms = r.buf_f64(DVec(4, 0.0));
+      const size_t h = n / 2;
+      r.be.sum_squares_to(a, h, norms);
+      r.be.sum_squares_to(b, h, norms + 1);
+      r.be.sum_squares_to(a + h, n - h, norms + 2);
+      r.be.sum_squares_to(b + h, n - h, norms + 3);
+      return norms;
+    };
     // LAMB: the direction over the slab, then a trust-scaled step on two "layers" (halves).
     parity(std::string("lamb_step_dev ") + c.name, in, [&](OpRun& r) {
       double* sd = r.buf_f64(s);
@@ -808,17 +818,26 @@ TEST(ParityOps, DeviceResidentStepsWithClipping) {
       float* u = r.buf(n);
       r.be.lamb_direction_dev(p, g, m, v, u, n, kB1, kB2, kEps, 0.01f, sd);
       r.keep("u", u, n, tol);
-      double* norms = r.buf_f64(DVec(4, 0.0));
+      double* norms = half_norms(r, p, u);
       const size_t h = n / 2;
-      r.be.sum_squares_to(p, h, norms);
-      r.be.sum_squares_to(u, h, norms + 1);
-      r.be.sum_squares_to(p + h, n - h, norms + 2);
-      r.be.sum_squares_to(u + h, n - h, norms + 3);
       r.be.trust_step_dev(p, u, h, norms, sd);
       r.be.trust_step_dev(p + h, u + h, n - h, norms + 2, sd);
       r.keep("p", p, n, tol);
       r.keep("m", m, n, tol);
       r.keep("v", v, n, tol);
+    });
+    // LARS: per-layer norms of p and g (before the clip), then the momentum step on two "layers".
+    parity(std::string("lars_step_dev ") + c.name, in, [&](OpRun& r) {
+      double* sd = r.buf_f64(s);
+      float* p = r.buf(in[P]);
+      float* g = r.buf(in[G]);
+      float* vel = r.buf(in[VEL]);
+      double* norms = half_norms(r, p, g);
+      const size_t h = n / 2;
+      r.be.lars_step_dev(p, g, vel, h, norms, 1e-3f, 1e-4f, 0.9f, sd);
+      r.be.lars_step_dev(p + h, g + h, vel + h, n - h, norms + 2, 1e-3f, 1e-4f, 0.9f, sd);
+      r.keep("p", p, n, tol);
+      r.keep("vel", vel, n, tol);
     });
     for (bool nesterov : {false, true}) {
       parity(std::string("sgd_step_dev ") + c.name + (nesterov ? " nesterov" : ""), in, [&](OpRun& r) {

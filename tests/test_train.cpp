@@ -67,21 +67,30 @@ TEST(Train, LossFallsWellBelowItsStart) {
   EXPECT_TRUE(fs::exists(t.run("a") + "/metrics.csv"));
 }
 
-// The same task with LAMB (layer-wise trust ratios): the trainer wires it per layer and it learns;
-// weight decay is refused for the other optimizers.
-TEST(Train, LambLearnsAndWeightDecayNeedsIt) {
+// The same task with LAMB and with LARS (layer-wise trust ratios on Adam's direction, or on
+// momentum SGD): the trainer wires them per layer and they learn; weight decay and the LARS trust
+// coefficient are refused where they do not apply.
+TEST(Train, LayerwiseOptimizersLearn) {
   Tmp t;
   std::ofstream(t.p / "spec3.1.toml") << "length = 100\n[states]\nsigma = [1.0, 10.0]\n[features]\nkind = \"positions\"\n"
                                          "mean_removal = true\n";
-  auto cfg = load_train_config(t.config(), {"train.epochs=8", "train.steps_per_epoch=10", "train.loss=\"mse\"",
-                                       "data.spec=\"spec3.1.toml\"", "train.optimizer=\"lamb\"", "train.lr=1e-2",
-                                       "train.weight_decay=1e-4"});
-  train(cfg, Device::cpu(), quiet(t.run("lamb")));
-  auto m = read_metrics(t.run("lamb"));
-  ASSERT_EQ(m.size(), 8u);
-  const double first = m.front()["loss"], last = m.back()["loss"];
-  EXPECT_LT(last, 0.5 * first) << first << " -> " << last;
+  const std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+      {"lamb", {"train.optimizer=\"lamb\"", "train.lr=1e-2", "train.weight_decay=1e-4"}},
+      {"lars", {"train.optimizer=\"lars\"", "train.lr=5", "train.momentum=0.9", "train.lars_eta=2e-3",
+                "train.weight_decay=1e-4"}}};
+  for (const auto& [name, opt] : runs) {
+    std::vector<std::string> set = {"train.epochs=8", "train.steps_per_epoch=10", "train.loss=\"mse\"",
+                                    "data.spec=\"spec3.1.toml\""};
+    set.insert(set.end(), opt.begin(), opt.end());
+    train(load_train_config(t.config(), set), Device::cpu(), quiet(t.run(name)));
+    auto m = read_metrics(t.run(name));
+    ASSERT_EQ(m.size(), 8u) << name;
+    const double first = m.front()["loss"], last = m.back()["loss"];
+    EXPECT_LT(last, 0.5 * first) << name << ": " << first << " -> " << last;
+  }
   EXPECT_THROW(load_train_config(t.config(), {"train.weight_decay=1e-4"}), KeyError);
+  EXPECT_THROW(load_train_config(t.config(), {"train.lars_eta=1e-2"}), KeyError);
+  EXPECT_THROW(load_train_config(t.config(), {"train.optimizer=\"lars\"", "train.lars_eta=0"}), KeyError);
 }
 
 TEST(Train, MicroBatchingDoesNotChangeTheResult) {

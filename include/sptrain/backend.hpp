@@ -158,6 +158,11 @@ class Backend {
   virtual void lamb_direction_dev(const float* p, float* g, float* m, float* v, float* u, size_t n, float b1, float b2,
                                   float eps, float wd, const double* s) = 0;
   virtual void trust_step_dev(float* p, const float* u, size_t n, const double* norms2, const double* s) = 0;
+  // LARS on one layer, with norms2 = (|p_layer|^2, |g_layer|^2) in backend memory (g before the
+  // clip): f = the clip factor of s, step = s[kLr] * eta |p| / (f |g| + wd |p|) (1 for a zero norm),
+  // vel = momentum vel - step (f g + wd p), p += vel. g is not modified.
+  virtual void lars_step_dev(float* p, const float* g, float* vel, size_t n, const double* norms2, float eta, float wd,
+                             float momentum, const double* s) = 0;
 
   // Runs `ops`, a sequence of this backend's asynchronous calls that does the same work with the
   // same pointers every time it is run under `key`. The CUDA backend runs it eagerly the first time,

@@ -35,7 +35,8 @@ struct TrainConfig {
   std::string optimizer = "adam";
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-7, momentum = 0.0;
   bool nesterov = false;
-  double weight_decay = 0;  // LAMB's decoupled weight decay
+  double weight_decay = 0;  // LAMB's decoupled weight decay, LARS's weight decay
+  double lars_eta = 1e-3;   // LARS trust coefficient
   Schedule schedule = Schedule::Constant;
   int64_t warmup_steps = 0;
   double plateau_factor = 0.1, min_lr = 0.0;

@@ -20,7 +20,7 @@ const std::vector<std::string> kKeys = {
     "layer.*.dilation", "layer.*.padding", "layer.*.bias", "layer.*.activation", "layer.*.alpha", "layer.*.init",
     "layer.*.pool", "layer.*.momentum", "layer.*.eps", "layer.*.axis", "layer.*.shape",
     "train.batch", "train.micro_batch", "train.epochs", "train.steps_per_epoch", "train.loss", "train.optimizer",
-    "train.lr", "train.beta1", "train.beta2", "train.eps", "train.momentum", "train.nesterov", "train.weight_decay", "train.schedule",
+    "train.lr", "train.beta1", "train.beta2", "train.eps", "train.momentum", "train.nesterov", "train.weight_decay", "train.lars_eta", "train.schedule",
     "train.warmup_steps", "train.plateau_factor", "train.plateau_patience", "train.min_lr", "train.clip_norm",
     "train.seed",
     "early_stopping.monitor", "early_stopping.mode", "early_stopping.patience", "early_stopping.min_delta",
@@ -291,12 +291,17 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   if (!c.classification() && c.loss == LossKind::CategoricalCrossEntropy)
     throw KeyError("train.loss", "categorical_crossentropy needs a classification label", "has_switch, initial_state or step_state");
   c.optimizer = r.string("train.optimizer", "adam");
-  if (c.optimizer != "adam" && c.optimizer != "sgd" && c.optimizer != "lamb")
-    throw KeyError("train.optimizer", "'" + c.optimizer + "' is not an optimizer", "adam, sgd or lamb");
+  if (c.optimizer != "adam" && c.optimizer != "sgd" && c.optimizer != "lamb" && c.optimizer != "lars")
+    throw KeyError("train.optimizer", "'" + c.optimizer + "' is not an optimizer", "adam, sgd, lamb or lars");
+  const bool layerwise = c.optimizer == "lamb" || c.optimizer == "lars";
   c.weight_decay = r.number("train.weight_decay", 0.0);
-  require(c.weight_decay >= 0, "train.weight_decay", fmt(c.weight_decay) + " is negative", ">= 0 (lamb)");
-  if (c.optimizer != "lamb" && c.weight_decay != 0)
-    throw KeyError("train.weight_decay", "applies to optimizer = \"lamb\" only", "0 for adam and sgd");
+  require(c.weight_decay >= 0, "train.weight_decay", fmt(c.weight_decay) + " is negative", ">= 0 (lamb, lars)");
+  if (!layerwise && c.weight_decay != 0)
+    throw KeyError("train.weight_decay", "applies to optimizer = \"lamb\" or \"lars\" only", "0 for adam and sgd");
+  c.lars_eta = r.number("train.lars_eta", 1e-3);
+  require(c.lars_eta > 0, "train.lars_eta", fmt(c.lars_eta) + " is not positive", "> 0 (LARS trust coefficient)");
+  if (c.optimizer != "lars" && c.lars_eta != 1e-3)
+    throw KeyError("train.lars_eta", "applies to optimizer = \"lars\" only", "leave it out for other optimizers");
   c.lr = r.number("train.lr", 1e-3);
   require(c.lr > 0, "train.lr", fmt(c.lr) + " is not positive", "> 0");
   c.beta1 = r.number("train.beta1", 0.9);
@@ -328,7 +333,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   j["train"] = {{"batch", c.batch}, {"micro_batch", c.micro_batch}, {"epochs", c.epochs},
                 {"steps_per_epoch", c.steps_per_epoch}, {"loss", loss}, {"optimizer", c.optimizer}, {"lr", c.lr},
                 {"beta1", c.beta1}, {"beta2", c.beta2}, {"eps", c.eps}, {"momentum", c.momentum},
-                {"nesterov", c.nesterov}, {"weight_decay", c.weight_decay}, {"schedule", sched}, {"warmup_steps", c.warmup_steps},
+                {"nesterov", c.nesterov}, {"weight_decay", c.weight_decay}, {"lars_eta", c.lars_eta}, {"schedule", sched}, {"warmup_steps", c.warmup_steps},
                 {"plateau_factor", c.plateau_factor}, {"plateau_patience", c.plateau_patience}, {"min_lr", c.min_lr},
                 {"clip_norm", c.clip_norm}, {"seed", c.init_seed}};
 

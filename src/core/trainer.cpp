@@ -146,14 +146,14 @@ class Trainer {
       y_dev_ = be_->alloc(size_t(c.micro_batch) * c.target_elems());
       g_dev_ = be_->alloc(size_t(c.micro_batch) * c.target_elems());
       scal_ = be_->alloc_f64(kStepScalars);
-      if (c.optimizer == "lamb") {  // the direction slab and each layer's (|p|^2, |u|^2)
+      if (c.optimizer == "lamb" || c.optimizer == "lars") {  // per layer: (|p|^2, |u|^2 or |g|^2)
         int64_t off = 0;
         for (int64_t n : model_->info().params) {
           if (n > 0) segments_.push_back({off, n});
           off += n;
         }
-        lamb_u_ = be_->alloc(P);
-        lamb_norms_ = be_->alloc_f64(2 * std::max<size_t>(segments_.size(), 1));
+        if (c.optimizer == "lamb") lamb_u_ = be_->alloc(P);  // LAMB's direction slab
+        layer_norms_ = be_->alloc_f64(2 * std::max<size_t>(segments_.size(), 1));
       }
       if (!c.fixed) src_ = make_batch_source(c, train_seed(c), *be_, c.micro_batch);
     } catch (const OutOfDeviceMemory& e) {
@@ -170,9 +170,9 @@ class Trainer {
   void free_all() noexcept {
     for (float* p : {m1_, m2_, x_dev_, y_dev_, g_dev_, lamb_u_}) be_->release(p);
     be_->release(scal_);
-    be_->release(lamb_norms_);
+    be_->release(layer_norms_);
     m1_ = m2_ = x_dev_ = y_dev_ = g_dev_ = lamb_u_ = nullptr;
-    scal_ = lamb_norms_ = nullptr;
+    scal_ = layer_norms_ = nullptr;
   }
   // The micro-batch that fits: free memory (with 10 % headroom, after the model's parameter slabs)
   // over the bytes one sample needs.
@@ -207,9 +207,9 @@ class Trainer {
   Shape out_shape_;
   float *m1_ = nullptr, *m2_ = nullptr, *x_dev_ = nullptr, *y_dev_ = nullptr, *g_dev_ = nullptr;
   double* scal_ = nullptr;  // StepScalar slots in backend memory
-  std::vector<std::pair<int64_t, int64_t>> segments_;  // LAMB: (offset, count) of each layer's parameters
+  std::vector<std::pair<int64_t, int64_t>> segments_;  // LAMB, LARS: (offset, count) of each layer's parameters
   float* lamb_u_ = nullptr;
-  double* lamb_norms_ = nullptr;
+  double* layer_norms_ = nullptr;
   std::unique_ptr<BatchSource> src_;
   int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
@@ -309,9 +309,19 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
                                 float(c_.eps), float(c_.weight_decay), scal_);
         for (size_t l = 0; l < segments_.size(); ++l) {
           const auto [off, n] = segments_[l];
-          be_->sum_squares_to(p + off, size_t(n), lamb_norms_ + 2 * l);
-          be_->sum_squares_to(lamb_u_ + off, size_t(n), lamb_norms_ + 2 * l + 1);
-          be_->trust_step_dev(p + off, lamb_u_ + off, size_t(n), lamb_norms_ + 2 * l, scal_);
+          be_->sum_squares_to(p + off, size_t(n), layer_norms_ + 2 * l);
+          be_->sum_squares_to(lamb_u_ + off, size_t(n), layer_norms_ + 2 * l + 1);
+          be_->trust_step_dev(p + off, lamb_u_ + off, size_t(n), layer_norms_ + 2 * l, scal_);
+        }
+      } else if (c_.optimizer == "lars") {  // m1_ holds the velocity
+        float* p = model_->params();
+        const float* g = model_->grads();
+        for (size_t l = 0; l < segments_.size(); ++l) {
+          const auto [off, n] = segments_[l];
+          be_->sum_squares_to(p + off, size_t(n), layer_norms_ + 2 * l);
+          be_->sum_squares_to(g + off, size_t(n), layer_norms_ + 2 * l + 1);
+          be_->lars_step_dev(p + off, g + off, m1_ + off, size_t(n), layer_norms_ + 2 * l, float(c_.lars_eta),
+                             float(c_.weight_decay), float(c_.momentum), scal_);
         }
       } else
         be_->sgd_step_dev(model_->params(), model_->grads(), m1_, P, float(c_.momentum), c_.nesterov, scal_);

@@ -194,6 +194,15 @@ void CpuBackend::lamb_direction_dev(const float* p, float* g, float* m, float* v
   });
 }
 
+void CpuBackend::lars_step_dev(float* p, const float* g, float* vel, size_t n, const double* norms2, float eta,
+                               float wd, float momentum, const double* s) {
+  const float f = ops::clip_factor(s[kClipNorm], s[kGradSq]);
+  const float step = float(s[kLr]) * ops::lars_trust(norms2[0], norms2[1], f, wd, eta);
+  for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) ops::lars_update(p[i], f * g[i], vel[i], step, wd, momentum);
+  });
+}
+
 void CpuBackend::trust_step_dev(float* p, const float* u, size_t n, const double* norms2, const double* s) {
   const float step = float(s[kLr]) * ops::lamb_trust(norms2[0], norms2[1]);
   for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {

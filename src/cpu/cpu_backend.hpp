@@ -76,6 +76,8 @@ class CpuBackend final : public Backend {
   void adam_step_dev(float* p, float* g, float* m, float* v, size_t n, float b1, float b2, float eps,
                      const double* s) override;
   void sgd_step_dev(float* p, float* g, float* vel, size_t n, float momentum, bool nesterov, const double* s) override;
+  void lars_step_dev(float* p, const float* g, float* vel, size_t n, const double* norms2, float eta, float wd,
+                     float momentum, const double* s) override;
   void lamb_direction_dev(const float* p, float* g, float* m, float* v, float* u, size_t n, float b1, float b2, float eps,
                           float wd, const double* s) override;
   void trust_step_dev(float* p, const float* u, size_t n, const double* norms2, const double* s) override;

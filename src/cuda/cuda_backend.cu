@@ -275,6 +275,23 @@ __global__ void trust_step_kernel(float* p, const float* u, int64_t n, const dou
   SPTRAIN_GRID_STRIDE(i, n) p[i] -= k * u[i];
 }
 
+__global__ void lars_step_kernel(float* p, const float* g, float* vel, int64_t n, const double* norms2, float eta,
+                                 float wd, float momentum, const double* s) {
+  __shared__ float sh[2];  // clip factor, lr * trust
+  if (threadIdx.x == 0) {
+    sh[0] = ops::clip_factor(s[kClipNorm], s[kGradSq]);
+    sh[1] = float(s[kLr]) * ops::lars_trust(norms2[0], norms2[1], sh[0], wd, eta);
+  }
+  __syncthreads();
+  const float f = sh[0], step = sh[1];
+  SPTRAIN_GRID_STRIDE(i, n) {
+    float pi = p[i], vi = vel[i];
+    ops::lars_update(pi, f * g[i], vi, step, wd, momentum);
+    p[i] = pi;
+    vel[i] = vi;
+  }
+}
+
 __global__ void sgd_dev_kernel(float* p, float* g, float* vel, int64_t n, float momentum, bool nesterov,
                                const double* s) {
   __shared__ DevStep st;
@@ -1006,6 +1023,13 @@ void CudaBackend::lamb_direction_dev(const float* p, float* g, float* m, float* 
                                      float b2, float eps, float wd, const double* s) {
   if (n == 0) return;
   lamb_direction_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(p, g, m, v, u, int64_t(n), b1, b2, eps, wd, s);
+  check_launch();
+}
+
+void CudaBackend::lars_step_dev(float* p, const float* g, float* vel, size_t n, const double* norms2, float eta,
+                                float wd, float momentum, const double* s) {
+  if (n == 0) return;
+  lars_step_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(p, g, vel, int64_t(n), norms2, eta, wd, momentum, s);
   check_launch();
 }
 
