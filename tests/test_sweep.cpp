@@ -5,6 +5,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 #include "sptrain/sweep.hpp"
 
@@ -47,6 +50,20 @@ TEST(Sweep, MiniatureSweepGivesFinitePositiveNoiseScales) {
   EXPECT_GE(sw["table"][1]["examples_to_target"].get<double>(), sw["table"][0]["examples_to_target"].get<double>());
   EXPECT_TRUE(fs::exists(out / "sweep.json"));
   EXPECT_TRUE(fs::exists(out / "S_of_B.dat"));
+  // B_simple over training: one curve per batch size, positive estimates only.
+  ASSERT_TRUE(fs::exists(out / "B_simple.dat"));
+  std::ifstream dat(out / "B_simple.dat");
+  int rows = 0;
+  for (std::string line; std::getline(dat, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream in(line);
+    double x, y;
+    if (in >> x >> y) {
+      ++rows;
+      EXPECT_GT(y, 0) << line;
+    }
+  }
+  EXPECT_GE(rows, 2);
   fs::remove_all(out);
 }
 

@@ -10,6 +10,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"

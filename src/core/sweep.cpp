@@ -7,7 +7,9 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
+#include <tuple>
 
 #include "sptrain/error.hpp"
 #include "sptrain/io.hpp"
@@ -72,6 +74,8 @@ nlohmann::json run_sweep(const SweepRequest& r) {
     return v;
   };
   nlohmann::json runs = nlohmann::json::array();
+  // Per run (batch, lr index, seed): B_simple at each validation, against examples seen.
+  std::map<std::tuple<int64_t, int, uint64_t>, std::vector<std::pair<double, double>>> traces;
   for (int64_t B : r.batches) {
     const double ratio = double(B) / double(base_batch);
     const double rule_lr = base.lr * (r.lr_rule == "linear" ? ratio : r.lr_rule == "sqrt" ? std::sqrt(ratio) : 1.0);
@@ -120,6 +124,11 @@ nlohmann::json run_sweep(const SweepRequest& r) {
         res = train(cfg, r.device, opt);
       }
       auto recs = read_metrics(opt.run_dir);
+      // B_simple over training (examples seen, estimate) for the figure.
+      auto& trace = traces[{B, int(li), seed}];
+      for (const auto& rec : recs)
+        if (rec.contains("b_simple") && rec["b_simple"].is_number() && rec.contains("step"))
+          trace.push_back({rec["step"].get<double>() * double(B), rec["b_simple"].get<double>()});
       double sps = 0;
       for (const auto& rec : recs) sps += rec["samples_per_s"].get<double>();
       nlohmann::json run = {{"batch", B}, {"seed", seed}, {"lr", lr}, {"lr_factor", r.lr_factors[li]}, {"micro_batch", mb},
@@ -220,6 +229,30 @@ nlohmann::json run_sweep(const SweepRequest& r) {
     bool a = plots::learning_curves(r.out_dir, "S_of_B", {s, sf}, "log2 batch", "steps to target", true, &why);
     bool b = plots::learning_curves(r.out_dir, "E_of_B", {e, ef}, "log2 batch", "examples to target", true, &why);
     if (!a || !b) out["plots_note"] = why;
+  }
+  // B_simple over training: per batch size its chosen learning rate's first seed; estimates that
+  // are not positive (noise-dominated, see docs/results.md) are left out of the log axis.
+  {
+    std::vector<plots::Series> curves;
+    for (const auto& row : table) {
+      const int64_t B = row["batch"].get<int64_t>();
+      int li = 0;
+      for (size_t k = 0; k < r.lr_factors.size(); ++k)
+        if (r.lr_factors[k] == row["lr_factor"].get<double>()) li = int(k);
+      auto it = traces.find({B, li, r.seeds.front()});
+      if (it == traces.end()) continue;
+      plots::Series c{"B = " + std::to_string(B), {}, {}};
+      for (const auto& [ex, bs] : it->second)
+        if (bs > 0 && std::isfinite(bs)) {
+          c.x.push_back(std::log2(ex));
+          c.y.push_back(bs);
+        }
+      if (!c.x.empty()) curves.push_back(std::move(c));
+    }
+    std::string why;
+    if (!curves.empty() &&
+        !plots::learning_curves(r.out_dir, "B_simple", curves, "log2 examples seen", "B_simple", true, &why))
+      out["plots_note"] = why;
   }
   std::ofstream(r.out_dir + "/sweep.json") << out.dump(2) << "\n";
   {
