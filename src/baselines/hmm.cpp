@@ -55,9 +55,8 @@ void validate(const HmmParams& p) {
     fail(fn, "initial distribution sums to " + std::to_string(total) + ", not 1");
 }
 
-// Generator: Q_ii = -rate, Q_ij = rate/(K-1) (i != j), i.e. Q = rate K/(K-1) (J/K - I) with J the
-// all-ones matrix. J/K is a projector, so exp(Q) = J/K + exp(-rate K/(K-1)) (I - J/K):
-//   P(stay) = 1/K + (K-1)/K e^{-K rate/(K-1)},  P(i -> j) = (1 - P(stay)) / (K-1).
+// exp(Q) by scaling and squaring: Q / 2^s has max row sum <= 0.01, its Taylor series to the 12th
+// term, then s squarings; tiny negative round-off clipped and rows renormalized.
 std::vector<double> generator_transition(const std::vector<double>& Q, int K) {
   if (K < 1 || Q.size() != size_t(K) * K) throw std::invalid_argument("generator_transition: Q must be K x K");
   double norm = 0;  // max row sum of |Q|
@@ -97,6 +96,9 @@ std::vector<double> generator_transition(const std::vector<double>& Q, int K) {
   return P;
 }
 
+// Generator: Q_ii = -rate, Q_ij = rate/(K-1) (i != j), i.e. Q = rate K/(K-1) (J/K - I) with J the
+// all-ones matrix. J/K is a projector, so exp(Q) = J/K + exp(-rate K/(K-1)) (I - J/K):
+//   P(stay) = 1/K + (K-1)/K e^{-K rate/(K-1)},  P(i -> j) = (1 - P(stay)) / (K-1).
 std::vector<double> uniform_jump_transition(int K, double rate) {
   if (K < 1) fail("uniform_jump_transition", "K must be >= 1 (got " + std::to_string(K) + ")");
   if (!(std::isfinite(rate) && rate >= 0))
@@ -290,10 +292,6 @@ SwitchCountPosterior count_from_logb(std::span<const double> logb, int K, const 
                                      const std::vector<double>& init, int M) {
   const int C = M + 1;
   const std::size_t n = logb.size() / std::size_t(K);
-  struct {
-    const std::vector<double>& trans;
-    const std::vector<double>& init;
-  } p{trans, init};
   std::vector<double> alpha(static_cast<std::size_t>(K) * C, 0.0), pred(alpha.size());
   double ll = 0;
   // Multiplies pred(j, c) by p(dx_t | j) / max over reachable j of p(dx_t | j), normalises into
@@ -317,17 +315,17 @@ SwitchCountPosterior count_from_logb(std::span<const double> logb, int K, const 
     ll += m + std::log(norm);
   };
   std::fill(pred.begin(), pred.end(), 0.0);
-  for (int j = 0; j < K; ++j) pred[j * C] = p.init[j];
+  for (int j = 0; j < K; ++j) pred[j * C] = init[j];
   absorb(0);
   for (std::size_t t = 1; t < n; ++t) {
     for (int j = 0; j < K; ++j)
       for (int c = 0; c < C; ++c) {
-        double v = p.trans[j * K + j] * alpha[j * C + c];
+        double v = trans[j * K + j] * alpha[j * C + c];
         for (int i = 0; i < K; ++i) {
           if (i == j) continue;
           double from = c >= 1 ? alpha[i * C + c - 1] : 0.0;
           if (c == M) from += alpha[i * C + M];
-          v += p.trans[i * K + j] * from;
+          v += trans[i * K + j] * from;
         }
         pred[j * C + c] = v;
       }
