@@ -14,11 +14,8 @@ class HostBatchSource final : public BatchSource {
   HostBatchSource(const TrainConfig& c, uint64_t seed, Backend& be) : c_(c), seed_(seed), be_(be) {}
   void set_first(int64_t first) override { next_ = first; }
   void next(int64_t m, float* x, float* y) override {
-    simulate(c_.spec.params, seed_, next_, m, Device::cpu(), batch_);
-    const std::vector<float> feats =
-        compute_features(c_.spec.features, batch_.positions.data(), m, c_.spec.params.length, c_.spec.params.dims);
-    make_targets(c_, batch_, targets_);
-    be_.upload(x, feats.data(), feats.size());
+    host_batch(c_, seed_, next_, m, batch_, feats_, targets_);
+    be_.upload(x, feats_.data(), feats_.size());
     be_.upload(y, targets_.data(), targets_.size());
     next_ += m;
   }
@@ -29,9 +26,16 @@ class HostBatchSource final : public BatchSource {
   Backend& be_;
   int64_t next_ = 0;
   TrajectoryBatch batch_;
-  std::vector<float> targets_;
+  std::vector<float> feats_, targets_;
 };
 }  // namespace
+
+void host_batch(const TrainConfig& c, uint64_t seed, int64_t first, int64_t n, TrajectoryBatch& b,
+                std::vector<float>& x, std::vector<float>& y) {
+  simulate(c.spec.params, seed, first, n, Device::cpu(), b);
+  x = compute_features(c.spec.features, b.positions.data(), n, c.spec.params.length, c.spec.params.dims);
+  make_targets(c, b, y);
+}
 
 std::unique_ptr<BatchSource> make_batch_source(const TrainConfig& c, uint64_t seed, Backend& be, int64_t max_m) {
 #ifdef SPTRAIN_HAVE_CUDA

@@ -6,9 +6,11 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "sptrain/backend.hpp"
 #include "sptrain/features.hpp"
+#include "sptrain/sim.hpp"
 #include "sptrain/sim_params.hpp"
 
 namespace sptrain {
@@ -24,6 +26,11 @@ class BatchSource {
   // counter on, and advances the counter by m. m <= the max_m given at construction.
   virtual void next(int64_t m, float* x, float* y) = 0;
 };
+
+// On the host: trajectories first .. first+n-1 of `seed` into b, their features x (n, T, C) and
+// targets y (n, target_elems). The CPU batch source and the fixed, validation and test sets use it.
+void host_batch(const TrainConfig& c, uint64_t seed, int64_t first, int64_t n, TrajectoryBatch& b,
+                std::vector<float>& x, std::vector<float>& y);
 
 // The source for the backend's device (the CUDA source needs a CUDA backend).
 std::unique_ptr<BatchSource> make_batch_source(const TrainConfig& c, uint64_t seed, Backend& be, int64_t max_m);

@@ -43,12 +43,9 @@ struct Dataset {
 
 Dataset generate(const TrainConfig& c, uint64_t seed, int64_t first, int64_t n, TrajectoryBatch* keep = nullptr) {
   TrajectoryBatch local;
-  TrajectoryBatch& b = keep ? *keep : local;
-  simulate(c.spec.params, seed, first, n, Device::cpu(), b);
   Dataset d;
   d.n = n;
-  d.x = compute_features(c.spec.features, b.positions.data(), n, c.spec.params.length, c.spec.params.dims);
-  make_targets(c, b, d.y);
+  host_batch(c, seed, first, n, keep ? *keep : local, d.x, d.y);
   return d;
 }
 
