@@ -174,33 +174,6 @@ __global__ void bn_infer_invstd_kernel(int C, const float* running_var, float ep
 
 // --- optimizers ---
 
-__global__ void adam_kernel(float* p, const float* g, float* m, float* v, int64_t n, float lr_t, float b1, float b2,
-                            float eps) {
-  SPTRAIN_GRID_STRIDE(i, n) {
-    float pi = p[i], mi = m[i], vi = v[i];
-    ops::adam_update(pi, g[i], mi, vi, lr_t, b1, b2, eps);
-    p[i] = pi;
-    m[i] = mi;
-    v[i] = vi;
-  }
-}
-
-// vel null: plain SGD (a zero velocity each step, momentum 0), as the CPU.
-__global__ void sgd_kernel(float* p, const float* g, float* vel, int64_t n, float lr, float momentum, bool nesterov) {
-  SPTRAIN_GRID_STRIDE(i, n) {
-    float pi = p[i];
-    if (vel) {
-      float vi = vel[i];
-      ops::sgd_update(pi, g[i], vi, lr, momentum, nesterov);
-      vel[i] = vi;
-    } else {
-      float v0 = 0.0f;
-      ops::sgd_update(pi, g[i], v0, lr, 0.0f, nesterov);
-    }
-    p[i] = pi;
-  }
-}
-
 // Step scalars read on the device: the clip factor of CpuBackend's clip_in_place (double, then
 // the float factor) and lr. Computed once per block by thread 0.
 struct DevStep {
@@ -551,6 +524,7 @@ struct CudaBackend::Impl {
   DeviceBuffer<double> flat_partial;  // kFlatParts
   DeviceBuffer<double> result;        // one double returned by sum_squares / loss
   DeviceBuffer<int> flag;             // all_finite
+  DeviceBuffer<double> step;          // kStepScalars for the host-driven optimizer steps
   // One buffer per (purpose, size), never freed before the backend: a captured graph keeps using
   // the pointers it saw, so nothing it references may move.
   std::map<std::pair<int, size_t>, DeviceBuffer<unsigned char>> pool;
@@ -662,6 +636,7 @@ CudaBackend::CudaBackend(int ordinal, MathMode math) : ordinal_(ordinal), math_(
     impl_->flat_partial = DeviceBuffer<double>(kFlatParts, "reduction partials");
     impl_->result = DeviceBuffer<double>(1, "reduction result");
     impl_->flag = DeviceBuffer<int>(1, "finite flag");
+    impl_->step = DeviceBuffer<double>(kStepScalars, "step scalars");
     ws_.set_cap(workspace_cap());
     conv_ = std::make_unique<ConvEngine>(cudnn_, stream_, ws_, math);
   } catch (...) {
@@ -989,19 +964,26 @@ void CudaBackend::loss_accumulate(LossKind k, int rows, int C, const float* pred
 
 // --- optimizers ---
 
+// The host-driven steps run the device-scalar kernels on scalars uploaded here (no clip, so g is
+// only read): one kernel per optimizer.
+const double* CudaBackend::host_step_scalars(float lr, int64_t t) {
+  double s[kStepScalars] = {};
+  s[kLr] = lr;
+  s[kT] = double(t);
+  upload_f64(impl_->step.data(), s, kStepScalars);
+  return impl_->step.data();
+}
+
 void CudaBackend::adam_step(float* p, const float* g, float* m, float* v, size_t n, float lr, float b1, float b2,
                             float eps, int64_t t) {
   if (n == 0) return;
-  const float lr_t = ops::adam_rate(lr, b1, b2, t);
-  adam_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(p, g, m, v, int64_t(n), lr_t, b1, b2, eps);
-  check_launch();
+  adam_step_dev(p, const_cast<float*>(g), m, v, n, b1, b2, eps, host_step_scalars(lr, t));
 }
 
 void CudaBackend::sgd_step(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov) {
   if (!vel && momentum != 0.0f) throw std::invalid_argument("sgd_step: momentum needs a velocity slab");
   if (n == 0) return;
-  sgd_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(p, g, vel, int64_t(n), lr, momentum, nesterov);
-  check_launch();
+  sgd_step_dev(p, const_cast<float*>(g), vel, n, momentum, nesterov, host_step_scalars(lr, 0));
 }
 
 void CudaBackend::adam_step_dev(float* p, float* g, float* m, float* v, size_t n, float b1, float b2, float eps,

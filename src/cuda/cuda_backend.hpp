@@ -102,6 +102,8 @@ class CudaBackend final : public Backend {
 
  private:
   void copy_sync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+  // Uploads (lr, t, no clip) as step scalars for adam_step/sgd_step; returns their device address.
+  const double* host_step_scalars(float lr, int64_t t);
   struct Impl;  // kernels' scratch (reduction buffers, transposed weights), in cuda_backend.cu
   int ordinal_;
   MathMode math_;
