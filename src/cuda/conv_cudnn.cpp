@@ -498,33 +498,32 @@ ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
   // Candidates in order of preference; `tf32_fallback` marks those a BF16 engine falls back to.
   struct Candidate {
     Spec spec;
-    bool padded;
     bool tf32_fallback;
   };
   std::vector<Candidate> cands;
   const int n_fused = bias ? 2 : 1;  // with a bias: the fused graph first, then conv + bias kernel
-  auto add_mode = [&](bool padded, bool bf16, bool allow_tc, bool fallback) {
+  auto add_mode = [&](bool bf16, bool allow_tc, bool fallback) {
     for (int i = 0; i < n_fused; ++i) {
       const bool fused = bias && i == 0;
       if (bf16) {
-        cands.push_back({Spec{kind, fused, true, false, true, aligned}, padded, fallback});  // FP32 output
-        cands.push_back({Spec{kind, fused, true, true, true, aligned}, padded, fallback});   // BF16 output
+        cands.push_back({Spec{kind, fused, true, false, true, aligned}, fallback});  // FP32 output
+        cands.push_back({Spec{kind, fused, true, true, true, aligned}, fallback});   // BF16 output
       } else {
-        cands.push_back({Spec{kind, fused, false, false, allow_tc, aligned}, padded, fallback});
+        cands.push_back({Spec{kind, fused, false, false, allow_tc, aligned}, fallback});
       }
     }
   };
   const bool bf16 = math_ == MathMode::Bf16;
-  add_mode(asymmetric, bf16, math_ != MathMode::Fp32, false);
-  if (bf16) add_mode(asymmetric, false, true, true);
+  add_mode(bf16, math_ != MathMode::Fp32, false);
+  if (bf16) add_mode(false, true, true);
 
+  const Conv1dDesc& g = asymmetric ? gp : d;  // the graph's shape
   std::string whys;
   for (const Candidate& c : cands) {
-    const Conv1dDesc& g = c.padded ? gp : d;
     Built built;
     std::string why;
-    if (!build_plan(handle_, g, c.padded ? 0 : pad_right, c.spec, ws_.cap(), built, why)) {
-      whys += std::string("\n  ") + (c.padded ? "padded copy, " : "") + (c.spec.bias ? "fused bias, " : "") +
+    if (!build_plan(handle_, g, asymmetric ? 0 : pad_right, c.spec, ws_.cap(), built, why)) {
+      whys += std::string("\n  ") + (asymmetric ? "padded copy, " : "") + (c.spec.bias ? "fused bias, " : "") +
               (c.spec.bf16_in ? "bf16 in, " : "fp32 in, ") + (c.spec.bf16_out ? "bf16 out" : "fp32 out") +
               (c.spec.allow_tc ? ", tensor cores allowed" : "") + ": " + why;
       continue;
@@ -536,7 +535,7 @@ ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
     p->bf16_in = c.spec.bf16_in;
     p->bf16_out = c.spec.bf16_out;
     p->fused_bias = c.spec.bias;
-    p->padded = c.padded;
+    p->padded = asymmetric;
     p->g = g;
     p->copy_len = copy_len;
 
@@ -558,7 +557,7 @@ ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
       std::fprintf(stderr, "sptrain: cuDNN conv1d %s %s%s math=%s: engine %lld, workspace %lld bytes%s%s%s\n",
                    kind_name(kind, bias), shape_text(d).c_str(), aligned ? "" : " (4-byte aligned)", math_name(math_),
                    static_cast<long long>(built.engine), static_cast<long long>(p->workspace),
-                   c.padded ? ", on a zero-padded copy" : "", c.spec.bf16_in ? ", bf16 inputs" : "",
+                   asymmetric ? ", on a zero-padded copy" : "", c.spec.bf16_in ? ", bf16 inputs" : "",
                    c.spec.bias ? ", fused bias" : "");
     if (c.tf32_fallback && !tf32_fallback_noted_) {
       tf32_fallback_noted_ = true;
