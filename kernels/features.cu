@@ -23,11 +23,6 @@ __global__ void features_kernel(FeatureSpec f, const float* pos, int64_t n, int 
   }
 }
 
-int blocks(int64_t work, int block) {
-  int64_t g = (work + block - 1) / block;
-  return int(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
-
 }  // namespace
 
 void launch_features(const FeatureSpec& f, const float* pos, int64_t n, int L, int D, float* means, float* out,
@@ -35,8 +30,8 @@ void launch_features(const FeatureSpec& f, const float* pos, int64_t n, int L, i
   if (n <= 0) return;
   const int T = f.kind == FeatureKind::Positions ? L : L - 1;
   const int C = (f.kind == FeatureKind::Positions || f.kind == FeatureKind::Displacements) ? D : 1;
-  means_kernel<<<blocks(n, 128), 128, 0, stream>>>(f, pos, n, L, D, means);
-  features_kernel<<<blocks(n * T * C, 256), 256, 0, stream>>>(f, pos, n, L, D, T, C, means, out);
+  means_kernel<<<grid_blocks(n, 128), 128, 0, stream>>>(f, pos, n, L, D, means);
+  features_kernel<<<grid_blocks(n * T * C, 256), 256, 0, stream>>>(f, pos, n, L, D, T, C, means, out);
 }
 
 }  // namespace sptrain::feat

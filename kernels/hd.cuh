@@ -1,5 +1,6 @@
 // SPTRAIN_HD: __host__ __device__ under nvcc, nothing under a host compiler, so the per-element
-// bodies in kernels/*.cuh compile for both (DESIGN.md rule 2). Also the float bit casts they share.
+// bodies in kernels/*.cuh compile for both (DESIGN.md rule 2). Also the float bit casts they share
+// and the launchers' grid size.
 #pragma once
 #ifdef __CUDACC__
 #define SPTRAIN_HD __host__ __device__
@@ -37,5 +38,12 @@ SPTRAIN_HD SPTRAIN_FORCEINLINE float bits_float(uint32_t u) {
   memcpy(&f, &u, sizeof f);
   return f;
 #endif
+}
+
+// Blocks of `block` threads for a grid-stride loop over `work` items: at least 1, at most 65535 * 8
+// (the loop strides over the rest). Host code, shared by every launcher.
+inline int grid_blocks(int64_t work, int block) {
+  const int64_t g = (work + block - 1) / block;
+  return int(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
 }
 }  // namespace sptrain

@@ -70,11 +70,6 @@ __global__ void positions_kernel(SimParams p, uint64_t seed, uint64_t first, con
   }
 }
 
-int grid_for(int64_t threads, int block) {
-  int64_t g = (threads + block - 1) / block;
-  return int(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
-
 }  // namespace
 
 void launch_simulate(const SimParams& p, uint64_t seed, uint64_t first, int64_t n, const Outputs& o,
@@ -82,11 +77,11 @@ void launch_simulate(const SimParams& p, uint64_t seed, uint64_t first, int64_t 
   if (n <= 0) return;
   const int block = 128;
   if (p.blurred()) {
-    simulate_blurred_kernel<<<grid_for(n, block), block, 0, stream>>>(p, seed, first, first_offset, n, o);
+    simulate_blurred_kernel<<<grid_blocks(n, block), block, 0, stream>>>(p, seed, first, first_offset, n, o);
     return;
   }
-  simulate_labels_kernel<<<grid_for(n, block), block, 0, stream>>>(p, seed, first, first_offset, n, o);
-  positions_kernel<<<grid_for(n * 32, 256), 256, 0, stream>>>(p, seed, first, first_offset, n, o);
+  simulate_labels_kernel<<<grid_blocks(n, block), block, 0, stream>>>(p, seed, first, first_offset, n, o);
+  positions_kernel<<<grid_blocks(n * 32, 256), 256, 0, stream>>>(p, seed, first, first_offset, n, o);
 }
 
 }  // namespace sptrain::sim

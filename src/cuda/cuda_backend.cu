@@ -25,7 +25,6 @@ namespace sptrain::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kMaxBlocks = int64_t(65535) * 8;
 constexpr int kFlatParts = 1024;                            // blocks of a flat reduction, at most
 constexpr int kColMaxParts = 256;                           // row parts of a column reduction, at most
 constexpr int64_t kColPartialCap = int64_t(1) << 22;        // doubles of column partials, at most
@@ -34,7 +33,7 @@ constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;  // fixed, so cuBLAS 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Blocks of kThreads for a grid-stride loop over n items.
-unsigned grid_for(int64_t n) { return unsigned(std::clamp<int64_t>(ceil_div(n, kThreads), 1, kMaxBlocks)); }
+unsigned grid_for(int64_t n) { return unsigned(grid_blocks(n, kThreads)); }
 
 void check_launch() { SPTRAIN_CUDA_CHECK(cudaPeekAtLastError()); }
 

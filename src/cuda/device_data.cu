@@ -36,11 +36,6 @@ __global__ void step_targets_kernel(int outs, int steps, int64_t n, const uint8_
 
 __global__ void advance_kernel(uint64_t* counter, uint64_t by) { ops::advance_index(counter, by); }
 
-int blocks_for(int64_t n, int block) {
-  const int64_t g = (n + block - 1) / block;
-  return int(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
-
 class DeviceBatchSource final : public BatchSource {
  public:
   DeviceBatchSource(const SimParams& p, const FeatureSpec& f, int label, int outs, uint64_t seed, CudaBackend& be,
@@ -75,10 +70,10 @@ class DeviceBatchSource final : public BatchSource {
     feat::launch_features(f_, pos_.data(), m, p.length, p.dims, means_.data(), x, stream_);
     SPTRAIN_CUDA_CHECK(cudaPeekAtLastError());
     if (label_ == ops::kTargetStepState)
-      step_targets_kernel<<<blocks_for(m * p.steps(), 256), 256, 0, stream_>>>(outs_, p.steps(), m,
+      step_targets_kernel<<<grid_blocks(m * p.steps(), 256), 256, 0, stream_>>>(outs_, p.steps(), m,
                                                                                 step_state_.data(), y);
     else
-      targets_kernel<<<blocks_for(m, 128), 128, 0, stream_>>>(int32_t(label_), outs_, p.steps(),
+      targets_kernel<<<grid_blocks(m, 128), 128, 0, stream_>>>(int32_t(label_), outs_, p.steps(),
                                                               p.max_switch_times, m, traj_sigma_.data(),
                                                               n_switches_.data(), switch_times_.data(),
                                                               initial_state_.data(), y);
