@@ -105,3 +105,78 @@ TEST(AtomicFile, OutputPathChecks) {
   EXPECT_NO_THROW(io::check_output_path(target, true));
   EXPECT_THROW(io::check_output_path((d.path / "missing" / "x.npy").string(), true), UsageError);
 }
+
+namespace {
+// An NPY v1 image with a hand-written header dict (padded with spaces; `newline` ends it) and data.
+std::string raw_npy(const std::string& dict, const std::string& data, bool newline = true) {
+  std::string h = dict;
+  const size_t total = 10 + h.size() + 1;
+  h += std::string((64 - total % 64) % 64, ' ');
+  h += newline ? '\n' : ' ';
+  std::string s = "\x93NUMPY";
+  s += char(1);
+  s += char(0);
+  s += char(h.size() & 0xff);
+  s += char(h.size() >> 8);
+  return s + h + data;
+}
+std::string parse_error(const std::string& bytes) {
+  try {
+    io::parse_npy(bytes.data(), bytes.size(), "mem.npy");
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(parsed)";
+}
+#define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << "message: " << (msg)
+}  // namespace
+
+TEST(Npy, HeaderIsParsedAsAPythonDictLiteral) {
+  const std::string f8(16, '\0');  // two float64 zeros
+  // Accepted: numpy's own layout, double quotes, no trailing comma, a Python 2 long, other key order.
+  for (const char* dict : {"{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+                           "{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (2,)}",
+                           "{'shape': (2L,), 'fortran_order': False, 'descr': '<f8'}",
+                           "{'descr':'<f8','fortran_order':False,'shape':(1, 2)}"}) {
+    const std::string b = raw_npy(dict, f8);
+    EXPECT_NO_THROW(io::parse_npy(b.data(), b.size(), "mem")) << dict;
+  }
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'shape': (1,)}", f8)),
+             "key 'shape' appears twice");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,)}", f8, false)),
+             "does not end with a newline");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': 0, 'shape': (2,)}", f8)),
+             "expected a string, True, False or a tuple");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': True, 'shape': (2,)}", f8)),
+             "Fortran order is not supported");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2)}", f8)),
+             "(n) is a number, not a tuple");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (-2,)}", f8)),
+             "expected a non-negative integer");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), 'x': 'y'}", f8)),
+             "unexpected key 'x'");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False}", f8)), "header lacks 'shape'");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,)} junk", f8)),
+             "text after the closing '}'");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,)}", f8)),
+             "structured dtypes are not supported");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<c16', 'fortran_order': False, 'shape': (2,)}", f8)),
+             "unsupported dtype '<c16'");
+  // The data must be exactly what shape and dtype say: no read past the end, no ignored tail.
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (3,)}", f8)),
+             "shape (3,) of <f8 needs 24 bytes, 16 follow the header");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,)}", f8)),
+             "8 bytes after the data");
+  EXPECT_HAS(parse_error(raw_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 16)}", f8)),
+             "needs more than 2^63 bytes");
+  // Untrusted bytes in the header are escaped in the message.
+  const std::string msg = parse_error(raw_npy("{'descr': '\x1b[2J', 'fortran_order': False, 'shape': (2,)}", f8));
+  EXPECT_HAS(msg, "'\\x1b[2J'");
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos);
+}
+
+TEST(QuoteUntrusted, EscapesNonPrintableBytesAndCapsTheLength) {
+  EXPECT_EQ(io::quote_untrusted("plain text 1.5"), "plain text 1.5");
+  EXPECT_EQ(io::quote_untrusted(std::string("a\x1b[31m\x07\n\x7f\xff\0z", 12)), "a\\x1b[31m\\x07\\x0a\\x7f\\xff\\x00z");
+  EXPECT_EQ(io::quote_untrusted(std::string(100, 'x'), 10), std::string(10, 'x') + "...");
+}

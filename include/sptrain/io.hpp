@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sptrain::io {
@@ -51,6 +52,11 @@ Array parse_npy(const char* data, size_t n, const std::string& what);
 // The members "<name>.npy" of an NPZ archive (stored, zip or zip64), by name without ".npy";
 // `only` restricts to those names. Throws UsageError naming the file for a bad archive.
 std::map<std::string, Array> read_npz(const std::string& path, const std::vector<std::string>& only = {});
+// File content made safe for an error message: printable ASCII is kept, every other byte
+// (control characters such as ESC, DEL, bytes >= 0x80) becomes \xNN, and input beyond max_len
+// bytes is cut and marked with "..." so a message cannot carry terminal escape sequences or a
+// whole file. Every reader puts bytes of its input into messages only through this.
+std::string quote_untrusted(std::string_view s, size_t max_len = 64);
 // CRC-32 (zip's polynomial) of n bytes, continuing from `crc` (0 to start).
 uint32_t crc32(const void* data, size_t n, uint32_t crc = 0);
 

@@ -1,5 +1,6 @@
 // NPY (format 1.0/2.0) writer and reader, NPZ writer (stored zip with zip64 records, as numpy's
 // np.load reads it). Little-endian hosts only (x86-64, aarch64).
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <fstream>
@@ -29,6 +30,25 @@ const char* dtype_descr(DType t) {
     case DType::I8: return "|i1";
   }
   return "";
+}
+
+std::string quote_untrusted(std::string_view s, size_t max_len) {
+  static const char hex[] = "0123456789abcdef";
+  std::string r;
+  const size_t n = std::min(s.size(), max_len);
+  r.reserve(n + 8);
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      r += char(c);
+    } else {
+      r += "\\x";
+      r += hex[c >> 4];
+      r += hex[c & 15];
+    }
+  }
+  if (s.size() > max_len) r += "...";
+  return r;
 }
 
 int64_t ArrayView::count() const {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "sptrain/error.hpp"
 #include "sptrain/trajectory_read.hpp"
@@ -21,32 +22,124 @@ struct NpyHeader {
   size_t data_offset = 0;
 };
 
-std::string trim(const std::string& s) {
-  size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  size_t b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
+// The header is a Python dict literal, as numpy writes it and reads it (ast.literal_eval):
+//   {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }  padded with spaces, then '\n'.
+// Parsed as that grammar exactly (strings without escapes, True/False, tuples of integers), with
+// exactly the three keys, each once; anything else is an error naming the offset.
+class HeaderParser {
+ public:
+  HeaderParser(const std::string& h, const std::string& what) : h_(h), what_(what) {}
 
-// The value text following 'key': in the header dict (up to the next top-level ',' or '}').
-std::string dict_value(const std::string& h, const std::string& key, const std::string& what) {
-  size_t p = h.find("'" + key + "'");
-  if (p == std::string::npos) p = h.find("\"" + key + "\"");
-  if (p == std::string::npos) throw UsageError(what + ": not a readable NPY file: header lacks '" + key + "'");
-  p = h.find(':', p + key.size() + 2);
-  if (p == std::string::npos) throw UsageError(what + ": not a readable NPY file: malformed header");
-  ++p;
-  int depth = 0;
-  size_t q = p;
-  for (; q < h.size(); ++q) {
-    char c = h[q];
-    if (c == '(' || c == '[') ++depth;
-    else if (c == ')' || c == ']') --depth;
-    else if ((c == ',' || c == '}') && depth == 0) break;
-    if (depth < 0) break;
+  struct Value {
+    enum Kind { Str, Bool, Tuple } kind = Str;
+    std::string str;
+    bool b = false;
+    std::vector<int64_t> ints;
+    size_t at = 0;
+  };
+
+  std::map<std::string, Value> dict() {
+    std::map<std::string, Value> out;
+    ws();
+    expect('{');
+    ws();
+    while (peek() != '}') {
+      const size_t key_at = p_;
+      if (peek() != '\'' && peek() != '"') fail("expected a quoted key", key_at);
+      const std::string key = str();
+      ws();
+      expect(':');
+      ws();
+      Value v = value();
+      if (!out.emplace(key, std::move(v)).second) fail("key '" + quote_untrusted(key) + "' appears twice", key_at);
+      ws();
+      if (peek() == ',') {
+        ++p_;
+        ws();
+      } else if (peek() != '}') {
+        fail("expected ',' or '}'", p_);
+      }
+    }
+    ++p_;
+    ws();
+    if (p_ != h_.size()) fail("text after the closing '}'", p_);
+    return out;
   }
-  return trim(h.substr(p, q - p));
-}
+
+  [[noreturn]] void fail(const std::string& why, size_t at) const {
+    throw UsageError(what_ + ": not a readable NPY file: header, offset " + std::to_string(at) + ": " + why);
+  }
+
+ private:
+  char peek() const { return p_ < h_.size() ? h_[p_] : '\0'; }
+  void ws() {
+    while (p_ < h_.size() && (h_[p_] == ' ' || h_[p_] == '\t' || h_[p_] == '\n' || h_[p_] == '\r')) ++p_;
+  }
+  void expect(char c) {
+    if (peek() != c) fail(std::string("expected '") + c + "'", p_);
+    ++p_;
+  }
+  std::string str() {
+    const char q = h_[p_++];
+    const size_t b = p_;
+    while (p_ < h_.size() && h_[p_] != q) {
+      if (h_[p_] == '\\' || h_[p_] == '\n') fail("escapes and line breaks in strings are not supported", p_);
+      ++p_;
+    }
+    if (p_ >= h_.size()) fail("unterminated string", b - 1);
+    return h_.substr(b, p_++ - b);
+  }
+  int64_t integer() {
+    const size_t b = p_;
+    int64_t v = 0;
+    while (p_ < h_.size() && h_[p_] >= '0' && h_[p_] <= '9') {
+      if (v > (std::numeric_limits<int64_t>::max() - 9) / 10) fail("shape entry too large", b);
+      v = v * 10 + (h_[p_++] - '0');
+    }
+    if (p_ == b) fail("expected a non-negative integer", b);
+    if (peek() == 'L' || peek() == 'l') ++p_;  // Python 2 long literals in old files
+    return v;
+  }
+  Value value() {
+    Value v;
+    v.at = p_;
+    const char c = peek();
+    if (c == '\'' || c == '"') {
+      v.str = str();
+    } else if (h_.compare(p_, 4, "True") == 0 || h_.compare(p_, 5, "False") == 0) {
+      v.kind = Value::Bool;
+      v.b = h_[p_] == 'T';
+      p_ += v.b ? 4 : 5;
+    } else if (c == '(') {
+      v.kind = Value::Tuple;
+      ++p_;
+      ws();
+      bool comma = false;
+      while (peek() != ')') {
+        v.ints.push_back(integer());
+        ws();
+        comma = peek() == ',';
+        if (comma) {
+          ++p_;
+          ws();
+        } else if (peek() != ')') {
+          fail("expected ',' or ')' in a tuple", p_);
+        }
+      }
+      if (v.ints.size() == 1 && !comma) fail("(n) is a number, not a tuple: write (n,)", v.at);
+      ++p_;
+    } else if (c == '[') {
+      fail("structured dtypes are not supported (float32, float64, int32, int64, uint8, int8, bool)", p_);
+    } else {
+      fail("expected a string, True, False or a tuple", p_);
+    }
+    return v;
+  }
+
+  const std::string& h_;
+  const std::string& what_;
+  size_t p_ = 0;
+};
 
 NpyHeader parse_npy_header(const char* data, size_t n, const std::string& what) {
   auto bad = [&](const std::string& why) { return UsageError(what + ": not a readable NPY file: " + why); };
@@ -63,64 +156,76 @@ NpyHeader parse_npy_header(const char* data, size_t n, const std::string& what) 
   } else {
     throw bad("unsupported version " + std::to_string(int(u[6])));
   }
-  if (hlen > n - start) throw bad("truncated header");
+  if (hlen > n - start)
+    throw bad("truncated header (" + std::to_string(hlen) + " bytes announced, " + std::to_string(n - start) +
+              " in the file)");
   const std::string h(data + start, hlen);
+  if (h.empty() || h.back() != '\n') throw bad("the header does not end with a newline");
   NpyHeader out;
   out.data_offset = start + hlen;
 
-  const std::string descr_v = dict_value(h, "descr", what);
-  if (descr_v.empty() || (descr_v[0] != '\'' && descr_v[0] != '"'))
-    throw bad("structured dtype " + descr_v + " is not supported (float32, float64, int32, int64, uint8, int8)");
-  const std::string descr = descr_v.substr(1, descr_v.size() >= 2 ? descr_v.size() - 2 : 0);
+  HeaderParser parser(h, what);
+  const auto d = parser.dict();
+  for (const char* k : {"descr", "fortran_order", "shape"})
+    if (!d.count(k)) throw bad(std::string("header lacks '") + k + "'");
+  if (d.size() != 3)
+    for (const auto& [k, v] : d)
+      if (k != "descr" && k != "fortran_order" && k != "shape")
+        parser.fail("unexpected key '" + quote_untrusted(k) + "' (only descr, fortran_order, shape)", v.at);
+
+  const auto& dv = d.at("descr");
+  if (dv.kind != HeaderParser::Value::Str) parser.fail("descr is not a string", dv.at);
+  const std::string& descr = dv.str;
   if (descr.find('O') != std::string::npos)
     throw UsageError(what + ": an object array (ragged trajectories?) cannot be read: save trajectories of "
                             "equal length as a float array of shape (N, L, D), or as CSV");
-  if (descr.size() < 2) throw bad("unsupported dtype '" + descr + "'");
+  const std::string shown = quote_untrusted(descr);
+  if (descr.size() < 2) throw bad("unsupported dtype '" + shown + "'");
   const char order = descr[0];
   const std::string code = (order == '<' || order == '>' || order == '|' || order == '=') ? descr.substr(1) : descr;
   if (order == '>' && code != "u1" && code != "i1" && code != "b1")
-    throw bad("big-endian dtype '" + descr + "' is not supported");
+    throw bad("big-endian dtype '" + shown + "' is not supported");
   if (code == "f4") out.dtype = DType::F32;
   else if (code == "f8") out.dtype = DType::F64;
   else if (code == "i4") out.dtype = DType::I32;
   else if (code == "i8") out.dtype = DType::I64;
   else if (code == "u1" || code == "b1") out.dtype = DType::U8;
   else if (code == "i1") out.dtype = DType::I8;
-  else throw bad("unsupported dtype '" + descr + "' (float32, float64, int32, int64, uint8, int8, bool)");
+  else throw bad("unsupported dtype '" + shown + "' (float32, float64, int32, int64, uint8, int8, bool)");
 
-  if (dict_value(h, "fortran_order", what) == "True") throw bad("Fortran order is not supported");
+  const auto& fv = d.at("fortran_order");
+  if (fv.kind != HeaderParser::Value::Bool) parser.fail("fortran_order is not True or False", fv.at);
+  if (fv.b) throw bad("Fortran order is not supported");
 
-  const std::string shape_v = dict_value(h, "shape", what);
-  if (shape_v.size() < 2 || shape_v.front() != '(' || shape_v.back() != ')') throw bad("malformed shape " + shape_v);
-  const std::string inner = shape_v.substr(1, shape_v.size() - 2);
-  size_t p = 0;
-  while (p <= inner.size()) {
-    size_t q = inner.find(',', p);
-    if (q == std::string::npos) q = inner.size();
-    std::string tok = trim(inner.substr(p, q - p));
-    if (!tok.empty() && (tok.back() == 'L' || tok.back() == 'l')) tok.pop_back();
-    if (!tok.empty()) {
-      int64_t v = 0;
-      for (char c : tok) {
-        if (c < '0' || c > '9' || v > (std::numeric_limits<int64_t>::max() - 9) / 10) throw bad("malformed shape " + shape_v);
-        v = v * 10 + (c - '0');
-      }
-      out.shape.push_back(v);
-    }
-    p = q + 1;
-  }
-  // Size check without overflow.
+  const auto& sv = d.at("shape");
+  if (sv.kind != HeaderParser::Value::Tuple) parser.fail("shape is not a tuple of integers", sv.at);
+  out.shape = sv.ints;
+
+  // The data: exactly what the shape and dtype need (no overflow in the product).
   const size_t avail = n - out.data_offset;
   size_t need = dtype_size(out.dtype);
-  bool zero = false;
+  bool overflow = false, zero = false;
   for (int64_t s : out.shape) zero = zero || s == 0;
-  if (!zero) {
+  if (zero) need = 0;
+  else
     for (int64_t s : out.shape) {
-      if (need > avail / size_t(s)) throw bad("data shorter than its shape says");
+      if (need > std::numeric_limits<size_t>::max() / size_t(s) ||
+          (need * size_t(s)) / dtype_size(out.dtype) > size_t(std::numeric_limits<int64_t>::max())) {
+        overflow = true;
+        break;
+      }
       need *= size_t(s);
     }
-    if (need > avail) throw bad("data shorter than its shape says");
-  }
+  std::string shape_txt = "(";
+  for (size_t i = 0; i < out.shape.size(); ++i) shape_txt += (i ? ", " : "") + std::to_string(out.shape[i]);
+  shape_txt += out.shape.size() == 1 ? ",)" : ")";
+  if (overflow || need > avail)
+    throw bad("data shorter than its shape says: shape " + shape_txt + " of " + dtype_descr(out.dtype) + " needs " +
+              (overflow ? std::string("more than 2^63") : std::to_string(need)) + " bytes, " +
+              std::to_string(avail) + " follow the header");
+  if (need < avail)
+    throw bad(std::to_string(avail - need) + " bytes after the data that shape " + shape_txt + " of " +
+              dtype_descr(out.dtype) + " holds (" + std::to_string(need) + " bytes)");
   return out;
 }
 
@@ -216,7 +321,7 @@ class ZipFile {
           uint64_t fp = 0;
           auto take = [&](uint64_t& field) {
             if (field != 0xffffffffu) return;
-            if (fp + 8 > len) fail("member '" + m.name + "': short zip64 extra field");
+            if (fp + 8 > len) fail("member '" + quote_untrusted(m.name) + "': short zip64 extra field");
             field = le(f + fp, 8);
             fp += 8;
           };
@@ -233,16 +338,16 @@ class ZipFile {
   }
 
   std::vector<unsigned char> extract(const Member& m) {
-    if (m.flags & 1) fail("member '" + m.name + "' is encrypted");
+    if (m.flags & 1) fail("member '" + quote_untrusted(m.name) + "' is encrypted");
     if (m.method != 0)
-      throw UsageError(path_ + ": member '" + m.name + "' is compressed (zip method " + std::to_string(m.method) +
+      throw UsageError(path_ + ": member '" + quote_untrusted(m.name) + "' is compressed (zip method " + std::to_string(m.method) +
                        "); only stored members can be read: save with numpy.savez, not numpy.savez_compressed");
-    if (m.csize != m.usize) fail("member '" + m.name + "': stored sizes disagree");
+    if (m.csize != m.usize) fail("member '" + quote_untrusted(m.name) + "': stored sizes disagree");
     const auto lh = read_at(m.offset, 30);
-    if (le(lh.data(), 4) != 0x04034b50) fail("member '" + m.name + "': no local header at its offset");
+    if (le(lh.data(), 4) != 0x04034b50) fail("member '" + quote_untrusted(m.name) + "': no local header at its offset");
     const uint64_t data_off = m.offset + 30 + le(lh.data() + 26, 2) + le(lh.data() + 28, 2);
     auto data = read_at(data_off, m.usize);
-    if (crc32(data.data(), data.size()) != m.crc) fail("member '" + m.name + "': CRC mismatch (corrupt file)");
+    if (crc32(data.data(), data.size()) != m.crc) fail("member '" + quote_untrusted(m.name) + "': CRC mismatch (corrupt file)");
     return data;
   }
 
@@ -270,9 +375,10 @@ std::map<std::string, Array> read_npz(const std::string& path, const std::vector
     if (m.name.size() < 4 || m.name.compare(m.name.size() - 4, 4, ".npy") != 0) continue;
     const std::string key = m.name.substr(0, m.name.size() - 4);
     if (!only.empty() && std::find(only.begin(), only.end(), key) == only.end()) continue;
+    if (out.count(key)) z.fail("member '" + quote_untrusted(m.name) + "' appears twice");
     const auto bytes = z.extract(m);
     out[key] = parse_npy(reinterpret_cast<const char*>(bytes.data()), bytes.size(),
-                         path + ": member '" + m.name + "'");
+                         path + ": member '" + quote_untrusted(m.name) + "'");
   }
   return out;
 }
