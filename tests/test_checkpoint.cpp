@@ -5,6 +5,8 @@
 #include "temp_dir.hpp"
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include "sptrain/error.hpp"
 #include "sptrain/io.hpp"
 #include "sptrain/metrics_log.hpp"
+#include "sptrain/train.hpp"
 
 using namespace sptrain;
 namespace fs = std::filesystem;
@@ -535,4 +538,183 @@ TEST(MetricsLog, TruncateKeepsEpochsUpToTheCheckpoint) {
   EXPECT_TRUE(read_metrics(d.path.string()).empty());
   EXPECT_EQ(slurp(d.file("metrics.csv")), "epoch,loss,note\n");
   EXPECT_EQ(std::distance(fs::directory_iterator(d.path), fs::directory_iterator{}), 2) << "no temporaries left";
+}
+
+// ---- resume and eval check every tensor and the trainer state before using them ----------------
+
+namespace {
+
+struct RunDir : test::TempDir {
+  RunDir() : test::TempDir("ckpt-resume") {
+    std::ofstream(path / "spec.toml") << "length = 50\n[states]\nsigma = 1.0\n[features]\nkind = \"positions\"\n";
+    std::ofstream(path / "c.toml") << "[data]\nspec = \"spec.toml\"\nlabel = \"sigma\"\nval_size = 32\ntest_size = 32\n"
+                                      "[model]\nzoo = \"model1\"\n[train]\nbatch = 16\nsteps_per_epoch = 2\nepochs = 3\n"
+                                      "loss = \"mape\"\nlr = 1e-3\n";
+  }
+  std::string run() const { return (path / "run").string(); }
+  std::string last() const { return run() + "/last.safetensors"; }
+};
+
+TrainOptions quiet_run(const std::string& dir) {
+  TrainOptions o;
+  o.run_dir = dir;
+  o.progress = false;
+  return o;
+}
+
+// Trains one epoch of the three, then lets `edit` change last.safetensors (rewritten with a valid
+// checksum) and resumes: returns the UsageError's message, or "" if the resume went through.
+template <class Edit>
+std::string resume_after(const RunDir& d, Edit edit) {
+  auto cfg = load_train_config((d.path / "c.toml").string());
+  TrainOptions o = quiet_run(d.run());
+  o.max_epochs = 1;
+  train(cfg, Device::cpu(), o);
+  ckpt::Checkpoint c = ckpt::load(d.last());
+  edit(c);
+  ckpt::save(c, d.last());
+  o.resume = true;
+  o.max_epochs = -1;
+  try {
+    train(cfg, Device::cpu(), o);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void replace(ckpt::Checkpoint& c, const std::string& name, const std::vector<float>& v) {
+  for (auto& t : c.tensors)
+    if (t.name == name) {
+      t.shape = {int64_t(v.size())};
+      t.bytes.assign(reinterpret_cast<const char*>(v.data()), reinterpret_cast<const char*>(v.data() + v.size()));
+    }
+}
+
+void set_trainer(ckpt::Checkpoint& c, const std::string& field, const json& value) {
+  json j = json::parse(c.metadata.at("trainer"));
+  j[field] = value;
+  c.metadata["trainer"] = j.dump();
+}
+
+}  // namespace
+
+TEST(Resume, UntouchedCheckpointResumes) {
+  RunDir d;
+  EXPECT_EQ(resume_after(d, [](ckpt::Checkpoint&) {}), "");
+}
+
+TEST(Resume, LargerOrSmallerAdamMomentIsRefusedNamingIt) {
+  for (int64_t extra : {int64_t(1000), int64_t(-1)}) {
+    RunDir d;
+    int64_t P = 0;
+    const std::string msg = resume_after(d, [&](ckpt::Checkpoint& c) {
+      P = c.find("params")->count();
+      replace(c, "opt_v", std::vector<float>(size_t(P + extra), 0.5f));
+    });
+    EXPECT_HAS(msg, "tensor 'opt_v': " + std::to_string(P + extra) + " floats, the model and optimizer need " +
+                        std::to_string(P));
+    EXPECT_HAS(msg, d.last());
+  }
+}
+
+TEST(Resume, MissingFirstMomentOrWrongShapeOrDtypeOrUnknownTensorIsRefused) {
+  {
+    RunDir d;
+    auto msg = resume_after(d, [](ckpt::Checkpoint& c) {
+      c.tensors.erase(std::find_if(c.tensors.begin(), c.tensors.end(), [](auto& t) { return t.name == "opt_m"; }));
+    });
+    EXPECT_HAS(msg, "has no tensor 'opt_m'");
+  }
+  {
+    RunDir d;
+    auto msg = resume_after(d, [](ckpt::Checkpoint& c) {
+      for (auto& t : c.tensors)
+        if (t.name == "params") t.shape = {1, t.shape[0]};
+    });
+    EXPECT_HAS(msg, "tensor 'params' has shape [1, ");
+  }
+  {
+    RunDir d;
+    auto msg = resume_after(d, [](ckpt::Checkpoint& c) {
+      for (auto& t : c.tensors)
+        if (t.name == "opt_m") t.dtype = io::DType::I32;
+    });
+    EXPECT_HAS(msg, "tensor 'opt_m' has dtype I32");
+  }
+  {
+    RunDir d;
+    auto msg = resume_after(d, [](ckpt::Checkpoint& c) { c.add("opt_\x1b[31mx", std::vector<float>{1}, {1}); });
+    EXPECT_HAS(msg, "tensor 'opt_\\x1b[31mx' is not one sptrain writes");
+    EXPECT_EQ(msg.find('\x1b'), std::string::npos);
+  }
+}
+
+TEST(Resume, NonFiniteTensorsAreRefusedNamingTheTensor) {
+  RunDir d;
+  auto msg = resume_after(d, [](ckpt::Checkpoint& c) {
+    auto v = c.get<float>("opt_m");
+    v[3] = NAN;
+    replace(c, "opt_m", v);
+  });
+  EXPECT_HAS(msg, "tensor 'opt_m' holds NaN at element 3");
+}
+
+TEST(Resume, TrainerStateIsRangeChecked) {
+  const std::vector<std::pair<std::string, json>> bad = {
+      {"epoch", -1}, {"epoch", INT64_MAX}, {"step", 3}, {"step", "2"}, {"es_wait", -4}, {"best_ckpt", "x"},
+      {"stopped", 1}, {"target_step", 99}, {"lr", -1.0}, {"noise", json::array({1, 2})}};
+  for (const auto& [field, value] : bad) {
+    RunDir d;
+    auto msg = resume_after(d, [&](ckpt::Checkpoint& c) { set_trainer(c, field, value); });
+    EXPECT_HAS(msg, "metadata 'trainer', field '" + field + "'");
+    EXPECT_HAS(msg, d.last());
+  }
+  RunDir d;
+  auto msg = resume_after(d, [](ckpt::Checkpoint& c) { c.metadata["trainer"] = "{\"epoch\": "; });
+  EXPECT_HAS(msg, "metadata 'trainer' is not valid JSON");
+  RunDir d2;
+  msg = resume_after(d2, [](ckpt::Checkpoint& c) {
+    json j = json::parse(c.metadata.at("trainer"));
+    j.erase("es_best");
+    c.metadata["trainer"] = j.dump();
+  });
+  EXPECT_HAS(msg, "field 'es_best': missing");
+}
+
+TEST(Checkpoint, ExpectFloatsAndFiniteNameTheTensor) {
+  ckpt::Checkpoint c;
+  c.source = "x.safetensors";
+  c.add("w", std::vector<float>{1, INFINITY, 3}, {3});
+  c.add("d", std::vector<double>{1, 2}, {2});
+  EXPECT_NO_THROW(ckpt::expect_floats(c, "w", 3, "the model"));
+  try {
+    ckpt::expect_floats(c, "w", 4, "the model");
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "checkpoint x.safetensors: tensor 'w': 3 floats, the model need 4");
+  }
+  EXPECT_THROW(ckpt::expect_floats(c, "d", 2, "the model"), UsageError);
+  try {
+    ckpt::expect_finite(c, "w");
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_HAS(std::string(e.what()), "tensor 'w' holds an infinity at element 1");
+  }
+  EXPECT_NO_THROW(ckpt::expect_finite(c, "d"));
+}
+
+TEST(Checkpoint, HeaderContentInMessagesIsEscaped) {
+  TempDir d;
+  json h = {{"__metadata__", {{"format", "evil\x1b]0;title\x07"}, {"format_version", "1"}, {"checksum", "0"}}}};
+  spit(d.file("e.safetensors"), handmade(h, ""));
+  try {
+    ckpt::load(d.file("e.safetensors"));
+    FAIL();
+  } catch (const UsageError& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(m.find('\x1b'), std::string::npos) << m;
+    EXPECT_EQ(m.find('\x07'), std::string::npos) << m;
+    EXPECT_HAS(m, "evil\\x1b]0;title\\x07");
+  }
 }

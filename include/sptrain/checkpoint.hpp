@@ -79,6 +79,16 @@ Checkpoint load(const std::string& path);
 // "checkpoint X: has no tensor 'name'".
 void expect_shape(const Checkpoint& c, const std::string& name, const std::vector<int64_t>& shape);
 
+// Checks that tensor `name` is there as an F32 vector of exactly n elements, else throws
+// UsageError("checkpoint X: tensor 'opt_v': 1234 floats, <needed_by> need 1000") (or names the
+// missing tensor, its dtype or its shape).
+void expect_floats(const Checkpoint& c, const std::string& name, int64_t n, const std::string& needed_by);
+// Throws UsageError naming the tensor, the first non-finite element and its index if an F32/F64
+// tensor holds a NaN or an infinity.
+void expect_finite(const Checkpoint& c, const std::string& name);
+// Throws UsageError naming the first tensor whose name is not in `names`.
+void expect_only(const Checkpoint& c, const std::vector<std::string>& names);
+
 // "F32", "F64", ...: the safetensors dtype names.
 const char* dtype_name(io::DType t);
 

@@ -101,20 +101,61 @@ struct TrainerState {
     noise.get_state(g, s, n);
     return {g, s, n};
   }
-  static double num(const nlohmann::json& j, const char* k) { return j[k].is_null() ? NAN : j[k].get<double>(); }
-  void from_json(const nlohmann::json& j) {
-    epoch = j["epoch"];
-    step = j["step"];
-    lr = j["lr"];
-    best_ckpt = num(j, "best_ckpt");
-    es_best = num(j, "es_best");
-    plateau_best = num(j, "plateau_best");
-    es_wait = j["es_wait"];
-    plateau_wait = j["plateau_wait"];
-    stopped = j["stopped"];
-    best_epoch = j.value("best_epoch", int64_t(0));
-    target_step = j.value("target_step", int64_t(-1));
-    if (j.contains("noise")) noise.set_state(j["noise"][0], j["noise"][1], j["noise"][2]);
+  // The state recorded in a checkpoint's "trainer" metadata, every field type- and range-checked
+  // against this run (steps_per_epoch): a bad value is a UsageError naming `who` and the field.
+  void from_json(const nlohmann::json& j, const std::string& who, int64_t steps_per_epoch) {
+    auto bad = [&](const std::string& field, const std::string& what) {
+      return UsageError(who + ": metadata 'trainer', field '" + field + "': " + what);
+    };
+    if (!j.is_object()) throw UsageError(who + ": metadata 'trainer' is not a JSON object");
+    auto field = [&](const char* k) -> const nlohmann::json& {
+      auto it = j.find(k);
+      if (it == j.end()) throw bad(k, "missing");
+      return *it;
+    };
+    auto integer = [&](const char* k, int64_t lo, int64_t hi) {
+      const nlohmann::json& v = field(k);
+      if (!v.is_number_integer()) throw bad(k, io::quote_untrusted(v.dump()) + " is not an integer");
+      if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX)) throw bad(k, "out of range");
+      const int64_t x = v.get<int64_t>();
+      if (x < lo || x > hi)
+        throw bad(k, std::to_string(x) + " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      return x;
+    };
+    // A best value: a finite number, or null (none yet).
+    auto best = [&](const char* k) {
+      const nlohmann::json& v = field(k);
+      if (v.is_null()) return double(NAN);
+      if (!v.is_number() || !std::isfinite(v.get<double>()))
+        throw bad(k, io::quote_untrusted(v.dump()) + " is not a finite number or null");
+      return v.get<double>();
+    };
+    const int64_t max_epoch = INT64_MAX / std::max<int64_t>(steps_per_epoch, 1);
+    epoch = integer("epoch", 0, max_epoch);
+    step = integer("step", 0, INT64_MAX);
+    if (step != epoch * steps_per_epoch)
+      throw bad("step", std::to_string(step) + " is not epoch " + std::to_string(epoch) + " x " +
+                            std::to_string(steps_per_epoch) + " steps per epoch");
+    const nlohmann::json& l = field("lr");
+    if (!l.is_number() || !(l.get<double>() >= 0) || !std::isfinite(l.get<double>()))
+      throw bad("lr", io::quote_untrusted(l.dump()) + " is not a finite number >= 0");
+    lr = l.get<double>();
+    best_ckpt = best("best_ckpt");
+    es_best = best("es_best");
+    plateau_best = best("plateau_best");
+    es_wait = integer("es_wait", 0, epoch);
+    plateau_wait = integer("plateau_wait", 0, epoch);
+    if (!field("stopped").is_boolean()) throw bad("stopped", "not true or false");
+    stopped = field("stopped").get<bool>();
+    best_epoch = j.contains("best_epoch") ? integer("best_epoch", 0, epoch) : 0;
+    target_step = j.contains("target_step") ? integer("target_step", -1, step) : -1;
+    if (j.contains("noise")) {
+      const nlohmann::json& n = j["noise"];
+      if (!n.is_array() || n.size() != 3 || !n[0].is_number() || !n[1].is_number() || !n[2].is_number_integer() ||
+          !std::isfinite(n[0].get<double>()) || !std::isfinite(n[1].get<double>()) || n[2].get<int64_t>() < 0)
+        throw bad("noise", io::quote_untrusted(n.dump()) + " is not [finite, finite, count >= 0]");
+      noise.set_state(n[0].get<double>(), n[1].get<double>(), n[2].get<int64_t>());
+    }
   }
 };
 
@@ -363,20 +404,41 @@ void Trainer::save(const std::string& path) {
 void Trainer::load(const std::string& path, bool weights_only) {
   ckpt::Checkpoint ck = ckpt::load(path);
   const int64_t P = model_->n_params(), S = model_->n_state();
-  ckpt::expect_shape(ck, "params", {P});
-  ckpt::expect_shape(ck, "state", {S});
+  // Every tensor checked (name, dtype, length, finite) before anything is uploaded.
+  ckpt::expect_only(ck, {"params", "state", "opt_m", "opt_v"});
+  ckpt::expect_floats(ck, "params", P, "the model");
+  ckpt::expect_floats(ck, "state", S, "the model");
+  ckpt::expect_finite(ck, "params");
+  ckpt::expect_finite(ck, "state");
+  if (!weights_only) {
+    for (const char* name : {"opt_m", "opt_v"}) {
+      ckpt::expect_floats(ck, name, P, "the model and optimizer");
+      ckpt::expect_finite(ck, name);
+    }
+    auto it = ck.metadata.find("trainer");
+    if (it == ck.metadata.end()) throw UsageError("checkpoint " + path + ": no 'trainer' metadata to resume from");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(it->second);
+    } catch (const nlohmann::json::exception& e) {
+      throw UsageError("checkpoint " + path + ": metadata 'trainer' is not valid JSON: " +
+                       io::quote_untrusted(e.what(), 200));
+    }
+    TrainerState st = st_;
+    st.from_json(j, "checkpoint " + path, c_.steps_per_epoch);
+    if (auto s = ck.metadata.find("step"); s != ck.metadata.end() && s->second != std::to_string(st.step))
+      throw UsageError("checkpoint " + path + ": metadata 'step' is '" + io::quote_untrusted(s->second) +
+                       "' but 'trainer' says step " + std::to_string(st.step));
+    st_ = st;
+  }
   auto put = [&](float* d, const std::vector<float>& h) {
     if (!h.empty()) be_->upload(d, h.data(), h.size());
   };
   put(model_->params(), ck.get<float>("params"));
   put(model_->state(), ck.get<float>("state"));
   if (weights_only) return;  // the best model for evaluation: the run's own state stays
-  if (ck.find("opt_m")) {
-    ckpt::expect_shape(ck, "opt_m", {P});
-    put(m1_, ck.get<float>("opt_m"));
-    put(m2_, ck.get<float>("opt_v"));
-  }
-  if (ck.metadata.count("trainer")) st_.from_json(nlohmann::json::parse(ck.metadata.at("trainer")));
+  put(m1_, ck.get<float>("opt_m"));
+  put(m2_, ck.get<float>("opt_v"));
 }
 
 nlohmann::json Trainer::run() {

@@ -3,6 +3,7 @@
 #include "sptrain/checkpoint.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -206,7 +207,7 @@ Checkpoint load(const std::string& path) {
   try {
     header = json::parse(text);
   } catch (const json::parse_error& e) {
-    throw UsageError(who + ": header JSON is invalid: " + e.what());
+    throw UsageError(who + ": header JSON is invalid: " + io::quote_untrusted(e.what(), 200));
   }
   if (!header.is_object()) throw UsageError(who + ": header JSON is not an object");
 
@@ -217,7 +218,7 @@ Checkpoint load(const std::string& path) {
   Checkpoint c;
   c.source = path;
   for (auto& [k, v] : mit->items()) {
-    if (!v.is_string()) throw UsageError(who + ": __metadata__ value '" + k + "' is not a string");
+    if (!v.is_string()) throw UsageError(who + ": __metadata__ value '" + io::quote_untrusted(k) + "' is not a string");
     c.metadata[k] = v.get<std::string>();
   }
   auto meta_value = [&](const char* key) {
@@ -227,10 +228,10 @@ Checkpoint load(const std::string& path) {
     return it->second;
   };
   if (std::string f = meta_value("format"); f != kFormatName)
-    throw UsageError(who + " is not an sptrain checkpoint: __metadata__.format is '" + f + "', expected '" +
+    throw UsageError(who + " is not an sptrain checkpoint: __metadata__.format is '" + io::quote_untrusted(f) + "', expected '" +
                      kFormatName + "'");
   if (std::string v = meta_value("format_version"); v != std::to_string(kFormatVersion))
-    throw UsageError(who + " has format_version '" + v + "'; this sptrain reads format_version " +
+    throw UsageError(who + " has format_version '" + io::quote_untrusted(v) + "'; this sptrain reads format_version " +
                      std::to_string(kFormatVersion));
   const std::string recorded = meta_value("checksum");
 
@@ -239,7 +240,7 @@ Checkpoint load(const std::string& path) {
   std::vector<Entry> entries;
   for (auto& [name, v] : header.items()) {
     if (name == "__metadata__") continue;
-    const std::string t = who + ": tensor '" + name + "'";
+    const std::string t = who + ": tensor '" + io::quote_untrusted(name) + "'";
     if (!v.is_object()) throw UsageError(t + " is not an object");
     auto d = v.find("dtype"), s = v.find("shape"), o = v.find("data_offsets");
     if (d == v.end() || s == v.end() || o == v.end() || v.size() != 3)
@@ -247,26 +248,26 @@ Checkpoint load(const std::string& path) {
     Entry e;
     e.name = name;
     if (!d->is_string() || !parse_dtype(d->get<std::string>(), e.dtype))
-      throw UsageError(t + " has unsupported dtype " + d->dump() + " (F32, F64, I32, I64, U8, I8)");
+      throw UsageError(t + " has unsupported dtype " + io::quote_untrusted(d->dump()) + " (F32, F64, I32, I64, U8, I8)");
     if (!s->is_array()) throw UsageError(t + ": shape is not an array");
     for (auto& x : *s) {
       if (!x.is_number_unsigned() || x.get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
-        throw UsageError(t + ": shape " + s->dump() + " is not a list of non-negative integers");
+        throw UsageError(t + ": shape " + io::quote_untrusted(s->dump()) + " is not a list of non-negative integers");
       e.shape.push_back(x.get<int64_t>());
     }
     if (!o->is_array() || o->size() != 2 || !(*o)[0].is_number_unsigned() || !(*o)[1].is_number_unsigned())
-      throw UsageError(t + ": data_offsets " + o->dump() + " is not a pair of non-negative integers");
+      throw UsageError(t + ": data_offsets " + io::quote_untrusted(o->dump()) + " is not a pair of non-negative integers");
     e.begin = (*o)[0].get<uint64_t>();
     e.end = (*o)[1].get<uint64_t>();
-    if (e.begin > e.end) throw UsageError(t + ": data_offsets " + o->dump() + " end before they begin");
+    if (e.begin > e.end) throw UsageError(t + ": data_offsets " + io::quote_untrusted(o->dump()) + " end before they begin");
     if (e.end > data_size)
-      throw UsageError(who + " is truncated or damaged: tensor '" + name + "' data_offsets " + o->dump() +
+      throw UsageError(who + " is truncated or damaged: tensor '" + io::quote_untrusted(name) + "' data_offsets " + io::quote_untrusted(o->dump()) +
                        " run past the " + std::to_string(data_size) + "-byte data buffer");
     int64_t count = checked_count(e.shape);
     uint64_t need = count < 0 ? 0 : uint64_t(count) * io::dtype_size(e.dtype);
     if (count < 0 || need / io::dtype_size(e.dtype) != uint64_t(count) || need != e.end - e.begin)
       throw UsageError(t + ": shape " + shape_str(e.shape) + " x " + dtype_name(e.dtype) + " needs " +
-                       std::to_string(need) + " bytes but data_offsets " + o->dump() + " hold " +
+                       std::to_string(need) + " bytes but data_offsets " + io::quote_untrusted(o->dump()) + " hold " +
                        std::to_string(e.end - e.begin));
     entries.push_back(std::move(e));
   }
@@ -275,11 +276,11 @@ Checkpoint load(const std::string& path) {
   uint64_t pos = 0;
   for (auto& e : entries) {
     if (e.begin < pos)
-      throw UsageError(who + ": tensor '" + e.name + "' data_offsets [" + std::to_string(e.begin) + ", " +
+      throw UsageError(who + ": tensor '" + io::quote_untrusted(e.name) + "' data_offsets [" + std::to_string(e.begin) + ", " +
                        std::to_string(e.end) + "] overlap the previous tensor (which ends at " +
                        std::to_string(pos) + ")");
     if (e.begin > pos)
-      throw UsageError(who + ": gap in the data buffer before tensor '" + e.name + "' (bytes " +
+      throw UsageError(who + ": gap in the data buffer before tensor '" + io::quote_untrusted(e.name) + "' (bytes " +
                        std::to_string(pos) + " to " + std::to_string(e.begin) + " belong to no tensor)");
     pos = e.end;
   }
@@ -299,9 +300,59 @@ Checkpoint load(const std::string& path) {
   }
   if (hex64(fnv.h) != recorded)
     throw UsageError(who + " is corrupted: checksum of the contents is " + hex64(fnv.h) +
-                     " but the file records " + recorded);
+                     " but the file records " + io::quote_untrusted(recorded));
   for (auto k : {"format", "format_version", "checksum"}) c.metadata.erase(k);
   return c;
+}
+
+namespace {
+std::string who_of(const Checkpoint& c) {
+  return "checkpoint " + (c.source.empty() ? std::string("(not saved)") : c.source);
+}
+}  // namespace
+
+void expect_floats(const Checkpoint& c, const std::string& name, int64_t n, const std::string& needed_by) {
+  const std::string who = who_of(c);
+  const Tensor* t = c.find(name);
+  if (!t) throw UsageError(who + ": has no tensor '" + name + "' (" + needed_by + " need it)");
+  if (t->dtype != io::DType::F32)
+    throw UsageError(who + ": tensor '" + name + "' has dtype " + dtype_name(t->dtype) + ", " + needed_by +
+                     " need F32");
+  if (t->shape.size() != 1)
+    throw UsageError(who + ": tensor '" + name + "' has shape " + shape_str(t->shape) + ", " + needed_by +
+                     " need a vector [" + std::to_string(n) + "]");
+  if (t->shape[0] != n)
+    throw UsageError(who + ": tensor '" + name + "': " + std::to_string(t->shape[0]) + " floats, " + needed_by +
+                     " need " + std::to_string(n));
+}
+
+void expect_finite(const Checkpoint& c, const std::string& name) {
+  const Tensor* t = c.find(name);
+  if (!t) throw UsageError(who_of(c) + ": has no tensor '" + name + "'");
+  auto scan = [&](auto tag) {
+    using T = decltype(tag);
+    const size_t n = t->bytes.size() / sizeof(T);
+    for (size_t i = 0; i < n; ++i) {
+      T v;
+      std::memcpy(&v, t->bytes.data() + i * sizeof(T), sizeof(T));
+      if (!std::isfinite(v))
+        throw UsageError(who_of(c) + ": tensor '" + name + "' holds " + (std::isnan(v) ? "NaN" : "an infinity") +
+                         " at element " + std::to_string(i) + " (of " + std::to_string(n) +
+                         "): the run diverged or the file was altered");
+    }
+  };
+  if (t->dtype == io::DType::F32) scan(float{});
+  else if (t->dtype == io::DType::F64) scan(double{});
+}
+
+void expect_only(const Checkpoint& c, const std::vector<std::string>& names) {
+  for (const Tensor& t : c.tensors)
+    if (std::find(names.begin(), names.end(), t.name) == names.end()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      throw UsageError(who_of(c) + ": tensor '" + io::quote_untrusted(t.name) +
+                       "' is not one sptrain writes (" + list + ")");
+    }
 }
 
 void expect_shape(const Checkpoint& c, const std::string& name, const std::vector<int64_t>& shape) {
