@@ -460,3 +460,86 @@ TEST(ReadTrajectories, TableErrorsNameFileLineAndColumn) {
   EXPECT_HAS(read_error(d / "t.xml"), "t.xml: XML (TrackMate) is not read");
   EXPECT_HAS(usage_error([&] { read_trajectories(d / "ok.csv", {.pixel_size = 0}); }), "pixel size");
 }
+
+// ---- every label and position value is checked where it is read ----------------------------------
+
+TEST(ReadTrajectories, NpzLabelValuesAreRangeChecked) {
+  TempDir d;
+  write_npy_file(d / "x.npy", std::vector<float>(3 * 4, 1.0f), {3, 4});
+  auto labels = [&](const std::vector<io::ArrayView>& a) {
+    std::ofstream out(d / "x.labels.npz", std::ios::binary);
+    io::write_npz(out, a);
+  };
+  std::vector<float> nan_sigma = {1, NAN, 2}, neg_sigma = {1, 2, -0.5f}, zero_sigma = {0, 1, 1};
+  labels({io::view("sigma", nan_sigma, {3})});
+  EXPECT_HAS(read_error(d / "x.npy"), "x.labels.npz: 'sigma', trajectory 1 (id 1): sigma label nan is not a finite positive");
+  labels({io::view("sigma", neg_sigma, {3})});
+  EXPECT_HAS(read_error(d / "x.npy"), "trajectory 2 (id 2): sigma label -0.5 is not a finite positive");
+  labels({io::view("sigma", zero_sigma, {3})});
+  EXPECT_HAS(read_error(d / "x.npy"), "sigma label 0 is not a finite positive");
+  std::vector<int64_t> big = {0, 3000000000ll, 1}, neg = {0, -1, 1};
+  labels({io::view("n_switches", big, {3})});
+  EXPECT_HAS(read_error(d / "x.npy"), "'n_switches', trajectory 1 (id 1): 3000000000 is outside [0, 2147483647]");
+  labels({io::view("n_switches", neg, {3})});
+  EXPECT_HAS(read_error(d / "x.npy"), "'n_switches', trajectory 1 (id 1): -1 is outside");
+  // step_state as int32: 257 was read as state 1 (modulo 256); now out of range.
+  std::vector<int32_t> st(3 * 3, 0);
+  st[4] = 257;
+  labels({io::view("step_state", st, {3, 3})});
+  EXPECT_HAS(read_error(d / "x.npy"), "'step_state', trajectory 1 (id 1): 257 is outside [0, 255]");
+  std::vector<uint8_t> hs = {0, 1, 0};
+  std::vector<int32_t> ns = {0, 0, 0};
+  labels({io::view("n_switches", ns, {3}), io::view("has_switch", hs, {3})});
+  EXPECT_HAS(read_error(d / "x.npy"), "'has_switch', trajectory 1 (id 1): 1 but n_switches is 0");
+  std::vector<float> times = {NAN, NAN, 5.0f, NAN, 1.5f, NAN};
+  labels({io::view("switch_times", times, {3, 2})});
+  EXPECT_HAS(read_error(d / "x.npy"), "'switch_times', trajectory 1 (id 1): 5 is not a time in [0, 3]");
+  std::vector<int32_t> sig_int = {1, 1, 1};
+  labels({io::view("sigma", sig_int, {3})});
+  EXPECT_HAS(read_error(d / "x.npy"), "'sigma' must be float32 or float64");
+  // Valid int32 states and int64 ids (beyond 2^53, exact) are accepted.
+  std::vector<int32_t> st_ok(3 * 3, 2);
+  std::vector<int64_t> ids = {(1ll << 53) + 1, 7, 8};
+  labels({io::view("step_state", st_ok, {3, 3}), io::view("index", ids, {3})});
+  TrajectorySet t = read_trajectories(d / "x.npy");
+  EXPECT_EQ(t.step_state[2], (std::vector<int>{2, 2, 2}));
+  EXPECT_EQ(t.ids[0], (1ll << 53) + 1);
+}
+
+TEST(ReadTrajectories, PositionsMustBeFiniteInFloat32) {
+  TempDir d;
+  write_npy_file(d / "big.npy", std::vector<double>{1, 2, 1e300, 4}, {2, 2});
+  EXPECT_HAS(read_error(d / "big.npy"), "big.npy: trajectory 1, position 0: value 1e+300 does not fit in float32");
+  const std::string head = "particle,frame,x,y\n";
+  EXPECT_HAS(read_error(d.file("big.csv", head + "0,0,1,2\n0,1,1e300,2\n")),
+             "big.csv:3: column 'x': value 1e+300 does not fit in float32");
+  // Finite before scaling, infinite after.
+  EXPECT_HAS(read_error(d.file("px.csv", head + "0,0,1,2\n0,1,3e38,2\n"), {.pixel_size = 10}),
+             "px.csv:3: column 'x': value 3e+38 x pixel size does not fit in float32");
+}
+
+TEST(ReadTrajectories, CsvIntegerLabelsAreCheckedBeforeNarrowing) {
+  TempDir d;
+  const std::string lab = "particle,frame,x,sigma,n_switches\n";
+  EXPECT_HAS(read_error(d.file("wrap.csv", lab + "0,0,1,1,3e9\n0,1,2,1,3e9\n")),
+             "wrap.csv:2: column 'n_switches': '3e9' is not a switch count (0..2147483647)");
+  EXPECT_HAS(read_error(d.file("neg.csv", lab + "0,0,1,1,-1\n0,1,2,1,-1\n")),
+             "neg.csv:2: column 'n_switches': '-1' is not a switch count");
+  EXPECT_HAS(read_error(d.file("sig0.csv", lab + "0,0,1,0,1\n0,1,2,0,1\n")),
+             "sig0.csv:2: column 'sigma': sigma label 0 is not a finite positive number");
+  EXPECT_HAS(read_error(d.file("hs.csv", "particle,frame,x,n_switches,has_switch\n0,0,1,2,0\n0,1,2,2,0\n")),
+             "hs.csv:2: column 'has_switch' is 0 but n_switches is 2");
+  TrajectorySet t = read_trajectories(d.file("ok.csv", lab + "3,0,1,1,2147483647\n3,1,2,1,2147483647\n"));
+  EXPECT_EQ(t.n_switches[0], 2147483647);
+  EXPECT_EQ(t.first_line, (std::vector<int64_t>{2}));
+}
+
+TEST(ReadTrajectories, FileContentInMessagesIsEscaped) {
+  TempDir d;
+  const std::string msg = read_error(d.file("esc.csv", "particle,frame,x\n\x1b]0;t\x07,0,1\n"));
+  EXPECT_HAS(msg, "esc.csv:2: column 'particle': '\\x1b]0;t\\x07' is not a number");
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+  const std::string m2 = read_error(d.file("esc2.csv", "particle,frame,x\n0,0,\x1b[2J\n"));
+  EXPECT_HAS(m2, "esc2.csv:2: column 'x': '\\x1b[2J' is not a number");
+  EXPECT_EQ(m2.find('\x1b'), std::string::npos) << m2;
+}

@@ -23,6 +23,7 @@ struct TrajectorySet {
   std::vector<int64_t> ids;                    // particle / track id per trajectory
   std::vector<std::vector<float>> positions;   // per trajectory: (length_i, dims) row-major
   std::vector<std::vector<int64_t>> frames;    // per trajectory: frame numbers, increasing
+  std::vector<int64_t> first_line;             // per trajectory: file line of its first row (tables; empty for NPY)
   // Labels present in the file (empty vectors if absent). Otherwise one entry per trajectory.
   std::vector<float> sigma;                    // scaled by pixel_size like the positions
   std::vector<int32_t> n_switches;

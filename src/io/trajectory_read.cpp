@@ -81,6 +81,36 @@ double elem(const io::Array& a, int64_t i) {
 
 bool is_float(io::DType t) { return t == io::DType::F32 || t == io::DType::F64; }
 
+// Element i of an integer array, exact for int64 (no detour through double).
+int64_t ielem(const io::Array& a, int64_t i) {
+  switch (a.dtype) {
+    case io::DType::I32: return a.as<int32_t>()[i];
+    case io::DType::I64: return a.as<int64_t>()[i];
+    case io::DType::U8: return a.as<uint8_t>()[i];
+    case io::DType::I8: return a.as<int8_t>()[i];
+    default: return 0;  // float arrays are refused before
+  }
+}
+
+// A position in float32 after scaling: a value that is finite as a double may not be as a float.
+float position32(double v, double pixel_size, const std::string& where) {
+  const double s = v * pixel_size;
+  const float f = float(s);
+  if (!std::isfinite(v) || !std::isfinite(f))
+    throw UsageError(where + ": " + (std::isfinite(v) ? "value " + fmt_num(v) + (pixel_size != 1 ? " x pixel size" : "") +
+                                                            " does not fit in float32 (|x| < 3.4e38)"
+                                                      : "non-finite value " + fmt_num(v)));
+  return f;
+}
+
+// A sigma label: finite and positive (metrics divide by it).
+float sigma_label(double v, double pixel_size, const std::string& where) {
+  const float f = float(v * pixel_size);
+  if (!(v > 0) || !std::isfinite(f))
+    throw UsageError(where + ": sigma label " + fmt_num(v) + " is not a finite positive number");
+  return f;
+}
+
 TrajectorySet read_npy_set(const std::string& path, const ReadOptions& opts) {
   io::Array a;
   {
@@ -108,13 +138,9 @@ TrajectorySet read_npy_set(const std::string& path, const ReadOptions& opts) {
   for (int64_t r = 0; r < N; ++r) {
     auto& p = t.positions[size_t(r)];
     p.resize(size_t(L * D));
-    for (int64_t k = 0; k < L * D; ++k) {
-      const double v = elem(a, r * L * D + k);
-      if (!std::isfinite(v))
-        throw UsageError(path + ": trajectory " + std::to_string(r) + ", position " + std::to_string(k / D) +
-                         ": non-finite value " + fmt_num(v));
-      p[size_t(k)] = float(v * opts.pixel_size);
-    }
+    for (int64_t k = 0; k < L * D; ++k)
+      p[size_t(k)] = position32(elem(a, r * L * D + k), opts.pixel_size,
+                                path + ": trajectory " + std::to_string(r) + ", position " + std::to_string(k / D));
     auto& f = t.frames[size_t(r)];
     f.resize(size_t(L));
     for (int64_t j = 0; j < L; ++j) f[size_t(j)] = j;
@@ -136,24 +162,43 @@ TrajectorySet read_npy_set(const std::string& path, const ReadOptions& opts) {
     if (integral && is_float(x.dtype))
       throw UsageError(lp + ": '" + name + "' must be an integer array, not " + io::dtype_descr(x.dtype));
   };
+  // Each label array: its shape against the positions, its dtype, every value in range.
+  auto at = [&](const std::string& name, int64_t r) {
+    return lp + ": '" + name + "', trajectory " + std::to_string(r) + " (id " + std::to_string(t.ids[size_t(r)]) + ")";
+  };
+  auto ranged = [&](const std::string& name, const io::Array& x, int64_t i, int64_t r, int64_t lo, int64_t hi) {
+    const int64_t v = ielem(x, i);
+    if (v < lo || v > hi)
+      throw UsageError(at(name, r) + ": " + std::to_string(v) + " is outside [" + std::to_string(lo) + ", " +
+                       std::to_string(hi) + "]");
+    return v;
+  };
   if (auto it = labels.find("index"); it != labels.end()) {
     check("index", it->second, 1, true);
-    for (int64_t r = 0; r < N; ++r) t.ids[size_t(r)] = int64_t(elem(it->second, r));
+    for (int64_t r = 0; r < N; ++r) t.ids[size_t(r)] = ielem(it->second, r);
   }
   if (auto it = labels.find("sigma"); it != labels.end()) {
     check("sigma", it->second, 1, false);
+    if (!is_float(it->second.dtype))
+      throw UsageError(lp + ": 'sigma' must be float32 or float64, not " + io::dtype_descr(it->second.dtype));
     t.sigma.resize(size_t(N));
-    for (int64_t r = 0; r < N; ++r) t.sigma[size_t(r)] = float(elem(it->second, r) * opts.pixel_size);
+    for (int64_t r = 0; r < N; ++r) t.sigma[size_t(r)] = sigma_label(elem(it->second, r), opts.pixel_size, at("sigma", r));
   }
   if (auto it = labels.find("n_switches"); it != labels.end()) {
     check("n_switches", it->second, 1, true);
     t.n_switches.resize(size_t(N));
-    for (int64_t r = 0; r < N; ++r) t.n_switches[size_t(r)] = int32_t(elem(it->second, r));
+    for (int64_t r = 0; r < N; ++r)
+      t.n_switches[size_t(r)] = int32_t(ranged("n_switches", it->second, r, r, 0, INT32_MAX));
   }
   if (auto it = labels.find("has_switch"); it != labels.end()) {
     check("has_switch", it->second, 1, true);
     t.has_switch.resize(size_t(N));
-    for (int64_t r = 0; r < N; ++r) t.has_switch[size_t(r)] = elem(it->second, r) != 0;
+    for (int64_t r = 0; r < N; ++r) {
+      t.has_switch[size_t(r)] = uint8_t(ranged("has_switch", it->second, r, r, 0, 1));
+      if (!t.n_switches.empty() && t.has_switch[size_t(r)] != (t.n_switches[size_t(r)] > 0))
+        throw UsageError(at("has_switch", r) + ": " + std::to_string(t.has_switch[size_t(r)]) + " but n_switches is " +
+                         std::to_string(t.n_switches[size_t(r)]));
+    }
   }
   if (auto it = labels.find("step_state"); it != labels.end()) {
     const io::Array& x = it->second;
@@ -165,7 +210,7 @@ TrajectorySet read_npy_set(const std::string& path, const ReadOptions& opts) {
     for (int64_t r = 0; r < N; ++r) {
       auto& s = t.step_state[size_t(r)];
       s.resize(size_t(L - 1));
-      for (int64_t j = 0; j < L - 1; ++j) s[size_t(j)] = int(elem(x, r * (L - 1) + j));
+      for (int64_t j = 0; j < L - 1; ++j) s[size_t(j)] = int(ranged("step_state", x, r * (L - 1) + j, r, 0, 255));
     }
   }
   if (auto it = labels.find("switch_times"); it != labels.end()) {
@@ -176,7 +221,11 @@ TrajectorySet read_npy_set(const std::string& path, const ReadOptions& opts) {
     for (int64_t r = 0; r < N; ++r)
       for (int64_t c = 0; c < C; ++c) {
         const double v = elem(x, r * C + c);
-        if (!std::isnan(v)) t.switch_times[size_t(r)].push_back(float(v));
+        if (std::isnan(v)) continue;  // padding after the last switch
+        if (!(v >= 0 && v <= double(L - 1)))
+          throw UsageError(at("switch_times", r) + ": " + fmt_num(v) + " is not a time in [0, " +
+                           std::to_string(L - 1) + "] steps (NaN pads)");
+        t.switch_times[size_t(r)].push_back(float(v));
       }
   }
   return t;
@@ -314,6 +363,7 @@ class TableReader {
 
  private:
   std::string at(int64_t line) const { return path_ + ":" + std::to_string(line) + ": "; }
+  static std::string col(const Column& c) { return io::quote_untrusted(c.name); }
 
   void header(std::string_view line) {
     sep_ = line.find(',') != std::string_view::npos    ? Sep::Comma
@@ -354,11 +404,12 @@ class TableReader {
 
   double number(const std::vector<std::string>& f, const Column& c, int64_t line) const {
     const std::string& s = f[size_t(c.index)];
-    if (s.empty()) throw UsageError(at(line) + "column '" + c.name + "' is empty");
+    if (s.empty()) throw UsageError(at(line) + "column '" + col(c) + "' is empty");
     double v;
-    if (!parse_double(s, v)) throw UsageError(at(line) + "column '" + c.name + "': '" + s + "' is not a number");
+    if (!parse_double(s, v))
+      throw UsageError(at(line) + "column '" + col(c) + "': '" + io::quote_untrusted(s) + "' is not a number");
     if (!std::isfinite(v))
-      throw UsageError(at(line) + "column '" + c.name + "': '" + s + "' is not a finite number");
+      throw UsageError(at(line) + "column '" + col(c) + "': '" + io::quote_untrusted(s) + "' is not a finite number");
     return v;
   }
 
@@ -368,7 +419,7 @@ class TableReader {
     if (&c == &hsw_ && (l == "true" || l == "false")) return l == "true";
     const double v = number(f, c, line);
     if (v != std::floor(v) || std::fabs(v) > 9.0e15)
-      throw UsageError(at(line) + "column '" + c.name + "': '" + s + "' is not an integer");
+      throw UsageError(at(line) + "column '" + col(c) + "': '" + io::quote_untrusted(s) + "' is not an integer");
     return int64_t(v);
   }
 
@@ -380,20 +431,32 @@ class TableReader {
     r.id = integer(f, id_, line);
     r.frame = integer(f, frame_, line);
     const Column* axes[3] = {&x_, &y_, &z_};
-    for (int d = 0; d < dims_; ++d) r.pos[d] = float(number(f, *axes[d], line) * opts_.pixel_size);
-    if (sigma_.index >= 0) r.sigma = float(number(f, sigma_, line) * opts_.pixel_size);
-    if (nsw_.index >= 0) r.n_switches = int32_t(integer(f, nsw_, line));
+    for (int d = 0; d < dims_; ++d)
+      r.pos[d] = position32(number(f, *axes[d], line), opts_.pixel_size, at(line) + "column '" + col(*axes[d]) + "'");
+    if (sigma_.index >= 0)
+      r.sigma = sigma_label(number(f, sigma_, line), opts_.pixel_size, at(line) + "column '" + col(sigma_) + "'");
+    if (nsw_.index >= 0) {
+      const int64_t n = integer(f, nsw_, line);  // checked before narrowing to int32
+      if (n < 0 || n > INT32_MAX)
+        throw UsageError(at(line) + "column '" + col(nsw_) + "': '" + io::quote_untrusted(f[size_t(nsw_.index)]) +
+                         "' is not a switch count (0.." + std::to_string(INT32_MAX) + ")");
+      r.n_switches = int32_t(n);
+    }
     if (hsw_.index >= 0) {
       const int64_t h = integer(f, hsw_, line);
       if (h != 0 && h != 1)
-        throw UsageError(at(line) + "column '" + hsw_.name + "': '" + f[size_t(hsw_.index)] + "' is not 0 or 1");
+        throw UsageError(at(line) + "column '" + col(hsw_) + "': '" + io::quote_untrusted(f[size_t(hsw_.index)]) +
+                         "' is not 0 or 1");
       r.has_switch = uint8_t(h);
+      if (nsw_.index >= 0 && r.has_switch != (r.n_switches > 0))
+        throw UsageError(at(line) + "column '" + col(hsw_) + "' is " + std::to_string(h) + " but n_switches is " +
+                         std::to_string(r.n_switches));
     }
     r.state = -1;
     if (state_.index >= 0 && !f[size_t(state_.index)].empty()) {
       const int64_t s = integer(f, state_, line);
       if (s < 0 || s > 255)
-        throw UsageError(at(line) + "column '" + state_.name + "': '" + f[size_t(state_.index)] +
+        throw UsageError(at(line) + "column '" + col(state_) + "': '" + io::quote_untrusted(f[size_t(state_.index)]) +
                          "' is not a state index (0..255)");
       r.state = int32_t(s);
     }
@@ -427,14 +490,14 @@ class TableReader {
           throw UsageError(at(r.line) + track + " skips from frame " + std::to_string(p.frame) + " to " +
                            std::to_string(r.frame));
         if (has_sigma && r.sigma != p.sigma)
-          throw UsageError(at(r.line) + "column '" + sigma_.name + "': " + track + " has " + fmt_num(r.sigma) +
+          throw UsageError(at(r.line) + "column '" + col(sigma_) + "': " + track + " has " + fmt_num(r.sigma) +
                            " here but " + fmt_num(p.sigma) + " on line " + std::to_string(p.line));
         if (has_nsw && r.n_switches != p.n_switches)
-          throw UsageError(at(r.line) + "column '" + nsw_.name + "': " + track + " has " +
+          throw UsageError(at(r.line) + "column '" + col(nsw_) + "': " + track + " has " +
                            std::to_string(r.n_switches) + " here but " + std::to_string(p.n_switches) +
                            " on line " + std::to_string(p.line));
         if (has_hsw && r.has_switch != p.has_switch)
-          throw UsageError(at(r.line) + "column '" + hsw_.name + "': " + track + " has " +
+          throw UsageError(at(r.line) + "column '" + col(hsw_) + "': " + track + " has " +
                            std::to_string(r.has_switch) + " here but " + std::to_string(p.has_switch) +
                            " on line " + std::to_string(p.line));
       }
@@ -442,6 +505,7 @@ class TableReader {
         throw UsageError(at(first_line) + track + " has " + plural(n, "position") + ", fewer than " +
                          std::to_string(opts_.min_length));
       t.ids.push_back(id);
+      t.first_line.push_back(first_line);
       std::vector<float> pos(size_t(n * dims_));
       std::vector<int64_t> frames(static_cast<size_t>(n));
       for (size_t k = b; k < e; ++k) {
@@ -458,7 +522,7 @@ class TableReader {
         st.reserve(size_t(n > 0 ? n - 1 : 0));
         for (size_t k = b; k + 1 < e; ++k) {
           if (rows_[k].state < 0)
-            throw UsageError(at(rows_[k].line) + "column '" + state_.name + "' is empty, but only the last frame of " +
+            throw UsageError(at(rows_[k].line) + "column '" + col(state_) + "' is empty, but only the last frame of " +
                              track + " may lack a state");
           st.push_back(rows_[k].state);
         }
