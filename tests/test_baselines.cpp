@@ -343,6 +343,20 @@ TEST(BaselinesHmmFit, BicPicksNumberOfStates) {
   EXPECT_EQ(bl::hmm_parameter_count(3), 3 + 6 + 2);
 }
 
+// Data without variance (an immobile particle) is refused with a message, not fitted to NaN.
+TEST(BaselinesHmmFit, AllZeroDisplacementsAreRefused) {
+  const std::vector<float> still(2 * 50, 0.0f);
+  try {
+    bl::select_states_bic(bl::SeriesBatch{still.data(), 2, 50, 1}, 3);
+    FAIL() << "fitted data without variance";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("every displacement is 0"), std::string::npos) << e.what();
+  }
+  std::vector<float> one = still;
+  one[60] = 0.5f;  // one step moves: the fit runs
+  EXPECT_NO_THROW(bl::fit_hmm(bl::SeriesBatch{one.data(), 2, 50, 1}, 1));
+}
+
 // Count-aware MAP on data from the model (~10 switches in 999 steps, stds 1 and 10, like 3.4.1
 // without noise but with switches on step boundaries). Measured over 300 x 200 trajectories: exact
 // count 77.0 % (sd over 200: 3.1 %), mean abs error 0.48 (sd 0.07); REFERENCE.md gives ~70 % /

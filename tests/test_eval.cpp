@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/evaluate.hpp"
 #include "sptrain/sim.hpp"
@@ -184,5 +186,75 @@ TEST(Eval, InputFilesWithoutLabelsOrWrongShapesAreRejected) {
     FAIL();
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("one length"), std::string::npos) << e.what();
+  }
+}
+
+// Bad input is a UsageError naming the file, line and track, found before any work: tracks too
+// short for the MSD fit, displacements that overflow float32, immobile tracks; and a checkpoint
+// with non-finite weights.
+TEST(Eval, BadTrajectoriesAreUsageErrorsNamingFileLineAndTrack) {
+  Tmp t;
+  auto eval_error = [&](const std::string& name, const std::string& csv) {
+    std::ofstream(t.p / name) << csv;
+    EvalRequest r;
+    r.baselines_only = true;
+    r.input = (t.p / name).string();
+    r.out_dir = (t.p / ("o-" + name)).string();
+    try {
+      run_eval(r);
+    } catch (const UsageError& e) {
+      EXPECT_FALSE(fs::exists(r.out_dir)) << "checked before any output";
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << name << ": no UsageError";
+    return std::string();
+  };
+  const std::string head = "particle,frame,x,sigma\n";
+  std::string four;
+  for (int f = 0; f < 4; ++f) four += "7," + std::to_string(f) + "," + std::to_string(f * 0.5) + ",1\n";
+  std::string msg = eval_error("short.csv", head + four);
+  EXPECT_NE(msg.find(":2: track 7 has 4 positions (3 steps); the MSD fit over 4 lags needs at least 5"), std::string::npos)
+      << msg;
+  std::string huge = head;
+  for (int f = 0; f < 6; ++f) huge += "2," + std::to_string(f) + "," + (f % 2 ? "3e38" : "-3e38") + ",1\n";
+  msg = eval_error("huge.csv", huge);
+  EXPECT_NE(msg.find("huge.csv:2: track 2: the displacement at step 0 overflows float32"), std::string::npos) << msg;
+  std::string still = head;
+  for (int f = 0; f < 6; ++f) still += "0," + std::to_string(f) + ",1.5,1\n";
+  for (int f = 0; f < 6; ++f) still += "1," + std::to_string(f) + "," + std::to_string(f) + ",1\n";
+  msg = eval_error("still.csv", "particle,frame,x,n_switches\n" + still.substr(head.size()));
+  EXPECT_NE(msg.find("still.csv:2: track 0 never moves"), std::string::npos) << msg;
+}
+
+TEST(Eval, CheckpointWithNonFiniteWeightsIsRefusedNamingTheTensor) {
+  Tmp t;
+  std::ofstream(t.p / "spec.toml") << "length = 30\n[states]\nsigma = 1.0\n[features]\nkind = \"squared_displacements\"\n";
+  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 16\ntest_size = 16\n[train]\nbatch = 16\n"
+                                   "steps_per_epoch = 1\nepochs = 1\nloss = \"mape\"\nlr = 1e-3\n"
+                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
+                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
+  train_run(t.p);
+  for (const char* name : {"best.safetensors", "last.safetensors"}) {
+    const std::string path = (t.p / "run" / name).string();
+    if (!fs::exists(path)) continue;
+    ckpt::Checkpoint c = ckpt::load(path);
+    for (auto& ten : c.tensors)
+      if (ten.name == "params") {
+        const float inf = INFINITY;
+        std::memcpy(ten.bytes.data() + 4, &inf, 4);
+      }
+    ckpt::save(c, path);
+  }
+  EvalRequest r;
+  r.run_dir = (t.p / "run").string();
+  r.n = 20;
+  r.out_dir = (t.p / "ev").string();
+  r.plots = false;
+  try {
+    run_eval(r);
+    FAIL() << "non-finite weights accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'params' holds an infinity at element 1"), std::string::npos)
+        << e.what();
   }
 }

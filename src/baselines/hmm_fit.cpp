@@ -37,6 +37,11 @@ Pooled pool(const char* fn, std::span<const std::span<const float>> trajectories
   }
   detail::parallel_for(static_cast<std::int64_t>(trajectories.size()),
                        [&](std::int64_t i) { d.s2[i] = detail::step_sq(trajectories[i], dims); });
+  // Zero variance leaves no emission std to fit (every likelihood degenerates).
+  bool moves = false;
+  for (const auto& v : d.s2)
+    for (double x : v) moves = moves || x > 0;
+  if (!moves) fail(fn, "every displacement is 0: no variance to fit");
   return d;
 }
 

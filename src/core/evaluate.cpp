@@ -136,8 +136,11 @@ std::vector<float> predict(const TrainConfig& cfg, const std::string& run_dir, c
   if (!fs::exists(path)) path = run_dir + "/last.safetensors";
   if (!fs::exists(path)) throw UsageError(run_dir + ": no checkpoint (best.safetensors or last.safetensors)");
   ckpt::Checkpoint ck = ckpt::load(path);
-  ckpt::expect_shape(ck, "params", {model.n_params()});
-  ckpt::expect_shape(ck, "state", {model.n_state()});
+  ckpt::expect_only(ck, {"params", "state", "opt_m", "opt_v"});
+  ckpt::expect_floats(ck, "params", model.n_params(), "the model");
+  ckpt::expect_floats(ck, "state", model.n_state(), "the model");
+  ckpt::expect_finite(ck, "params");
+  ckpt::expect_finite(ck, "state");
   auto p = ck.get<float>("params"), s = ck.get<float>("state");
   if (!p.empty()) be->upload(model.params(), p.data(), p.size());
   if (!s.empty()) be->upload(model.state(), s.data(), s.size());
@@ -267,6 +270,40 @@ void decode_single_switch(const std::vector<double>& lp, int64_t S, int K, std::
   for (int64_t t = 0; t < best_k; ++t) path[t] = best_a;
 }
 
+// The trajectory i of d in messages: "FILE:LINE: track ID" where the file has lines, else
+// "FILE: track ID".
+std::string track_at(const EvalData& d, const std::vector<int64_t>& lines, int64_t i) {
+  return d.source + (size_t(i) < lines.size() ? ":" + std::to_string(lines[size_t(i)]) : std::string()) +
+         ": track " + std::to_string(d.ids[size_t(i)]);
+}
+
+// Bad input, found before any work: trajectories long enough for the estimators that will run,
+// displacements finite in float32 (positions near the float32 limit can overflow their
+// difference), and (for trajectories read from a file) none that never moves: zero variance
+// degenerates the fitted HMM's emissions.
+void check_eval_input(const EvalData& d, const std::vector<int64_t>& lines, const std::vector<float>& dx,
+                      int64_t min_steps, const std::string& why_steps, bool need_motion) {
+  const int64_t S = d.length - 1;
+  if (S < min_steps)
+    throw UsageError(track_at(d, lines, 0) + " has " + std::to_string(d.length) + " positions (" + std::to_string(S) +
+                     " steps); " + why_steps + " needs at least " + std::to_string(min_steps + 1) +
+                     " positions per trajectory");
+  const size_t per = size_t(S) * size_t(d.dims);
+  for (int64_t i = 0; i < d.n; ++i) {
+    bool moves = false;
+    for (size_t k = 0; k < per; ++k) {
+      const float v = dx[size_t(i) * per + k];
+      if (!std::isfinite(v))
+        throw UsageError(track_at(d, lines, i) + ": the displacement at step " + std::to_string(k / size_t(d.dims)) +
+                         " overflows float32 (positions too large: rescale them, e.g. to micrometres)");
+      moves = moves || v != 0;
+    }
+    if (need_motion && !moves)
+      throw UsageError(track_at(d, lines, i) + " never moves (every displacement is 0): remove immobile tracks "
+                       "before eval (the step-size estimators and the HMM need a moving particle)");
+  }
+}
+
 std::string csv_num(double v) {
   if (!std::isfinite(v)) return "";
   std::ostringstream o;
@@ -288,12 +325,14 @@ nlohmann::json run_eval(const EvalRequest& r) {
 
   // The trajectories.
   EvalData d;
+  std::vector<int64_t> lines;  // per trajectory: its first line in the input file (tables)
   SimSpec spec;
   bool have_spec = false;
   if (!r.input.empty()) {
     if (!r.spec_path.empty()) throw UsageError("eval: give --spec or --input, not both");
     TrajectorySet ts = read_trajectories(r.input);
     d = eval_data_from_set(ts);
+    lines = ts.first_line;
     if (d.sigma.empty() && d.n_switches.empty() && d.step_state.empty())
       throw UsageError(r.input + ": no label columns (sigma, n_switches, has_switch, state): nothing to score against");
     if (use_model) {
@@ -314,6 +353,16 @@ nlohmann::json run_eval(const EvalRequest& r) {
     simulate(spec.params, seed, 0, r.n, r.device.is_cuda() ? r.device : Device::cpu(), b);
     d = eval_data_from_batch(b, r.spec_path.empty() ? r.run_dir + "/spec.toml" : r.spec_path);
   }
+  const bool one_state = have_spec && spec.params.switching == SwitchKind::None && spec.params.n_states == 1;
+  const bool sigma_baselines = !d.sigma.empty() || one_state || !have_spec;
+  const baselines::EstimatorOptions est_opt;
+  const int64_t S = d.length - 1;
+  const std::vector<float> dx =
+      compute_features(FeatureSpec{FeatureKind::Displacements, false, 0.0f}, d.positions.data(), d.n, d.length, d.dims);
+  check_eval_input(d, lines, dx, sigma_baselines ? est_opt.msd_max_lag : 2,
+                   sigma_baselines ? "the MSD fit over " + std::to_string(est_opt.msd_max_lag) + " lags"
+                                   : "the switch baselines",
+                   !have_spec);
   fs::create_directories(r.out_dir);
 
   nlohmann::json ev;
@@ -324,9 +373,6 @@ nlohmann::json run_eval(const EvalRequest& r) {
   std::map<std::string, std::vector<double>> columns;  // predictions.csv: per-trajectory estimates
   std::vector<std::vector<int>> example_states;        // predicted per-step states of the first trajectories:
                                                        // the model's when it predicts states, else the HMM's
-  const int64_t S = d.length - 1;
-  const std::vector<float> dx =
-      compute_features(FeatureSpec{FeatureKind::Displacements, false, 0.0f}, d.positions.data(), d.n, d.length, d.dims);
   const baselines::SeriesBatch batch{dx.data(), d.n, S, d.dims};
   // Cramer-Rao bound of an unbiased step-size estimate from S * dims increments of one state.
   ev["data"]["cramer_rao_relative_std_sigma"] = baselines::cramer_rao_rel_std_sigma(S * d.dims);
@@ -426,8 +472,7 @@ nlohmann::json run_eval(const EvalRequest& r) {
   }
 
   // Baselines.
-  const bool one_state = have_spec && spec.params.switching == SwitchKind::None && spec.params.n_states == 1;
-  if (!d.sigma.empty() || one_state || !have_spec) {
+  if (sigma_baselines) {
     const std::pair<const char*, baselines::Estimator> est_list[] = {
         {"mle", baselines::Estimator::MleZeroMean}, {"mle_mean_removed", baselines::Estimator::MleSampleMean},
         {"cve", baselines::Estimator::Cve}, {"msd_fit", baselines::Estimator::MsdFit}};
