@@ -718,3 +718,24 @@ TEST(Checkpoint, HeaderContentInMessagesIsEscaped) {
     EXPECT_HAS(m, "evil\\x1b]0;title\\x07");
   }
 }
+
+TEST(Checkpoint, ParseFromMemoryMatchesLoad) {
+  TempDir d;
+  ckpt::save(sample(), d.file("s.safetensors"));
+  const std::string bytes = slurp(d.file("s.safetensors"));
+  ckpt::Checkpoint a = ckpt::load(d.file("s.safetensors")), b = ckpt::parse(bytes, "mem");
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    EXPECT_EQ(a.tensors[i].name, b.tensors[i].name);
+    EXPECT_EQ(a.tensors[i].bytes, b.tensors[i].bytes);
+  }
+  EXPECT_EQ(a.metadata, b.metadata);
+  EXPECT_EQ(b.source, "mem");
+  EXPECT_HAS(load_error(d.path.string()), "checkpoint " + d.path.string());
+  try {
+    ckpt::parse(bytes.substr(0, bytes.size() - 3), "mem");
+    FAIL();
+  } catch (const UsageError& e) {
+    EXPECT_HAS(std::string(e.what()), "checkpoint mem");
+  }
+}

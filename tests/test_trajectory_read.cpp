@@ -543,3 +543,17 @@ TEST(ReadTrajectories, FileContentInMessagesIsEscaped) {
   EXPECT_HAS(m2, "esc2.csv:2: column 'x': '\\x1b[2J' is not a number");
   EXPECT_EQ(m2.find('\x1b'), std::string::npos) << m2;
 }
+
+TEST(ParseTrajectories, InMemoryBytesReadLikeTheFile) {
+  TempDir d;
+  const std::string csv = "particle,frame,x,y,sigma\n1,0,1,2,0.5\n1,1,1.5,2.5,0.5\n0,0,3,4,2\n0,1,3.5,4.5,2\n";
+  const TrajectorySet f = read_trajectories(d.file("t.csv", csv));
+  const TrajectorySet m = parse_trajectories(csv, "mem.csv");
+  EXPECT_EQ(m.ids, f.ids);
+  EXPECT_EQ(m.positions, f.positions);
+  EXPECT_EQ(m.sigma, f.sigma);
+  EXPECT_EQ(m.source, "mem.csv");
+  const std::string npy = npy_bytes(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_EQ(parse_trajectories(npy, "mem.npy").positions[1], (std::vector<float>{4, 5, 6}));
+  EXPECT_HAS(usage_error([&] { parse_trajectories(csv.substr(0, 40) + "\x01", "mem.csv"); }), "mem.csv:");
+}

@@ -19,6 +19,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sptrain/io.hpp"
@@ -74,6 +75,8 @@ void save(const Checkpoint& c, const std::string& path);
 // format version, bad dtype/shape/offsets, size mismatch, checksum mismatch ("corrupted").
 // The reserved keys are removed from `metadata`; `source` is set to path.
 Checkpoint load(const std::string& path);
+// The same checks on a checkpoint image in memory (for tests and fuzzing); `source` names it.
+Checkpoint parse(std::string_view bytes, const std::string& source);
 
 // Throws UsageError("checkpoint X: tensor 'name' has shape [..], the model expects [..]"), or
 // "checkpoint X: has no tensor 'name'".

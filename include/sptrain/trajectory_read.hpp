@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sptrain/io.hpp"
@@ -53,5 +54,8 @@ struct ReadOptions {
 //    after the header are skipped, and so are rows whose track id is empty or "None".
 // A table without a header (localizations: frame, x, y per row) is an error asking to link them.
 TrajectorySet read_trajectories(const std::string& path, const ReadOptions& opts = {});
+// The same from bytes in memory (for tests and fuzzing): NPY or a table, chosen by content and by
+// the extension of `source` (the name errors give); no labels NPZ is looked for.
+TrajectorySet parse_trajectories(std::string_view bytes, const std::string& source, const ReadOptions& opts = {});
 
 }  // namespace sptrain

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -175,18 +176,28 @@ void save(const Checkpoint& c, const std::string& path) {
 }
 
 Checkpoint load(const std::string& path) {
-  const std::string who = "checkpoint " + path;
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw UsageError("checkpoint " + path + ": not a regular file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(who + ": cannot open");
+  if (!in) throw UsageError("checkpoint " + path + ": cannot open");
   in.seekg(0, std::ios::end);
-  const uint64_t size = uint64_t(in.tellg());
+  const std::streamoff end = in.tellg();
+  if (end < 0) throw UsageError("checkpoint " + path + ": cannot read (not a regular file?)");
+  std::string bytes(size_t(end), '\0');
   in.seekg(0);
+  if (!in.read(bytes.data(), std::streamsize(bytes.size()))) throw UsageError("checkpoint " + path + ": read error");
+  return parse(bytes, path);
+}
+
+Checkpoint parse(std::string_view bytes, const std::string& path) {
+  const std::string who = "checkpoint " + path;
+  const uint64_t size = bytes.size();
 
   if (size < 8)
     throw UsageError(who + " is not a safetensors file: " + std::to_string(size) +
                      " bytes, too short for the 8-byte header length");
-  unsigned char len[8];
-  in.read(reinterpret_cast<char*>(len), 8);
+  const auto* len = reinterpret_cast<const unsigned char*>(bytes.data());
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(len[i]) << (8 * i);
   if (n < 2 || n > kMaxHeader)
@@ -195,9 +206,7 @@ Checkpoint load(const std::string& path) {
   if (n > size - 8)
     throw UsageError(who + " is truncated: the header length says " + std::to_string(n) +
                      " bytes but only " + std::to_string(size - 8) + " follow");
-  std::string text(n, '\0');
-  in.read(text.data(), std::streamsize(n));
-  if (!in) throw UsageError(who + ": read error in the header");
+  const std::string text(bytes.substr(8, n));
   if (text[0] != '{') throw UsageError(who + " is not a safetensors file: the header does not start with '{'");
   // The JSON parser would stop at a NUL byte and ignore what follows; safetensors rejects it.
   if (text.find('\0') != std::string::npos)
@@ -292,9 +301,8 @@ Checkpoint load(const std::string& path) {
   std::string canon = canonical_header(header);
   fnv.update(canon.data(), canon.size());
   for (auto& e : entries) {
-    Tensor t{e.name, e.dtype, e.shape, std::vector<char>(e.end - e.begin)};
-    in.read(t.bytes.data(), std::streamsize(t.bytes.size()));
-    if (!in) throw UsageError(who + ": read error in tensor '" + e.name + "'");
+    const char* p = bytes.data() + 8 + n + e.begin;
+    Tensor t{e.name, e.dtype, e.shape, std::vector<char>(p, p + (e.end - e.begin))};
     fnv.update(t.bytes.data(), t.bytes.size());
     c.tensors.push_back(std::move(t));
   }

@@ -111,12 +111,10 @@ float sigma_label(double v, double pixel_size, const std::string& where) {
   return f;
 }
 
-TrajectorySet read_npy_set(const std::string& path, const ReadOptions& opts) {
-  io::Array a;
-  {
-    const std::string buf = read_file(path);
-    a = io::parse_npy(buf.data(), buf.size(), path);
-  }
+// Positions from an NPY image; labels from the NPZ beside `path` when with_labels and it exists.
+TrajectorySet read_npy_set(std::string_view bytes, const std::string& path, const ReadOptions& opts,
+                           bool with_labels) {
+  io::Array a = io::parse_npy(bytes.data(), bytes.size(), path);
   if (!is_float(a.dtype))
     throw UsageError(path + ": positions must be float32 or float64, not " + io::dtype_descr(a.dtype));
   if (a.shape.size() != 2 && a.shape.size() != 3)
@@ -150,7 +148,7 @@ TrajectorySet read_npy_set(const std::string& path, const ReadOptions& opts) {
 
   const std::string lp = labels_path_for(path);
   std::error_code ec;
-  if (!fs::is_regular_file(lp, ec)) return t;
+  if (!with_labels || !fs::is_regular_file(lp, ec)) return t;
   auto labels = io::read_npz(lp, {"index", "sigma", "n_switches", "has_switch", "step_state", "switch_times"});
   auto check = [&](const std::string& name, const io::Array& x, size_t ndim, bool integral) {
     if (x.shape.size() != ndim)
@@ -314,8 +312,7 @@ class TableReader {
  public:
   TableReader(const std::string& path, const ReadOptions& opts) : path_(path), opts_(opts) {}
 
-  TrajectorySet read() {
-    const std::string text = read_file(path_);
+  TrajectorySet read(std::string_view text) {
     if (trim(text).empty()) throw UsageError(path_ + ": empty file");
     if (text.find('\0') != std::string::npos)
       throw UsageError(path_ + ": not a text table (binary content) nor an NPY file");
@@ -329,7 +326,7 @@ class TableReader {
     while (pos < text.size()) {
       size_t end = text.find('\n', pos);
       if (end == std::string::npos) end = text.size();
-      std::string_view line(text.data() + pos, end - pos);
+      std::string_view line = text.substr(pos, end - pos);
       pos = end + 1;
       ++line_no;
       if (line_no == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
@@ -555,27 +552,36 @@ class TableReader {
 
 }  // namespace
 
-TrajectorySet read_trajectories(const std::string& path, const ReadOptions& opts) {
+namespace {
+
+TrajectorySet parse_any(std::string_view bytes, const std::string& path, const ReadOptions& opts, bool with_labels) {
   if (!(opts.pixel_size > 0) || !std::isfinite(opts.pixel_size))
     throw UsageError("pixel size must be a positive number, not " + fmt_num(opts.pixel_size));
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw UsageError(path + ": no such file");
-  if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a file of trajectories");
-  char head[8] = {};
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw UsageError(path + ": cannot open");
-    in.read(head, sizeof head);
-  }
-  const std::string_view h(head, sizeof head);
-  if (h.substr(0, 6) == "\x93NUMPY" || ends_with_ci(path, ".npy")) return read_npy_set(path, opts);
+  const std::string_view h = bytes.substr(0, 8);
+  if (h.substr(0, 6) == "\x93NUMPY" || ends_with_ci(path, ".npy")) return read_npy_set(bytes, path, opts, with_labels);
   if (h.substr(0, 4) == std::string_view("PK\x03\x04", 4) || ends_with_ci(path, ".npz"))
     throw UsageError(path + ": is an NPZ archive: pass the positions .npy (labels are read from the "
                             "<stem>.labels.npz beside it)");
   if (h.substr(0, 5) == "<?xml" || ends_with_ci(path, ".xml"))
     throw UsageError(path + ": XML (TrackMate) is not read: export the spots table as CSV "
                             "(TRACK_ID, FRAME, POSITION_X, POSITION_Y)");
-  return TableReader(path, opts).read();
+  return TableReader(path, opts).read(bytes);
+}
+
+}  // namespace
+
+TrajectorySet read_trajectories(const std::string& path, const ReadOptions& opts) {
+  if (!(opts.pixel_size > 0) || !std::isfinite(opts.pixel_size))
+    throw UsageError("pixel size must be a positive number, not " + fmt_num(opts.pixel_size));
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw UsageError(path + ": no such file");
+  if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a file of trajectories");
+  const std::string bytes = read_file(path);
+  return parse_any(bytes, path, opts, true);
+}
+
+TrajectorySet parse_trajectories(std::string_view bytes, const std::string& source, const ReadOptions& opts) {
+  return parse_any(bytes, source, opts, false);
 }
 
 }  // namespace sptrain
