@@ -258,3 +258,20 @@ TEST(Eval, CheckpointWithNonFiniteWeightsIsRefusedNamingTheTensor) {
         << e.what();
   }
 }
+
+// The largest switch count a file may hold is scored without int32 overflow (MAPE on count + 1).
+TEST(Eval, LargestSwitchCountIsScoredWithoutOverflow) {
+  Tmp t;
+  std::string csv = "particle,frame,x,n_switches\n";
+  for (int f = 0; f < 8; ++f) csv += "0," + std::to_string(f) + "," + std::to_string((f * 7) % 5) + ",2147483647\n";
+  std::ofstream(t.p / "max.csv") << csv;
+  EvalRequest r;
+  r.baselines_only = true;
+  r.input = (t.p / "max.csv").string();
+  r.out_dir = (t.p / "o").string();
+  r.plots = false;
+  auto ev = run_eval(r);
+  const double mape = ev["methods"]["hmm_em_viterbi"]["metrics"]["mape_plus_one"];
+  EXPECT_GT(mape, 99.0) << "a count of at most 7 against 2^31 - 1 is ~100 % off";
+  EXPECT_LE(mape, 100.0);
+}

@@ -106,7 +106,7 @@ nlohmann::json count_metrics(const std::vector<int>& est, const std::vector<int3
   for (size_t i = 0; i < est.size(); ++i) {
     exact += est[i] == truth[i];
     ae += std::abs(est[i] - truth[i]);
-    ape += 100.0 * std::abs(est[i] - truth[i]) / double(truth[i] + 1);  // MAPE on switches + 1 (report 3.4.1)
+    ape += 100.0 * std::abs(est[i] - truth[i]) / (double(truth[i]) + 1);  // MAPE on switches + 1 (report 3.4.1)
   }
   const double n = double(est.size());
   return {{"exact_accuracy", exact / n}, {"mae", ae / n}, {"mape_plus_one", ape / n}, {"n", est.size()}};
@@ -363,6 +363,10 @@ nlohmann::json run_eval(const EvalRequest& r) {
                    sigma_baselines ? "the MSD fit over " + std::to_string(est_opt.msd_max_lag) + " lags"
                                    : "the switch baselines",
                    !have_spec);
+  if (use_model && (d.length != cfg.spec.params.length || d.dims != cfg.spec.params.dims))
+    throw UsageError(d.source + ": trajectories of " + std::to_string(d.length) + " positions in " +
+                     std::to_string(d.dims) + "-D, the model was trained on " +
+                     std::to_string(cfg.spec.params.length) + " in " + std::to_string(cfg.spec.params.dims) + "-D");
   fs::create_directories(r.out_dir);
 
   nlohmann::json ev;
