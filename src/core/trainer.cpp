@@ -201,10 +201,10 @@ class Trainer {
   // Throws for a non-finite value: what it was, the phase and step (the step being taken in
   // training, the last one taken in validation and test), and which checkpoint is still good.
   [[noreturn]] void diverged(const std::string& what, double v, const char* phase) const {
-    const int64_t step = std::string(phase) == "training" ? st_.step + 1 : st_.step;
-    std::string msg = "training diverged: non-finite " + what + " (" + std::to_string(v) + ") in " + phase +
-                      " at step " + std::to_string(step) + " (epoch " +
-                      std::to_string(std::string(phase) == "test" ? st_.epoch : st_.epoch + 1) + "); ";
+    const bool training = std::string(phase) == "training", test = std::string(phase) == "test";
+    std::string msg = "training diverged at step " + std::to_string(training ? st_.step + 1 : st_.step) + " (epoch " +
+                      std::to_string(test ? st_.epoch : st_.epoch + 1) + ", " + phase + "): non-finite " + what + " (" +
+                      std::to_string(v) + "); ";
     msg += last_saved_step_ >= 0 ? "last.safetensors keeps the state of step " + std::to_string(last_saved_step_)
                                  : std::string("no checkpoint was written");
     throw std::runtime_error(msg + " (lower train.lr, or set train.clip_norm)");
@@ -213,7 +213,7 @@ class Trainer {
   void check_finite(const nlohmann::json& m, const char* phase) const {
     for (auto& [k, v] : m.items())
       if (v.is_null() || (v.is_number() && !std::isfinite(v.get<double>())))
-        diverged(std::string(phase) + " " + k, v.is_null() ? NAN : v.get<double>(), phase);
+        diverged(k, v.is_null() ? NAN : v.get<double>(), phase);
   }
   double train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
   void save(const std::string& path);
@@ -353,7 +353,7 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   }
   be_->download_f64(scal, scal_, kStepScalars);
   const double loss = scal[kLossSum], gn2 = scal[kGradSq];
-  if (!std::isfinite(loss)) diverged("training loss", loss, "training");
+  if (!std::isfinite(loss)) diverged("loss", loss, "training");
   if (!std::isfinite(gn2)) diverged("gradient norm", std::sqrt(gn2), "training");
   if (MB < B) {
     const double sc = double(B) / double(std::min(MB, B));
