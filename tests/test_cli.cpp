@@ -326,6 +326,7 @@ TEST_F(Cli, SigintCheckpointsAndTheResumedRunEqualsAnUninterruptedOne) {
   ASSERT_EQ(sh(base + "--config " + (dir / "m1.toml").string() + " --run-dir " + full.string()).code, 0);
   const pid_t pid = spawn(base + "--config " + (dir / "m1.toml").string() + " --run-dir " + cut.string(), dir / "cut.log");
   ASSERT_TRUE(wait_lines(cut / "metrics.jsonl", 1)) << slurp(dir / "cut.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));  // a few steps into epoch 2
   kill(pid, SIGINT);
   ASSERT_EQ(wait_exit(pid), 130) << slurp(dir / "cut.log");
   EXPECT_NE(slurp(dir / "cut.log").find("interrupted: checkpoint of step"), std::string::npos) << slurp(dir / "cut.log");
@@ -349,12 +350,13 @@ TEST_F(Cli, SigintCheckpointsAndTheResumedRunEqualsAnUninterruptedOne) {
 // A second signal does not wait for the step: it exits at once, removing temporaries. (Steps of
 // 1024 trajectories, so that the second signal comes while the first one waits for the step.)
 TEST_F(Cli, ASecondSignalExitsAtOnce) {
-  write_model1_config(dir, 50, 2, 1024);
+  write_model1_config(dir, 50, 4, 1024);
   const fs::path run = dir / "run";
   const pid_t pid = spawn(cli() + " train --device cpu --quiet --config " + (dir / "m1.toml").string() + " --run-dir " +
                               run.string(),
                           dir / "log");
   ASSERT_TRUE(wait_lines(run / "metrics.jsonl", 1)) << slurp(dir / "log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // inside a step of epoch 2
   kill(pid, SIGINT);
   ASSERT_TRUE(wait_lines(dir / "log", 2)) << slurp(dir / "log");  // "\ninterrupted: stopping at the next step ..."
   kill(pid, SIGINT);
