@@ -43,9 +43,14 @@ void run_train(const TrainCliOptions& o) {
   opt.run_dir = run->path();
   Device dev = resolve_training_device(o.device);
   opt.stop = [] { return stop_signal != 0; };
-  graceful_stop = 1;
-  nlohmann::json res = train(cfg, dev, opt);
-  graceful_stop = 0;
+  nlohmann::json res;
+  {
+    struct Graceful {  // while the trainer runs, the first signal asks it to stop at a step boundary
+      Graceful() { graceful_stop = 1; }
+      ~Graceful() { graceful_stop = 0; }
+    } graceful;
+    res = train(cfg, dev, opt);
+  }
   if (res.contains("interrupted_at_step")) {
     const std::string where = "step " + res["interrupted_at_step"].dump() + " (" + res["interrupted_after_epoch"].dump() +
                               " of " + std::to_string(cfg.epochs) + " epochs complete)";
