@@ -1,5 +1,6 @@
 // The trainer on the CPU backend: the loss falls, micro-batching does not change the result,
-// resume reproduces an uninterrupted run bitwise, corrupted checkpoints and non-finite losses stop
+// resume reproduces an uninterrupted run bitwise (also from a stop inside an epoch, and from a run
+// set up with no epochs), corrupted checkpoints and non-finite losses stop
 // with clear errors.
 #include <gtest/gtest.h>
 

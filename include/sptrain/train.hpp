@@ -85,7 +85,7 @@ struct TrainOptions {
   MathMode math = MathMode::Fp32;
   // Polled at every step boundary (and before each epoch); once it returns true the trainer writes
   // a resumable last.safetensors of that step and returns {"interrupted_at_step": S,
-  // "interrupted_after_epoch": E}. The CLI's reads the flag its SIGINT/SIGTERM handler sets.
+  // "interrupted_after_epoch": E}. The CLI passes a test of the flag its SIGINT/SIGTERM handler sets.
   std::function<bool()> stop;
 };
 
