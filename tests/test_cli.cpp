@@ -3,9 +3,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "sptrain/checkpoint.hpp"
+#include "sptrain/metrics_log.hpp"
 
 namespace fs = std::filesystem;
 
@@ -30,6 +39,48 @@ Result sh(const std::string& cmd) {
 
 std::string cli() { return std::string(SPTRAIN_CLI); }
 
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A command started in the background (`exec`ed by sh, so signals reach it), output to `log`.
+pid_t spawn(const std::string& cmd, const fs::path& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + log.string() + " 2>&1").c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+// Exit status of a spawned command (-1 if a signal killed it).
+int wait_exit(pid_t pid) {
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// Waits (up to a minute) until `path` has at least `lines` complete lines.
+bool wait_lines(const fs::path& path, int lines) {
+  for (int i = 0; i < 60000; ++i) {
+    const std::string t = slurp(path);
+    if (std::count(t.begin(), t.end(), '\n') >= lines) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+// Names in a directory that look like temporaries ("*.tmp-*").
+std::vector<std::string> temporaries(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) out.push_back(e.path().filename().string());
+  return out;
+}
+
 class Cli : public ::testing::Test {
  protected:
   fs::path dir;
@@ -49,6 +100,15 @@ class Cli : public ::testing::Test {
     return cli() + " simulate --spec " + spec_path + " --n 20 --seed 3 --device cpu " + extra;
   }
 };
+
+// A model-1 run on 100-step trajectories: long enough (tens of ms a step on a CPU) to be signalled
+// while it trains.
+void write_model1_config(const fs::path& dir, int epochs, int steps, int batch = 64) {
+  std::ofstream(dir / "spec.toml") << "length = 100\n[states]\nsigma = [1.0, 10.0]\n[features]\nkind = \"positions\"\n";
+  std::ofstream(dir / "m1.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 100\ntest_size = 100\n[model]\nzoo = \"model1\"\n"
+                                    "[train]\nbatch = " << batch << "\nmicro_batch = 32\nsteps_per_epoch = " << steps
+                                 << "\nepochs = " << epochs << "\nloss = \"mse\"\n";
+}
 
 // Python with numpy, or "" (Debian's python3-numpy lives in /usr/bin/python3's path).
 std::string python_with_numpy() {
@@ -199,4 +259,179 @@ TEST_F(Cli, EvalOnFilesAndBadInput) {
   EXPECT_NE(bad.out.find("bad.csv:3"), std::string::npos) << bad.out;
   auto again = sh(cli() + " eval --baselines-only --input " + csv + " --out-dir " + (dir / "ev").string());
   EXPECT_EQ(again.code, 2) << "a non-empty output directory needs --force: " << again.out;
+}
+
+TEST_F(Cli, ForceReplacesOnlyARunDirectoryAndKeepsAConfigStoredInIt) {
+  std::ofstream(dir / "spec.toml") << "length = 40\n[states]\nsigma = [1.0, 3.0]\n[features]\nkind = \"displacements\"\n";
+  const std::string cfg = "[data]\nspec = \"spec.toml\"\nval_size = 20\ntest_size = 20\n[train]\nbatch = 8\n"
+                          "steps_per_epoch = 1\nepochs = 1\n[layer.g]\ntype = \"global_maxpool1d\"\ninputs = [\"input\"]\n"
+                          "[layer.out]\ntype = \"dense\"\ninputs = [\"g\"]\nunits = 1\n";
+  std::ofstream(dir / "ok.toml") << cfg;
+  const std::string train = cli() + " train --device cpu --quiet ";
+  const fs::path run = dir / "run";
+  ASSERT_EQ(sh(train + "--config " + (dir / "ok.toml").string() + " --run-dir " + run.string()).code, 0);
+  EXPECT_TRUE(fs::exists(run / "sptrain-run.json"));
+  // Retrain from the run's own config.toml (whose spec.toml is the run's copy) with --force.
+  auto r = sh(train + "--config " + (run / "config.toml").string() + " --run-dir " + run.string() + " --force");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(slurp(run / "config.toml"), cfg);
+  EXPECT_TRUE(fs::exists(run / "results.json"));
+
+  // A directory that is not a run (here the current directory, ".") is refused even with --force.
+  fs::create_directories(dir / "home");
+  std::ofstream(dir / "home" / "thesis.tex") << "precious";
+  auto f = sh("cd " + (dir / "home").string() + " && " + train + "--config " + (dir / "ok.toml").string() +
+              " --run-dir . --force");
+  EXPECT_EQ(f.code, 2) << f.out;
+  EXPECT_NE(f.out.find("error: .: not empty and not a run directory"), std::string::npos) << f.out;
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "home"), fs::directory_iterator{}), 1);
+  EXPECT_EQ(slurp(dir / "home" / "thesis.tex"), "precious");
+}
+
+// A second writer is refused while a run holds its directory; SIGTERM then stops the run at a
+// step boundary with 128 + 15 and a checkpoint that resumes.
+TEST_F(Cli, ARunInUseRefusesASecondWriterAndSigtermLeavesItResumable) {
+  write_model1_config(dir, 50, 20);
+  const fs::path run = dir / "run";
+  const std::string args = " train --device cpu --quiet --config " + (dir / "m1.toml").string() + " --run-dir " + run.string();
+  const pid_t first = spawn(cli() + args, dir / "first.log");
+  ASSERT_TRUE(wait_lines(run / "metrics.jsonl", 1)) << slurp(dir / "first.log");
+  const std::string config = slurp(run / "config.toml");
+  auto second = sh(cli() + args + " --force");
+  EXPECT_EQ(second.code, 2) << second.out;
+  EXPECT_NE(second.out.find("error: " + run.string() + ": in use by process " + std::to_string(first)), std::string::npos)
+      << second.out;
+  auto resume = sh(cli() + " train --device cpu --quiet --resume " + run.string());
+  EXPECT_EQ(resume.code, 2) << resume.out;
+  EXPECT_NE(resume.out.find("in use by process"), std::string::npos) << resume.out;
+  EXPECT_EQ(slurp(run / "config.toml"), config);
+  EXPECT_TRUE(fs::exists(run / "spec.toml"));
+  EXPECT_TRUE(fs::exists(run / "metrics.jsonl"));
+
+  kill(first, SIGTERM);
+  EXPECT_EQ(wait_exit(first), 128 + SIGTERM) << slurp(dir / "first.log");
+  EXPECT_NE(slurp(dir / "first.log").find("continue with: sptrain train --resume"), std::string::npos)
+      << slurp(dir / "first.log");
+  EXPECT_TRUE(temporaries(run).empty());
+  auto more = sh(cli() + " train --device cpu --quiet --max-epochs 1 --resume " + run.string());
+  EXPECT_EQ(more.code, 0) << more.out;
+}
+
+// SIGINT during epoch 2: exit 130 with a checkpoint of that step; the resumed run's losses and
+// final weights equal an uninterrupted run's bitwise.
+TEST_F(Cli, SigintCheckpointsAndTheResumedRunEqualsAnUninterruptedOne) {
+  write_model1_config(dir, 4, 30);
+  const std::string base = cli() + " train --device cpu --quiet ";
+  const fs::path full = dir / "full", cut = dir / "cut";
+  ASSERT_EQ(sh(base + "--config " + (dir / "m1.toml").string() + " --run-dir " + full.string()).code, 0);
+  const pid_t pid = spawn(base + "--config " + (dir / "m1.toml").string() + " --run-dir " + cut.string(), dir / "cut.log");
+  ASSERT_TRUE(wait_lines(cut / "metrics.jsonl", 1)) << slurp(dir / "cut.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(40));  // a few steps into epoch 2
+  kill(pid, SIGINT);
+  ASSERT_EQ(wait_exit(pid), 130) << slurp(dir / "cut.log");
+  EXPECT_NE(slurp(dir / "cut.log").find("interrupted: checkpoint of step"), std::string::npos) << slurp(dir / "cut.log");
+  EXPECT_FALSE(fs::exists(cut / "results.json"));
+  auto r = sh(base + "--resume " + cut.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto a = sptrain::read_metrics(full.string()), b = sptrain::read_metrics(cut.string());
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t e = 0; e < 4; ++e) {
+    EXPECT_EQ(a[e]["loss"].get<double>(), b[e]["loss"].get<double>()) << "epoch " << e + 1;
+    EXPECT_EQ(a[e]["val_loss"].get<double>(), b[e]["val_loss"].get<double>()) << "epoch " << e + 1;
+  }
+  auto pa = sptrain::ckpt::load((full / "last.safetensors").string()).get<float>("params");
+  auto pb = sptrain::ckpt::load((cut / "last.safetensors").string()).get<float>("params");
+  ASSERT_EQ(pa.size(), pb.size());
+  EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
+  EXPECT_TRUE(fs::exists(cut / "results.json"));
+}
+
+// A second signal does not wait for the step: it exits at once, removing temporaries. (Steps of
+// 1024 trajectories, so that the second signal comes while the first one waits for the step.)
+TEST_F(Cli, ASecondSignalExitsAtOnce) {
+  write_model1_config(dir, 50, 4, 1024);
+  const fs::path run = dir / "run";
+  const pid_t pid = spawn(cli() + " train --device cpu --quiet --config " + (dir / "m1.toml").string() + " --run-dir " +
+                              run.string(),
+                          dir / "log");
+  ASSERT_TRUE(wait_lines(run / "metrics.jsonl", 1)) << slurp(dir / "log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // inside a step of epoch 2
+  kill(pid, SIGINT);
+  ASSERT_TRUE(wait_lines(dir / "log", 2)) << slurp(dir / "log");  // "\ninterrupted: stopping at the next step ..."
+  kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130) << slurp(dir / "log");
+  EXPECT_NE(slurp(dir / "log").find("partial outputs removed"), std::string::npos) << slurp(dir / "log");
+  EXPECT_EQ(slurp(dir / "log").find("checkpoint of step"), std::string::npos) << slurp(dir / "log");
+  EXPECT_TRUE(temporaries(run).empty());
+}
+
+TEST_F(Cli, ZeroEpochsSetARunUpThatResumes) {
+  write_model1_config(dir, 1, 2);
+  const fs::path run = dir / "run";
+  auto r = sh(cli() + " train --device cpu --config " + (dir / "m1.toml").string() + " --run-dir " + run.string() +
+              " --max-epochs 0");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("continue with: sptrain train --resume"), std::string::npos) << r.out;
+  auto res = sh(cli() + " train --device cpu --quiet --resume " + run.string());
+  EXPECT_EQ(res.code, 0) << res.out;
+  EXPECT_TRUE(fs::exists(run / "results.json"));
+  EXPECT_EQ(sh(cli() + " train --device cpu --config " + (dir / "m1.toml").string() + " --run-dir " + run.string() +
+               " --max-epochs -2 --force").code,
+            2);
+}
+
+// Learning rates that blow the weights up. The run stops with exit 1 naming the step and phase;
+// no checkpoint of non-finite weights is written, there are no results and no "best checkpoint".
+TEST_F(Cli, DivergenceStopsTheRunNamingStepAndPhase) {
+  write_model1_config(dir, 3, 1);
+  // A linear model after one Adam step at lr 1e30: its validation loss is infinite.
+  std::ofstream(dir / "lin.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 50\ntest_size = 50\n[train]\nbatch = 16\n"
+                                     "steps_per_epoch = 1\nepochs = 2\nloss = \"mse\"\nlr = 1e30\n"
+                                     "[layer.g]\ntype = \"global_maxpool1d\"\ninputs = [\"input\"]\n"
+                                     "[layer.out]\ntype = \"dense\"\ninputs = [\"g\"]\nunits = 1\n";
+  const fs::path run = dir / "lin";
+  auto r = sh(cli() + " train --device cpu --quiet --config " + (dir / "lin.toml").string() + " --run-dir " + run.string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("error: training diverged at step 1 (epoch 1, validation): non-finite loss (inf)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("no checkpoint was written"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("best checkpoint"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(run / "best.safetensors"));
+  EXPECT_FALSE(fs::exists(run / "last.safetensors"));
+  EXPECT_FALSE(fs::exists(run / "results.json"));
+  // Model 1 at lr 1e30: epoch 1 still validates, step 2's gradient is not finite.
+  auto t = sh(cli() + " train --device cpu --quiet --config " + (dir / "m1.toml").string() + " --run-dir " +
+              (dir / "m1").string() + " --set train.lr=1e30");
+  EXPECT_EQ(t.code, 1) << t.out;
+  EXPECT_NE(t.out.find("error: training diverged at step 2 (epoch 2, training): non-finite gradient norm"),
+            std::string::npos)
+      << t.out;
+  EXPECT_NE(t.out.find("last.safetensors keeps the state of step 1"), std::string::npos) << t.out;
+  EXPECT_EQ(t.out.find("best checkpoint"), std::string::npos) << t.out;
+  EXPECT_FALSE(fs::exists(dir / "m1" / "results.json"));
+}
+
+// A full disk (a small tmpfs, where this test may mount one): exit 1 naming the file, no
+// temporaries left.
+TEST_F(Cli, AFullDiskIsAnErrorNamingTheFile) {
+  write_model1_config(dir, 1, 1);
+  const fs::path mnt = dir / "small";
+  fs::create_directories(mnt);
+  const std::string sim = cli() + " simulate --spec " + (dir / "spec.toml").string() + " --n 2000 --device cpu --out " +
+                          (mnt / "t.npy").string();
+  const std::string train = cli() + " train --device cpu --quiet --config " + (dir / "m1.toml").string() + " --run-dir " +
+                            (mnt / "run").string();
+  auto r = sh("unshare -rm sh -c 'mount -t tmpfs -o size=64k tmpfs " + mnt.string() + " || exit 77; " + sim +
+              "; echo simulate=$?; ls -a " + mnt.string() + "; " + train + "; echo train=$?; ls -a " +
+              (mnt / "run").string() + "'");
+  if (r.code == 77) GTEST_SKIP() << "cannot mount a tmpfs here: " << r.out;
+  EXPECT_NE(r.out.find("simulate=1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error: writing " + (mnt / "t").string()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(": no space left on device"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("train=1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("safetensors: no space left on device"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(".tmp-"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("iostream error"), std::string::npos) << r.out;
 }

@@ -9,7 +9,9 @@
 #include <sstream>
 #include <string>
 
+#include "sptrain/run_dir.hpp"
 #include "sptrain/sweep.hpp"
+#include "sptrain/train.hpp"
 
 using namespace sptrain;
 namespace fs = std::filesystem;
@@ -98,6 +100,12 @@ TEST(Sweep, LearningRateGridPicksTheBestRateAndResumes) {
   }
   const fs::path metrics = out / "runs" / "B64_lr1_s1" / "metrics.jsonl";
   ASSERT_TRUE(fs::exists(metrics));
+  // Each run is a full run directory: marked, with the inputs `train --resume` and `eval --run` read.
+  const std::string run_dir = (out / "runs" / "B64_lr1_s1").string();
+  EXPECT_TRUE(RunDir::is_run_dir(run_dir));
+  const TrainConfig rc = load_run_config(run_dir);
+  EXPECT_EQ(rc.batch, 64);
+  EXPECT_EQ(rc.steps_per_epoch, 64);
   const auto stamp = fs::last_write_time(metrics);
   r.resume = true;
   auto again = run_sweep(r);

@@ -1,5 +1,6 @@
 // The trainer on the CPU backend: the loss falls, micro-batching does not change the result,
-// resume reproduces an uninterrupted run bitwise, corrupted checkpoints and non-finite losses stop
+// resume reproduces an uninterrupted run bitwise (also from a stop inside an epoch, and from a run
+// set up with no epochs), corrupted checkpoints and non-finite losses stop
 // with clear errors.
 #include <gtest/gtest.h>
 
@@ -219,4 +220,62 @@ TEST(Train, ReduceOnPlateauCutsTheRateWhenValidationStalls) {
   EXPECT_DOUBLE_EQ(m[1]["lr"].get<double>(), 1e-12);
   EXPECT_DOUBLE_EQ(m[2]["lr"].get<double>(), 5e-13);
   EXPECT_DOUBLE_EQ(m[3]["lr"].get<double>(), 3e-13);  // 2.5e-13 floored at min_lr
+}
+
+// A stop request (what SIGINT/SIGTERM set in the CLI) while epoch 2 runs: the trainer writes a
+// checkpoint at the next step boundary, inside the epoch, and the resumed run equals the
+// uninterrupted one bitwise (every epoch's losses, the final weights and optimizer moments).
+TEST(Train, StopRequestCheckpointsAtAStepAndResumesBitwise) {
+  Tmp t;
+  auto cfg = load_train_config(t.config(), {"train.steps_per_epoch=8", "train.epochs=3", "train.micro_batch=32"});
+  train(cfg, Device::cpu(), quiet(t.run("full")));
+  TrainOptions first = quiet(t.run("cut"));
+  // The trainer asks before each epoch and after each step but an epoch's last: the 11th question
+  // comes after step 10, two steps into epoch 2.
+  int asked = 0;
+  first.stop = [&] { return ++asked >= 11; };
+  auto r1 = train(cfg, Device::cpu(), first);
+  ASSERT_TRUE(r1.contains("interrupted_at_step")) << r1.dump();
+  const int64_t at = r1["interrupted_at_step"];
+  EXPECT_EQ(r1["interrupted_after_epoch"], 1);
+  EXPECT_EQ(at, 10) << "the stop came inside epoch 2, at a step boundary";
+  EXPECT_EQ(read_metrics(t.run("cut")).size(), 1u);
+  EXPECT_EQ(ckpt::load(t.run("cut") + "/last.safetensors").metadata.at("step"), std::to_string(at));
+  TrainOptions second = quiet(t.run("cut"));
+  second.resume = true;
+  train(cfg, Device::cpu(), second);
+  auto a = read_metrics(t.run("full")), b = read_metrics(t.run("cut"));
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t e = 0; e < 3; ++e)
+    for (const char* k : {"loss", "val_loss", "b_simple"})
+      EXPECT_EQ(a[e][k].get<double>(), b[e][k].get<double>()) << k << ", epoch " << e + 1;
+  for (const char* name : {"params", "opt_m", "opt_v"}) {
+    auto pa = ckpt::load(t.run("full") + "/last.safetensors").get<float>(name);
+    auto pb = ckpt::load(t.run("cut") + "/last.safetensors").get<float>(name);
+    ASSERT_EQ(pa.size(), pb.size());
+    EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float))) << name;
+  }
+}
+
+// --max-epochs 0 sets a run up without training it: it has a checkpoint of step 0 and resumes
+// into the same run as an uninterrupted one.
+TEST(Train, ZeroEpochsLeaveAResumableRun) {
+  Tmp t;
+  auto cfg = load_train_config(t.config(), {"train.epochs=2"});
+  train(cfg, Device::cpu(), quiet(t.run("full")));
+  TrainOptions none = quiet(t.run("zero"));
+  none.max_epochs = 0;
+  auto r = train(cfg, Device::cpu(), none);
+  EXPECT_EQ(r["interrupted_after_epoch"], 0);
+  EXPECT_EQ(r["interrupted_at_step"], 0);
+  ASSERT_TRUE(fs::exists(t.run("zero") + "/last.safetensors"));
+  TrainOptions more = quiet(t.run("zero"));
+  more.resume = true;
+  train(cfg, Device::cpu(), more);
+  auto a = read_metrics(t.run("full")), b = read_metrics(t.run("zero"));
+  ASSERT_EQ(b.size(), 2u);
+  for (size_t e = 0; e < 2; ++e) EXPECT_EQ(a[e]["loss"].get<double>(), b[e]["loss"].get<double>()) << e;
+  auto pa = params_of(t.run("full") + "/last.safetensors"), pb = params_of(t.run("zero") + "/last.safetensors");
+  EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
 }

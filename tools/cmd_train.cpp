@@ -1,17 +1,14 @@
 // `sptrain train` and `sptrain model`: train a model from a config into a run directory (or resume
 // one), and print a model's Keras-style summary.
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
+#include <optional>
 
 #include "commands.hpp"
 #include "sptrain/error.hpp"
+#include "sptrain/run_dir.hpp"
 #include "sptrain/train.hpp"
 
 namespace sptrain::cli {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -22,44 +19,51 @@ struct TrainCliOptions {
   int64_t max_epochs = -1;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UsageError("cannot open '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 void run_train(const TrainCliOptions& o) {
   TrainOptions opt;
   opt.progress = !o.quiet;
   opt.max_epochs = o.max_epochs;
   opt.math = parse_math_mode(o.precision);
+  if (o.max_epochs < -1) throw UsageError("--max-epochs " + std::to_string(o.max_epochs) + ": must be 0 or more");
   TrainConfig cfg;
+  std::optional<RunDir> run;  // locked for the whole run
   if (!o.resume.empty()) {
     if (!o.config.empty() || !o.set.empty()) throw UsageError("--resume: the run's own config is used; drop --config and --set");
-    const std::string dir = o.resume;
-    cfg = load_run_config(dir);
-    opt.run_dir = dir;
+    run.emplace(RunDir::open(o.resume));
+    cfg = load_run_config(o.resume);
     opt.resume = true;
   } else {
     if (o.config.empty()) throw UsageError("train: give --config FILE (or --resume RUN)");
     if (o.run_dir.empty()) throw UsageError("train: give --run-dir DIR for the outputs");
     cfg = load_train_config(o.config, o.set);
-    if (fs::exists(o.run_dir) && !fs::is_empty(o.run_dir) && !o.force)
-      throw UsageError("--run-dir " + o.run_dir + ": exists and is not empty (use --force to overwrite, or --resume)");
-    if (fs::exists(o.run_dir) && o.force) fs::remove_all(o.run_dir);
-    fs::create_directories(o.run_dir);
-    // The run directory holds what resume needs: the config, its spec and the overrides.
-    std::ofstream(o.run_dir + "/config.toml") << read_file(o.config);
-    std::ofstream(o.run_dir + "/spec.toml") << read_file(cfg.resolved["data"]["spec"].get<std::string>());
-    std::ofstream ov(o.run_dir + "/overrides.txt");
-    for (const auto& s : o.set)
-      if (s.rfind("data.spec=", 0) != 0) ov << s << "\n";
-    opt.run_dir = o.run_dir;
+    // Everything the run is made from is in memory before the run directory is touched.
+    const RunInputs inputs = RunInputs::read(o.config, cfg.resolved["data"]["spec"].get<std::string>(), o.set);
+    run.emplace(RunDir::create(o.run_dir, inputs, o.force));
   }
+  opt.run_dir = run->path();
   Device dev = resolve_training_device(o.device);
-  nlohmann::json res = train(cfg, dev, opt);
+  opt.stop = [] { return stop_signal != 0; };
+  nlohmann::json res;
+  {
+    struct Graceful {  // while the trainer runs, the first signal asks it to stop at a step boundary
+      Graceful() { graceful_stop = 1; }
+      ~Graceful() { graceful_stop = 0; }
+    } graceful;
+    res = train(cfg, dev, opt);
+  }
+  if (res.contains("interrupted_at_step")) {
+    const std::string where = "step " + res["interrupted_at_step"].dump() + " (" + res["interrupted_after_epoch"].dump() +
+                              " of " + std::to_string(cfg.epochs) + " epochs complete)";
+    if (stop_signal != 0) {
+      std::cerr << "interrupted: checkpoint of " << where << " in " << opt.run_dir
+                << "/last.safetensors; continue with: sptrain train --resume " << opt.run_dir << std::endl;
+      throw ExitStatus{128 + int(stop_signal)};
+    }
+    if (!o.quiet)
+      std::cerr << "stopped after --max-epochs " << o.max_epochs << " at " << where
+                << "; continue with: sptrain train --resume " << opt.run_dir << std::endl;
+    return;
+  }
   if (res.contains("test")) {
     std::cout << "test (" << res["test_size"] << " fresh trajectories, " << res["checkpoint"].get<std::string>()
               << " checkpoint):";
@@ -86,8 +90,10 @@ void add_train(CLI::App& app) {
   sub->add_option("--precision", o->precision,
                   "GPU convolutions and GEMMs: fp32, tf32 or bf16 (FP32 master weights)")
       ->capture_default_str();
-  sub->add_option("--max-epochs", o->max_epochs, "Stop after this many epochs in this invocation (resume later)");
-  sub->add_flag("--force", o->force, "Replace an existing run directory");
+  sub->add_option("--max-epochs", o->max_epochs,
+                  "Stop after this many epochs in this invocation (0: only set the run up); resume later");
+  sub->add_flag("--force", o->force,
+                "Replace an existing run directory (its own files only; a directory that is not a run is refused)");
   sub->add_flag("--quiet", o->quiet, "No progress output");
   sub->callback([o] { run_train(*o); });
 

@@ -1,5 +1,6 @@
 // sptrain command-line tool: `sptrain <command> --help` documents each command (docs/cli.md too).
-// Exit status: 0 success, 2 bad input (flags, spec, files), 1 any other failure, 130 interrupted.
+// Exit status: 0 success, 2 bad input (flags, spec, files), 1 any other failure, 128 + signal
+// interrupted (130 SIGINT, 143 SIGTERM).
 #include <csignal>
 #include <iostream>
 #include <unistd.h>
@@ -9,8 +10,19 @@
 #include "sptrain/info.hpp"
 #include "sptrain/io.hpp"
 
+namespace sptrain::cli {
+volatile std::sig_atomic_t graceful_stop = 0, stop_signal = 0;
+}  // namespace sptrain::cli
+
 namespace {
 extern "C" void on_signal(int sig) {
+  using namespace sptrain::cli;
+  if (graceful_stop && stop_signal == 0) {  // train: checkpoint at the next step boundary
+    stop_signal = sig;
+    const char msg[] = "\ninterrupted: stopping at the next step boundary (signal again to exit at once)\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    return;
+  }
   sptrain::io::remove_pending_temporaries();
   const char msg[] = "\ninterrupted: partial outputs removed\n";
   (void)!write(2, msg, sizeof msg - 1);
@@ -34,6 +46,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
+  } catch (const sptrain::cli::ExitStatus& e) {
+    return e.code;
   } catch (const sptrain::UsageError& e) {
     std::cerr << "error: " << e.what() << std::endl;
     return 2;

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <fstream>
 #include <map>
+#include <memory>
+#include <ostream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +64,8 @@ uint32_t crc32(const void* data, size_t n, uint32_t crc = 0);
 
 // A file written to "<path>.tmp-<pid>" and renamed onto path by commit() after fsync, so readers
 // never see a torn file. Without commit() (an exception, an interrupt) the temporary is removed.
+// The stream never throws; a failed write (a full disk) makes commit() throw std::runtime_error
+// "writing <path>: no space left on device" (the errno of the first failed write).
 class AtomicFile {
  public:
   explicit AtomicFile(std::string path);
@@ -73,10 +77,16 @@ class AtomicFile {
   const std::string& path() const { return path_; }
 
  private:
+  class Buf;
   std::string path_, tmp_;
-  std::ofstream out_;
+  int fd_ = -1;
+  std::unique_ptr<Buf> buf_;
+  std::ostream out_;
   bool committed_ = false;
 };
+
+// "<what> <path>: <strerror(err), lower case>", e.g. "writing a.npy: no space left on device".
+std::string io_error(const std::string& what, const std::string& path, int err);
 
 // Throws UsageError if `path` exists and !force, or if its directory does not exist.
 void check_output_path(const std::string& path, bool force);

@@ -2,6 +2,7 @@
 // docs/train.md), the trainer that writes a run directory, and evaluation of a model on a batch.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -82,13 +83,19 @@ struct TrainOptions {
   bool stop_at_target = true;  // false: record target_step and train on to the end
   // Compute precision of convolutions and GEMMs on the GPU (FP32 master weights in every mode).
   MathMode math = MathMode::Fp32;
+  // Polled at every step boundary (and before each epoch); once it returns true the trainer writes
+  // a resumable last.safetensors of that step and returns {"interrupted_at_step": S,
+  // "interrupted_after_epoch": E}. The CLI passes a test of the flag its SIGINT/SIGTERM handler sets.
+  std::function<bool()> stop;
 };
 
 // "fp32", "tf32", "bf16" -> MathMode; throws UsageError otherwise.
 MathMode parse_math_mode(const std::string& s);
 
 // Trains, writing run_dir/{config.json, metrics.jsonl, metrics.csv, last.safetensors,
-// best.safetensors, results.json}. Returns results.json's content.
+// best.safetensors, results.json}. Returns results.json's content. A non-finite training loss,
+// gradient norm, validation or test metric throws std::runtime_error naming the phase and step;
+// no checkpoint of that state is written.
 nlohmann::json train(const TrainConfig& cfg, const Device& dev, const TrainOptions& opt);
 
 // MAPE (Keras: percent, |truth| floored at 1e-7), MAE, MSE and n of estimates against the finite

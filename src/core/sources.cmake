@@ -11,6 +11,7 @@ target_sources(sptrain PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/evaluate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/noise_scale.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/run_dir.cpp
   ${CMAKE_CURRENT_LIST_DIR}/sweep.cpp
   ${CMAKE_CURRENT_LIST_DIR}/layer_scope.cpp
   ${CMAKE_CURRENT_LIST_DIR}/batch_source.cpp)

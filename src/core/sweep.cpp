@@ -8,6 +8,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <tuple>
 
@@ -15,6 +16,7 @@
 #include "sptrain/io.hpp"
 #include "sptrain/metrics_log.hpp"
 #include "sptrain/plots.hpp"
+#include "sptrain/run_dir.hpp"
 #include "sptrain/train.hpp"
 
 namespace sptrain {
@@ -117,9 +119,15 @@ nlohmann::json run_sweep(const SweepRequest& r) {
         res = nlohmann::json::parse(in);
       } else {
         opt.resume = r.resume && fs::exists(opt.run_dir + "/last.safetensors");
-        if (!opt.resume) {
-          fs::remove_all(opt.run_dir);
-          fs::create_directories(opt.run_dir);
+        // Each run is a full, locked run directory (resumable and evaluable on its own); a run an
+        // older version left without its inputs is resumed without them.
+        std::optional<RunDir> dir;
+        if (opt.resume && RunDir::is_run_dir(opt.run_dir)) {
+          dir.emplace(RunDir::open(opt.run_dir));
+        } else if (!opt.resume) {
+          if (fs::exists(opt.run_dir) && !RunDir::is_run_dir(opt.run_dir)) fs::remove_all(opt.run_dir);
+          dir.emplace(RunDir::create(opt.run_dir,
+                                     RunInputs::read(r.config, cfg.resolved["data"]["spec"].get<std::string>(), set), true));
         }
         res = train(cfg, r.device, opt);
       }

@@ -21,6 +21,7 @@
 #include "sptrain/baselines.hpp"
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
+#include "sptrain/io.hpp"
 #include "sptrain/metrics_log.hpp"
 #include "sptrain/noise_scale.hpp"
 #include "sptrain/train.hpp"
@@ -89,11 +90,18 @@ struct TrainerState {
   int64_t best_epoch = 0;  // epoch of best.safetensors
   int64_t target_step = -1;  // step at which TrainOptions' target was reached
   bool stopped = false;
+  // Loss sum of the steps taken in the unfinished epoch: only a checkpoint written between two
+  // epoch ends (an interrupt) has one, so epoch-end checkpoints are as before.
+  double epoch_loss_sum = 0;
+  bool mid_epoch = false;
   NoiseScaleEstimator noise;  // gradient noise scale from micro-batch and batch gradient norms
   nlohmann::json to_json() const {
-    return {{"epoch", epoch}, {"step", step}, {"lr", lr}, {"best_ckpt", best_ckpt}, {"es_best", es_best},
-            {"plateau_best", plateau_best}, {"es_wait", es_wait}, {"plateau_wait", plateau_wait}, {"stopped", stopped},
-            {"best_epoch", best_epoch}, {"noise", noise_state()}, {"target_step", target_step}};
+    nlohmann::json j = {{"epoch", epoch}, {"step", step}, {"lr", lr}, {"best_ckpt", best_ckpt}, {"es_best", es_best},
+                        {"plateau_best", plateau_best}, {"es_wait", es_wait}, {"plateau_wait", plateau_wait},
+                        {"stopped", stopped}, {"best_epoch", best_epoch}, {"noise", noise_state()},
+                        {"target_step", target_step}};
+    if (mid_epoch) j["epoch_loss_sum"] = epoch_loss_sum;
+    return j;
   }
   nlohmann::json noise_state() const {
     double g, s;
@@ -133,9 +141,21 @@ struct TrainerState {
     const int64_t max_epoch = INT64_MAX / std::max<int64_t>(steps_per_epoch, 1);
     epoch = integer("epoch", 0, max_epoch);
     step = integer("step", 0, INT64_MAX);
-    if (step != epoch * steps_per_epoch)
-      throw bad("step", std::to_string(step) + " is not epoch " + std::to_string(epoch) + " x " +
+    // An epoch-end checkpoint holds step = epoch x steps per epoch; one written at a step boundary
+    // inside an epoch (a stop request) holds a step of the unfinished epoch and its loss so far.
+    mid_epoch = j.contains("epoch_loss_sum");
+    const int64_t in_epoch = step - epoch * steps_per_epoch;
+    if (mid_epoch ? !(in_epoch > 0 && in_epoch < steps_per_epoch) : in_epoch != 0)
+      throw bad("step", std::to_string(step) + " is not " + (mid_epoch ? "inside epoch " : "epoch ") +
+                            std::to_string(epoch + (mid_epoch ? 1 : 0)) + (mid_epoch ? " of " : " x ") +
                             std::to_string(steps_per_epoch) + " steps per epoch");
+    if (mid_epoch) {
+      const nlohmann::json& ls = field("epoch_loss_sum");
+      if (!ls.is_number() || !std::isfinite(ls.get<double>()))
+        throw bad("epoch_loss_sum", io::quote_untrusted(ls.dump()) + " is not a finite number");
+      epoch_loss_sum = ls.get<double>();
+    }
+    mid_epoch = false;
     const nlohmann::json& l = field("lr");
     if (!l.is_number() || !(l.get<double>() >= 0) || !std::isfinite(l.get<double>()))
       throw bad("lr", io::quote_untrusted(l.dump()) + " is not a finite number >= 0");
@@ -230,6 +250,23 @@ class Trainer {
            " through accumulation)";
   }
   double schedule_lr(int64_t step) const;
+  // Throws for a non-finite value: what it was, the phase and step (the step being taken in
+  // training, the last one taken in validation and test), and which checkpoint is still good.
+  [[noreturn]] void diverged(const std::string& what, double v, const char* phase) const {
+    const bool training = std::string(phase) == "training", test = std::string(phase) == "test";
+    std::string msg = "training diverged at step " + std::to_string(training ? st_.step + 1 : st_.step) + " (epoch " +
+                      std::to_string(test ? st_.epoch : st_.epoch + 1) + ", " + phase + "): non-finite " + what + " (" +
+                      std::to_string(v) + "); ";
+    msg += last_saved_step_ >= 0 ? "last.safetensors keeps the state of step " + std::to_string(last_saved_step_)
+                                 : std::string("no checkpoint was written");
+    throw std::runtime_error(msg + " (lower train.lr, or set train.clip_norm)");
+  }
+  // Throws through diverged() unless every number in `m` is finite.
+  void check_finite(const nlohmann::json& m, const char* phase) const {
+    for (auto& [k, v] : m.items())
+      if (v.is_null() || (v.is_number() && !std::isfinite(v.get<double>())))
+        diverged(k, v.is_null() ? NAN : v.get<double>(), phase);
+  }
   double train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
   void save(const std::string& path);
   void load(const std::string& path, bool weights_only = false);
@@ -252,6 +289,7 @@ class Trainer {
   int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
   TrainerState st_;
+  int64_t last_saved_step_ = -1;  // the step last.safetensors holds (-1: none)
 };
 
 double Trainer::schedule_lr(int64_t step) const {
@@ -367,12 +405,8 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   }
   be_->download_f64(scal, scal_, kStepScalars);
   const double loss = scal[kLossSum], gn2 = scal[kGradSq];
-  if (!std::isfinite(loss))
-    throw std::runtime_error("non-finite loss " + std::to_string(loss) + " at step " + std::to_string(step + 1) +
-                             " (epoch " + std::to_string(st_.epoch + 1) + "); the last good checkpoint is kept");
-  if (!std::isfinite(gn2))
-    throw std::runtime_error("non-finite gradient at step " + std::to_string(step + 1) + " (epoch " +
-                             std::to_string(st_.epoch + 1) + "); the last good checkpoint is kept");
+  if (!std::isfinite(loss)) diverged("loss", loss, "training");
+  if (!std::isfinite(gn2)) diverged("gradient norm", std::sqrt(gn2), "training");
   if (MB < B) {
     const double sc = double(B) / double(std::min(MB, B));
     st_.noise.update(scal[kGradSmallSq] * sc * sc, double(MB), gn2, double(B));
@@ -451,9 +485,13 @@ nlohmann::json Trainer::run() {
     if (st_.stopped || st_.epoch >= c_.epochs) std::cerr << "resume: the run had finished; evaluating" << std::endl;
   } else {
     fs::create_directories(dir);
-    std::ofstream(dir + "/config.json") << c_.resolved.dump(2) << "\n";
+    io::AtomicFile f(dir + "/config.json");
+    f.stream() << c_.resolved.dump(2) << "\n";
+    f.commit();
   }
+  if (opt_.resume) last_saved_step_ = st_.step;
   MetricsLog log(dir, opt_.resume);
+  auto stop_requested = [&] { return opt_.stop && opt_.stop(); };
 
   // Data.
   Dataset fixed, val, test;
@@ -462,7 +500,9 @@ nlohmann::json Trainer::run() {
   const bool tty = opt_.progress && isatty(2);
   auto t_run = std::chrono::steady_clock::now();
   int64_t epochs_here = 0;
-  while (!st_.stopped && st_.epoch < c_.epochs && (opt_.max_epochs < 0 || epochs_here < opt_.max_epochs)) {
+  bool interrupted = false;  // by opt_.stop: last.safetensors holds the current step
+  while (!st_.stopped && st_.epoch < c_.epochs && (opt_.max_epochs < 0 || epochs_here < opt_.max_epochs) &&
+         !(interrupted = stop_requested())) {
     auto t0 = std::chrono::steady_clock::now();
     std::vector<int64_t> perm;
     if (c_.fixed) {  // the epoch's shuffle: a pure function of (seed, epoch)
@@ -474,21 +514,34 @@ nlohmann::json Trainer::run() {
         std::swap(perm[i], perm[std::min(j, i)]);
       }
     }
-    double loss_sum = 0;
-    for (int64_t s = 0; s < c_.steps_per_epoch; ++s) {
+    // A run interrupted inside an epoch continues at its next step, with the epoch's loss so far.
+    const int64_t s0 = st_.step - st_.epoch * c_.steps_per_epoch;
+    double loss_sum = s0 > 0 ? st_.epoch_loss_sum : 0.0;
+    for (int64_t s = s0; s < c_.steps_per_epoch; ++s) {
       loss_sum += train_step(st_.step, c_.fixed ? &fixed : nullptr, perm);
       ++st_.step;
+      if (s + 1 < c_.steps_per_epoch && stop_requested()) {  // checkpoint this step boundary and stop
+        st_.epoch_loss_sum = loss_sum;
+        st_.mid_epoch = true;
+        save(last);
+        st_.mid_epoch = false;
+        last_saved_step_ = st_.step;
+        interrupted = true;
+        break;
+      }
       if (tty) {
         double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        double rate = double((s + 1) * c_.batch) / el;
-        double eta = el / (s + 1) * (c_.steps_per_epoch - s - 1);
+        double rate = double((s + 1 - s0) * c_.batch) / el;
+        double eta = el / double(s + 1 - s0) * double(c_.steps_per_epoch - s - 1);
         std::fprintf(stderr, "\repoch %lld/%lld step %lld/%lld loss %.5g  %.0f samples/s  ETA %s   ",
                      (long long)st_.epoch + 1, (long long)c_.epochs, (long long)s + 1, (long long)c_.steps_per_epoch,
                      loss_sum / (s + 1), rate, fmt_time(eta).c_str());
       }
     }
+    if (interrupted) break;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json vm = eval(val);
+    check_finite(vm, "validation");
     ++st_.epoch;
     ++epochs_here;
     nlohmann::ordered_json rec;
@@ -547,6 +600,7 @@ nlohmann::json Trainer::run() {
     }
     log.write(rec);
     save(last);
+    last_saved_step_ = st_.step;
     if (opt_.progress) {
       if (tty) std::fprintf(stderr, "\r");
       std::fprintf(stderr, "epoch %lld/%lld  loss %.6g  val_loss %.6g%s  %.1f s  %.0f samples/s%s\n",
@@ -555,24 +609,37 @@ nlohmann::json Trainer::run() {
                    st_.stopped ? "  early stop" : "");
     }
   }
-  if (!st_.stopped && st_.epoch < c_.epochs) return {{"interrupted_after_epoch", st_.epoch}};
+  if (!st_.stopped && st_.epoch < c_.epochs) {
+    // Stopped before the end (--max-epochs, a signal): last.safetensors must hold this state, also
+    // when no epoch ran in this invocation, so that the run resumes.
+    if (interrupted && tty) std::fprintf(stderr, "\n");
+    if (last_saved_step_ != st_.step) {
+      save(last);
+      last_saved_step_ = st_.step;
+    }
+    return {{"interrupted_after_epoch", st_.epoch}, {"interrupted_at_step", st_.step}};
+  }
 
-  // Final evaluation on fresh test trajectories, with the best checkpoint if asked.
+  // Final evaluation on fresh test trajectories, with the best checkpoint if asked (and if there is one).
   const int64_t best_epoch = st_.best_epoch;
-  if (c_.restore_best && fs::exists(best)) load(best, true);
+  const bool use_best = c_.restore_best && fs::exists(best);
+  if (use_best) load(best, true);
   TrajectoryBatch test_traj;
   test = generate(c_, test_seed(c_), 0, c_.test_size, &test_traj);
   nlohmann::json tm = eval(test);
+  check_finite(tm, "test");
   nlohmann::json baselines = sigma_baselines(c_, test_traj, test.y);
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_run).count();
   nlohmann::json res = {{"config", c_.source}, {"epochs", st_.epoch}, {"steps", st_.step}, {"early_stopped", st_.stopped},
                         {"test_size", c_.test_size}, {"test", tm}, {"wall_seconds_this_invocation", wall},
-                        {"model", c_.model.name}, {"checkpoint", c_.restore_best ? "best" : "last"},
+                        {"model", c_.model.name}, {"checkpoint", use_best ? "best" : "last"},
                         {"best_epoch", best_epoch}};
   if (!baselines.is_null()) res["baselines"] = baselines;
   if (!opt_.target_monitor.empty()) res["target_step"] = st_.target_step >= 0 ? nlohmann::json(st_.target_step) : nlohmann::json();
   if (c_.micro_batch < c_.batch) res["b_simple"] = st_.noise.b_simple();
-  std::ofstream(dir + "/results.json") << res.dump(2) << "\n";
+  io::AtomicFile rf(dir + "/results.json");
+  rf.stream() << res.dump(2) << "\n";
+  rf.commit();
   return res;
 }
 

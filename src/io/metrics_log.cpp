@@ -39,10 +39,10 @@ void write_all(int fd, const std::string& s, const std::string& path) {
   while (done < s.size()) {
     ssize_t w = ::write(fd, s.data() + done, s.size() - done);
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0) throw std::runtime_error("writing '" + path + "' failed: " + std::strerror(errno));
+    if (w < 0) throw std::runtime_error(io::io_error("writing", path, errno));
     done += size_t(w);
   }
-  if (::fsync(fd) != 0) throw std::runtime_error("fsync of '" + path + "' failed: " + std::strerror(errno));
+  if (::fsync(fd) != 0) throw std::runtime_error(io::io_error("writing", path, errno));
 }
 
 // Cuts a torn last line (bytes after the last newline) off an open file.
