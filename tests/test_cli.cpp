@@ -234,6 +234,9 @@ TEST_F(Cli, HugeRequestsAreRefusedBeforeAllocating) {
   EXPECT_NE(r.out.find("error: --n: needs 1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" bytes of physical memory available)"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(out));
+  auto ev = sh(cli() + " eval --baselines-only --spec " + s + " --n 1000000000 --no-plots --out-dir " + (dir / "ev").string());
+  EXPECT_EQ(ev.code, 2) << ev.out;
+  EXPECT_NE(ev.out.find("error: --n: needs 1"), std::string::npos) << ev.out;
   auto zero = sh(cli() + " simulate --spec /dev/zero --n 2 --device cpu --stdout-summary");
   EXPECT_EQ(zero.code, 2) << zero.out;
   EXPECT_NE(zero.out.find("error: spec: '/dev/zero' is not a regular file"), std::string::npos) << zero.out;
