@@ -236,6 +236,9 @@ TEST(Spec, Float32ValuesAreBounded) {
   expect_key_error("dt = 1e300\n" + kOk, "dt", "out of range");
   expect_key_error("[states]\nprior = \"weibull\"\nscale = 1e300\n", "states.scale", "out of range");
   expect_key_error("[states]\nprior = \"weibull\"\nshape = 0.01\n", "states.shape", "out of range");
+  // shape 0.1: sigmas up to 23^10 * scale, beyond float32's sigma^2 for scale 1e6.
+  expect_key_error("[states]\nprior = \"weibull\"\nshape = 0.1\nscale = 1e6\n", "states.shape", "draws sigmas up to");
+  EXPECT_NO_THROW(parse_spec("[states]\nprior = \"weibull\"\nshape = 0.1\nscale = 1.0\n"));
   expect_key_error("[states]\nprior = \"uniform\"\nlow = 0\nhigh = 1e300\n", "states.high", "out of range");
   expect_key_error(kOk + "[noise]\nlocalization = 1e300\n", "noise.localization", "out of range");
   expect_key_error(kOk + "[features]\nlog_eps = 1e-50\n", "features.log_eps", "out of range");
@@ -325,4 +328,21 @@ TEST(TrainConfigLimits, MemoryIsCheckedAtConfigLoad) {
                                    "kernel = 16384\npadding = \"same\"\n[layer.g]\ntype = \"global_maxpool1d\"\ninputs = [\"b\"]\n"
                                    "[layer.out]\ntype = \"dense\"\ninputs = [\"g\"]\nunits = 1\n");
   expect_config_error(wide, "layer.b.filters", "needs ");
+}
+
+TEST(TrainConfigLimits, RunDirectoryOverridesAreReadWithTheFileChecks) {
+  Scratch s;
+  s.write("spec.toml", kConfigSpec);
+  s.write("config.toml", kConfig);
+  s.write("overrides.txt", "train.epochs=3\n");
+  EXPECT_EQ(load_run_config(s.dir.string()).epochs, 3);
+  std::filesystem::remove(s.dir / "overrides.txt");
+  EXPECT_EQ(load_run_config(s.dir.string()).epochs, 2);  // no overrides
+  std::filesystem::create_directories(s.dir / "overrides.txt");
+  try {
+    load_run_config(s.dir.string());
+    ADD_FAILURE() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
 }

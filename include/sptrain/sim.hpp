@@ -37,6 +37,7 @@ inline constexpr double kMaxPosition = 1e6;         // |start.low|, |start.high|
 inline constexpr double kMaxSigma = 1e6;            // step std (sigma, sqrt(2 D dt)), prior bounds, noise
 inline constexpr double kMaxDt = 1e6;               // seconds per frame
 inline constexpr double kMinWeibullShape = 0.1;     // states.shape
+inline constexpr double kMaxDrawnSigma = 1e15;      // Weibull prior: loc + scale * 23^(1/shape)
 inline constexpr double kMinLogEps = 1e-30;         // features.log_eps (a normal float32)
 inline constexpr double kMaxExpectedSwitches = 1e6; // rate * steps (Poisson), -Q_ii * steps (Markov)
 

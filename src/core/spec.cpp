@@ -3,10 +3,8 @@
 // and the bounds (the limits in sim.hpp), which keep every float32 value finite and the work finite.
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "core/toml_config.hpp"
 #include "sptrain/error.hpp"
@@ -133,6 +131,10 @@ SimSpec build(const Items& items, const std::string& source) {
       bound(shape, "states.shape", kMinWeibullShape, kMaxSigma);
       bound(scale, "states.scale", 0, kMaxSigma);
       bound(loc, "states.loc", 0, kMaxSigma);
+      // The largest sigma the prior draws (u >= 2^-32, -log u < 23) must keep sigma^2 finite in float32.
+      const double top = loc + scale * std::pow(23.0, 1.0 / shape);
+      require(top <= kMaxDrawnSigma, "states.shape", "draws sigmas up to " + Reader::fmt(top) + ", too large",
+              "loc + scale * 23^(1/shape) <= " + Reader::fmt(kMaxDrawnSigma) + ": a larger shape or a smaller scale");
       p.prior = PriorKind::Weibull;
       p.prior_a = float(shape);
       p.prior_b = float(scale);

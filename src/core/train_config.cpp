@@ -1,6 +1,7 @@
 // Training config: TOML -> TrainConfig, strictly checked (docs/train.md lists every key).
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -422,9 +423,12 @@ TrainConfig load_run_config(const std::string& run_dir) {
   if (!std::filesystem::exists(run_dir + "/config.toml"))
     throw UsageError(run_dir + ": not a run directory (no config.toml)");
   std::vector<std::string> set = {"data.spec=\"spec.toml\""};
-  std::ifstream ov(run_dir + "/overrides.txt");
-  for (std::string line; std::getline(ov, line);)
-    if (!line.empty()) set.push_back(line);
+  const std::string ov_path = run_dir + "/overrides.txt";
+  if (std::filesystem::exists(ov_path)) {
+    std::istringstream ov(cfg::read_file(ov_path, "overrides"));
+    for (std::string line; std::getline(ov, line);)
+      if (!line.empty()) set.push_back(line);
+  }
   return load_train_config(run_dir + "/config.toml", set);
 }
 
