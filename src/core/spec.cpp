@@ -220,9 +220,9 @@ SimSpec build(const Items& items, const std::string& source) {
                     " expected switches per trajectory, too many",
                 "-Q_ii * steps <= " + Reader::fmt(kMaxExpectedSwitches) + ", here -Q_ii <= " +
                     Reader::fmt(kMaxExpectedSwitches / S));
-      }
-      else
+      } else {
         require(std::abs(sum - 1) <= 1e-9, rk, "row sums to " + Reader::fmt(sum), "rows of a transition matrix sum to 1");
+      }
     }
     for (int i = 0; i < K; ++i) {
       double acc = 0, tot = 0;

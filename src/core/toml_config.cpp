@@ -177,9 +177,8 @@ void apply_override(const std::string& ov, Items& items, const std::vector<std::
     t = toml::parse(std::string_view(text), std::string_view("--set"));
   } catch (const toml::parse_error& e) {
     if (!bare_word(value))
-      throw UsageError("--set " + ov + ": " + std::string(e.description()) + " (column " +
-                       std::to_string(std::max<int64_t>(1, int64_t(e.source().begin.column) - int64_t(key.size()) - 3)) +
-                       " of the value; strings with spaces or quotes need TOML quotes: KEY=\"...\")");
+      throw UsageError("--set " + ov + ": " + std::string(e.description()) +
+                       " (the value is TOML; a string with spaces or quotes needs TOML quotes: KEY=\"...\")");
     t = parse(key + " = \"" + value + "\"\n", "--set", ov);
   }
   add(t, items, allowed, true);

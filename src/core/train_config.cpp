@@ -188,9 +188,8 @@ ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, 
         l.pool = positive("pool", 2);
         l.pool_stride = positive("stride", l.pool);
         break;
-      case LayerType::BatchNorm:
+      case LayerType::BatchNorm: {
         allowed({"type", "inputs", "momentum", "eps"});
-      {
         const double mom = r.number(p + "momentum", 0.99), eps = r.number(p + "eps", 1e-3);
         require(mom >= 0 && mom < 1, p + "momentum", fmt(mom) + " is outside [0, 1)", "");
         require(eps > 0, p + "eps", fmt(eps) + " is not positive", "> 0");
