@@ -2,7 +2,7 @@
 # Installs the Debian packages sptrain builds and tests with (the CUDA toolkit is expected preinstalled).
 # Idempotent: packages already present are left alone. Needs root (or sudo) and a package registry.
 set -euo pipefail
-pkgs=(cmake ninja-build g++ libcli11-dev nlohmann-json3-dev libgtest-dev libopenblas-dev libomp-dev
+pkgs=(cmake ninja-build g++ libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libopenblas-dev libomp-dev
       gnuplot-nox python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do

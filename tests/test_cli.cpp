@@ -435,3 +435,53 @@ TEST_F(Cli, AFullDiskIsAnErrorNamingTheFile) {
   EXPECT_EQ(r.out.find(".tmp-"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("iostream error"), std::string::npos) << r.out;
 }
+
+TEST_F(Cli, SeedsAreUnsigned64BitIntegers) {
+  auto s = spec("length = 10\n[states]\nsigma = [1.0]\n");
+  const std::string base = cli() + " simulate --spec " + s + " --n 2 --device cpu --stdout-summary";
+  for (const std::string bad : {"-1", "18446744073709551616", "99999999999999999999999", "1e3", "+5", "0x10", "abc"}) {
+    auto r = sh(base + " --seed " + bad);
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
+    EXPECT_NE(r.out.find("--seed"), std::string::npos) << r.out;
+  }
+  EXPECT_NE(sh(base + " --seed -1").out.find("'-1' is not a seed"), std::string::npos);
+  EXPECT_NE(sh(base + " --seed 18446744073709551616").out.find("too large for a seed"), std::string::npos);
+  auto out = (dir / "t.npy").string();
+  auto ok = sh(cli() + " simulate --spec " + s + " --n 2 --device cpu --seed 18446744073709551615 --out " + out);
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  auto py = python_with_numpy();
+  if (!py.empty()) {
+    auto c = sh(py + " -c \"import numpy as np, json\nl = np.load('" + (dir / "t.labels.npz").string() +
+                "')\nassert json.loads(l['spec_json'].tobytes())['seed'] == 18446744073709551615\"");
+    EXPECT_EQ(c.code, 0) << c.out;
+  }
+  auto ev = sh(cli() + " eval --baselines-only --spec " + s + " --n 5 --seed -1 --no-plots --out-dir " + (dir / "ev").string());
+  EXPECT_EQ(ev.code, 2) << ev.out;
+  EXPECT_NE(ev.out.find("'-1' is not a seed"), std::string::npos) << ev.out;
+  EXPECT_FALSE(fs::exists(dir / "ev"));
+}
+
+TEST_F(Cli, HugeRequestsAreRefusedBeforeAllocating) {
+  auto s = spec("length = 100000\n[states]\nsigma = [1.0]\n");
+  auto out = (dir / "t.npy").string();
+  auto r = sh(cli() + " simulate --spec " + s + " --n 1000000000 --seed 3 --device cpu --out " + out);  // ~1.3 PB
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("error: --n: needs 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" bytes of physical memory available)"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out));
+  auto ev = sh(cli() + " eval --baselines-only --spec " + s + " --n 1000000000 --no-plots --out-dir " + (dir / "ev").string());
+  EXPECT_EQ(ev.code, 2) << ev.out;
+  EXPECT_NE(ev.out.find("error: --n: needs 1"), std::string::npos) << ev.out;
+  auto zero = sh(cli() + " simulate --spec /dev/zero --n 2 --device cpu --stdout-summary");
+  EXPECT_EQ(zero.code, 2) << zero.out;
+  EXPECT_NE(zero.out.find("error: spec: '/dev/zero' is not a regular file"), std::string::npos) << zero.out;
+  auto inf = sh(simulate(spec("[states]\nsigma = [1e300]\n"), "--stdout-summary"));
+  EXPECT_EQ(inf.code, 2) << inf.out;
+  EXPECT_NE(inf.out.find("error: states.sigma: 1e+300 is too large"), std::string::npos) << inf.out;
+  auto low = sh(simulate(spec("[start]\nlow = -1e300\n[states]\nsigma = [1.0]\n"), "--stdout-summary"));
+  EXPECT_EQ(low.code, 2) << low.out;
+  EXPECT_NE(low.out.find("error: start.low: -1e+300 is out of range"), std::string::npos) << low.out;
+  auto rate = sh(simulate(spec("[states]\nsigma = [1.0, 2.0]\n[switching]\nmodel = \"poisson\"\nrate = 1e8\n"), "--stdout-summary"));
+  EXPECT_EQ(rate.code, 2) << rate.out;
+  EXPECT_NE(rate.out.find("error: switching.rate: 1e+08 gives"), std::string::npos) << rate.out;
+}

@@ -18,7 +18,8 @@ void add_eval(CLI::App& app) {
   sub->add_option("--spec", r->spec_path, "Generate the trajectories from this spec (default: the run's spec)");
   sub->add_option("--set", r->spec_set, "Override a spec key, KEY=VALUE (repeatable)");
   sub->add_option("--n", r->n, "Number of generated trajectories")->capture_default_str();
-  sub->add_option("--seed", r->seed, "Seed of the generated trajectories (default: disjoint from the run's)");
+  sub->add_option("--seed", r->seed, "Seed of the generated trajectories, 0 to 2^64-1 (default: disjoint from the run's)")
+      ->check(seed_validator());
   sub->add_option("--input", r->input, "Score these trajectories instead (NPY from `sptrain simulate`, trackpy/TrackMate/AnDi CSV)");
   sub->add_option("--out-dir", r->out_dir, "Output directory: eval.json, predictions.csv, plots")->required();
   sub->add_flag("--force", r->force, "Write into a non-empty output directory");

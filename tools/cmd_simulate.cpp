@@ -43,6 +43,7 @@ void run(const SimulateOptions& o) {
   SimSpec spec = load_spec(o.spec, o.set);
   if (o.out.empty() && !o.summary) throw UsageError("simulate: nothing to do: give --out FILE and/or --stdout-summary");
   if (o.n <= 0) throw UsageError("--n: " + std::to_string(o.n) + " is not positive (number of trajectories >= 1)");
+  check_trajectory_memory(spec.params, double(o.n), "--n");
   enum { NPY, CSV } fmt = NPY;
   if (!o.out.empty()) {
     auto ext = std::filesystem::path(o.out).extension().string();
@@ -87,7 +88,9 @@ void add_simulate(CLI::App& app) {
   auto* sub = app.add_subcommand("simulate", "Generate trajectories from a spec (TOML) and write NPY or CSV");
   sub->add_option("--spec", o->spec, "Trajectory spec (TOML), see docs/spec.md")->required();
   sub->add_option("--n", o->n, "Number of trajectories")->required();
-  sub->add_option("--seed", o->seed, "Random seed (trajectory i is a pure function of seed and i)")->capture_default_str();
+  sub->add_option("--seed", o->seed, "Random seed, 0 to 2^64-1 (trajectory i is a pure function of seed and i)")
+      ->check(seed_validator())
+      ->capture_default_str();
   sub->add_option("--first-index", o->first, "Global index of the first trajectory")->capture_default_str();
   sub->add_option("--out", o->out, "Output file: .npy (plus <stem>.labels.npz) or .csv (trackpy layout)");
   sub->add_option("--set", o->set, "Override a spec key, KEY=VALUE (repeatable), e.g. --set switching.rate=0.02");

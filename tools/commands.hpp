@@ -12,6 +12,21 @@ extern volatile std::sig_atomic_t graceful_stop, stop_signal;
 struct ExitStatus {
   int code;
 };
+// A seed: a decimal unsigned 64-bit integer, 0 to 18446744073709551615. Rejects signs (CLI11 reads
+// "-1" into a uint64_t as 2^64 - 1) and values that overflow, before the option is converted.
+inline CLI::Validator seed_validator() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        const std::string max = "18446744073709551615";
+        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
+          return "'" + s + "' is not a seed (a decimal integer 0 to " + max + ")";
+        const std::string d = s.substr(std::min(s.find_first_not_of('0'), s.size() - 1));
+        if (d.size() > max.size() || (d.size() == max.size() && d > max))
+          return "'" + s + "' is too large for a seed (at most " + max + ")";
+        return "";
+      },
+      "UINT64");
+}
 void add_info(CLI::App& app);
 void add_simulate(CLI::App& app);
 void add_train(CLI::App& app);  // train and model

@@ -32,6 +32,20 @@ SimSpec load_spec(const std::string& path, const std::vector<std::string>& overr
 SimSpec parse_spec(const std::string& toml_text, const std::vector<std::string>& overrides = {},
                    const std::string& source = "<string>");
 
+// Bounds of spec values (docs/spec.md): float32 values stay finite, the switching work stays finite.
+inline constexpr double kMaxPosition = 1e6;         // |start.low|, |start.high|
+inline constexpr double kMaxSigma = 1e6;            // step std (sigma, sqrt(2 D dt)), prior bounds, noise
+inline constexpr double kMaxDt = 1e6;               // seconds per frame
+inline constexpr double kMinWeibullShape = 0.1;     // states.shape
+inline constexpr double kMaxDrawnSigma = 1e15;      // Weibull prior: loc + scale * 23^(1/shape)
+inline constexpr double kMinLogEps = 1e-30;         // features.log_eps (a normal float32)
+inline constexpr double kMaxExpectedSwitches = 1e6; // rate * steps (Poisson), -Q_ii * steps (Markov)
+
+// Host bytes one trajectory takes in a TrajectoryBatch plus its features; check_trajectory_memory()
+// throws KeyError "<key>: needs N bytes (M bytes of physical memory available)" when n of them do not fit.
+double trajectory_bytes(const SimParams& p);
+void check_trajectory_memory(const SimParams& p, double n, const std::string& key);
+
 // Host copy of a generated batch. Letters as in kernels/simulate.cuh.
 struct TrajectoryBatch {
   SimParams params;

@@ -18,6 +18,16 @@ namespace sptrain {
 enum class LabelKind { Sigma, NSwitches, NSwitchesPlusOne, SwitchTime, HasSwitch, InitialState, StepState };
 enum class Schedule { Constant, Warmup, Plateau, Cosine };
 
+// Bounds of config values (docs/train.md), checked before any is narrowed or used.
+inline constexpr int64_t kMaxDatasetSize = (int64_t(1) << 31) - 1;  // data.train_size, val_size, test_size
+inline constexpr int64_t kMaxBatch = int64_t(1) << 24;              // train.batch, train.micro_batch
+inline constexpr int64_t kMaxEpochs = 1000000;                      // train.epochs, patiences
+inline constexpr int64_t kMaxStepsPerEpoch = 1000000000;            // train.steps_per_epoch
+inline constexpr double kMaxExamples = 9007199254740992.0;          // epochs * steps_per_epoch * batch <= 2^53
+inline constexpr int64_t kMaxChannels = 65536;                      // layer filters, units
+inline constexpr int64_t kMaxWindow = 16384;                        // layer kernel, stride, dilation, pool
+inline constexpr double kMaxScalar = 1e30;  // lr, |alpha|, weight_decay, lars_eta, clip_norm, min_delta (float32-finite)
+
 struct TrainConfig {
   std::string source;              // config file
   nlohmann::json resolved;         // every key with its final value

@@ -348,6 +348,7 @@ nlohmann::json run_eval(const EvalRequest& r) {
     else throw UsageError("eval: give --spec or --input");
     have_spec = true;
     if (r.n < 1) throw UsageError("--n: " + std::to_string(r.n) + " is not positive");
+    check_trajectory_memory(spec.params, double(r.n), "--n");
     const uint64_t seed = r.seed ? r.seed : sim::splitmix64((r.run_dir.empty() ? 1 : cfg.data_seed) ^ 0x6576616c75617465ull);
     TrajectoryBatch b;
     simulate(spec.params, seed, 0, r.n, r.device.is_cuda() ? r.device : Device::cpu(), b);

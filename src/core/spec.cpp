@@ -1,11 +1,10 @@
-// Trajectory spec: TOML (read with CLI11's config parser) -> validated SimParams.
-// Every key is checked; errors read "<key>: <what is wrong> (<allowed>)". docs/spec.md lists the keys.
+// Trajectory spec: TOML (parsed with toml++) -> validated SimParams.
+// Every key is checked; errors read "<key>: <what is wrong> (<allowed>)". docs/spec.md lists the keys
+// and the bounds (the limits in sim.hpp), which keep every float32 value finite and the work finite.
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "core/toml_config.hpp"
 #include "sptrain/error.hpp"
@@ -14,6 +13,7 @@
 namespace sptrain {
 namespace {
 
+using cfg::bound;
 using cfg::Items;
 using cfg::Reader;
 using cfg::forbid;
@@ -76,8 +76,10 @@ SimSpec build(const Items& items, const std::string& source) {
   p.dims = int32_t(dims);
   double dt = r.number("dt", 1.0);
   require(dt > 0, "dt", Reader::fmt(dt) + " is not positive", "seconds per frame, > 0");
+  bound(dt, "dt", 0, kMaxDt, " seconds per frame");
   p.dt = float(dt);
-  double lo = r.number("start.low", 0.0), hi = r.number("start.high", 50.0);
+  double lo = r.number("start.low", 0.0, -kMaxPosition, kMaxPosition),
+         hi = r.number("start.high", 50.0, -kMaxPosition, kMaxPosition);
   require(hi >= lo, "start.high", Reader::fmt(hi) + " is below start.low = " + Reader::fmt(lo), ">= start.low");
   p.start_low = float(lo);
   p.start_high = float(hi);
@@ -107,6 +109,8 @@ SimSpec build(const Items& items, const std::string& source) {
     for (double x : v) {
       require(x > 0, key, Reader::fmt(x) + " is not positive", has_sigma ? "step std > 0" : "D > 0");
       sig.push_back(has_sigma ? x : std::sqrt(2.0 * x * dt));
+      require(sig.back() <= kMaxSigma, key, Reader::fmt(x) + " is too large",
+              has_sigma ? "at most " + Reader::fmt(kMaxSigma) : "sqrt(2 D dt) at most " + Reader::fmt(kMaxSigma));
     }
     for (int k = 0; k < K; ++k) p.sigma[k] = float(sig[k]);
     p.prior = PriorKind::Fixed;
@@ -124,6 +128,13 @@ SimSpec build(const Items& items, const std::string& source) {
       require(shape > 0, "states.shape", Reader::fmt(shape) + " is not positive", "Weibull shape > 0");
       require(scale > 0, "states.scale", Reader::fmt(scale) + " is not positive", "Weibull scale > 0");
       require(loc >= 0, "states.loc", Reader::fmt(loc) + " is negative", "offset >= 0");
+      bound(shape, "states.shape", kMinWeibullShape, kMaxSigma);
+      bound(scale, "states.scale", 0, kMaxSigma);
+      bound(loc, "states.loc", 0, kMaxSigma);
+      // The largest sigma the prior draws (u >= 2^-32, -log u < 23) must keep sigma^2 finite in float32.
+      const double top = loc + scale * std::pow(23.0, 1.0 / shape);
+      require(top <= kMaxDrawnSigma, "states.shape", "draws sigmas up to " + Reader::fmt(top) + ", too large",
+              "loc + scale * 23^(1/shape) <= " + Reader::fmt(kMaxDrawnSigma) + ": a larger shape or a smaller scale");
       p.prior = PriorKind::Weibull;
       p.prior_a = float(shape);
       p.prior_b = float(scale);
@@ -139,6 +150,7 @@ SimSpec build(const Items& items, const std::string& source) {
       if (prior == "uniform") require(a >= 0, "states.low", Reader::fmt(a) + " is negative", ">= 0");
       else require(a > 0, "states.low", Reader::fmt(a) + " is not positive", "> 0 for a log-uniform prior");
       require(b > a, "states.high", Reader::fmt(b) + " is not above states.low = " + Reader::fmt(a), "> states.low");
+      bound(b, "states.high", 0, kMaxSigma);
       p.prior = prior == "uniform" ? PriorKind::Uniform : PriorKind::LogUniform;
       p.prior_a = float(a);
       p.prior_b = float(b);
@@ -174,6 +186,9 @@ SimSpec build(const Items& items, const std::string& source) {
     require(r.has("switching.rate"), "switching.rate", "missing", "switches per step, > 0");
     double rate = r.number("switching.rate", 0);
     require(rate > 0, "switching.rate", Reader::fmt(rate) + " is not positive", "switches per step, > 0");
+    require(rate * S <= kMaxExpectedSwitches, "switching.rate",
+            Reader::fmt(rate) + " gives " + Reader::fmt(rate * S) + " expected switches per trajectory, too many",
+            "rate * steps <= " + Reader::fmt(kMaxExpectedSwitches) + ", here rate <= " + Reader::fmt(kMaxExpectedSwitches / S));
     p.switching = SwitchKind::Poisson;
     p.rate = float(rate);
     jsw["rate"] = rate;
@@ -197,11 +212,17 @@ SimSpec build(const Items& items, const std::string& source) {
         if (has_q && i != j) require(m[i][j] >= 0, rk, "off-diagonal rate " + Reader::fmt(m[i][j]) + " is negative", ">= 0");
         if (has_p) require(m[i][j] >= 0 && m[i][j] <= 1, rk, "probability " + Reader::fmt(m[i][j]) + " outside [0, 1]", "");
       }
-      if (has_q)
+      if (has_q) {
         require(std::abs(sum) <= 1e-9 * (1 + std::abs(m[i][i])), rk, "row sums to " + Reader::fmt(sum),
                 "rows of a rate matrix sum to 0");
-      else
+        require(-m[i][i] * S <= kMaxExpectedSwitches, rk,
+                "exit rate " + Reader::fmt(-m[i][i]) + " gives " + Reader::fmt(-m[i][i] * S) +
+                    " expected switches per trajectory, too many",
+                "-Q_ii * steps <= " + Reader::fmt(kMaxExpectedSwitches) + ", here -Q_ii <= " +
+                    Reader::fmt(kMaxExpectedSwitches / S));
+      } else {
         require(std::abs(sum - 1) <= 1e-9, rk, "row sums to " + Reader::fmt(sum), "rows of a transition matrix sum to 1");
+      }
     }
     for (int i = 0; i < K; ++i) {
       double acc = 0, tot = 0;
@@ -262,8 +283,7 @@ SimSpec build(const Items& items, const std::string& source) {
   // --- initial state distribution ---
   std::vector<double> init;
   std::string init_name;
-  if (r.has("states.initial") && r.raw("states.initial").size() == 1 &&
-      std::isalpha(static_cast<unsigned char>(r.raw("states.initial")[0].front()))) {
+  if (r.is_string("states.initial")) {
     init_name = r.string("states.initial", "");
   } else if (r.has("states.initial")) {
     init = r.list("states.initial");
@@ -272,6 +292,7 @@ SimSpec build(const Items& items, const std::string& source) {
     double sum = 0;
     for (double x : init) {
       require(x >= 0, "states.initial", Reader::fmt(x) + " is negative", "probabilities >= 0");
+      bound(x, "states.initial", 0, 1);
       sum += x;
     }
     require(std::abs(sum - 1) <= 1e-6, "states.initial", "sums to " + Reader::fmt(sum), "probabilities summing to 1");
@@ -301,6 +322,7 @@ SimSpec build(const Items& items, const std::string& source) {
   // --- noise ---
   double loc = r.number("noise.localization", 0.0);
   require(loc >= 0, "noise.localization", Reader::fmt(loc) + " is negative", "std of the localization error, >= 0");
+  bound(loc, "noise.localization", 0, kMaxSigma);
   double expo = r.number("noise.exposure", 0.0);
   require(expo >= 0 && expo <= 1, "noise.exposure", Reader::fmt(expo) + " is outside [0, 1]", "fraction of the frame");
   int64_t sub = r.integer("noise.substeps", 16);
@@ -319,27 +341,35 @@ SimSpec build(const Items& items, const std::string& source) {
   f.mean_removal = r.boolean("features.mean_removal", false);
   double eps = r.number("features.log_eps", 1e-12);
   require(eps > 0, "features.log_eps", Reader::fmt(eps) + " is not positive", "> 0");
+  bound(eps, "features.log_eps", kMinLogEps, 1);
   f.log_eps = float(eps);
   out["features"] = {{"kind", feature_kind_name(f.kind)}, {"mean_removal", f.mean_removal}, {"log_eps", eps}};
+  check_trajectory_memory(p, 1, "length");
   return spec;
 }
 
 }  // namespace
 
+double trajectory_bytes(const SimParams& p) {
+  const double L = p.length, S = p.steps();
+  // positions and their features (N, L, D) as float32, step sigma and state, state sigma, traj
+  // sigma, switch count and times, initial state.
+  return 2 * L * p.dims * 4 + S * (4 + 1) + p.n_states * 4 + 4 + 4 + double(p.max_switch_times) * 4 + 4;
+}
+
+void check_trajectory_memory(const SimParams& p, double n, const std::string& key) {
+  cfg::check_memory(key, n * trajectory_bytes(p));
+}
+
 SimSpec parse_spec(const std::string& toml_text, const std::vector<std::string>& overrides, const std::string& source) {
   Items items;
-  std::istringstream in(toml_text);
-  cfg::read_items(in, items, kKeys, "spec", false);
+  cfg::read_items(toml_text, items, kKeys, "spec", source);
   for (const auto& ov : overrides) cfg::apply_override(ov, items, kKeys);
   return build(items, source);
 }
 
 SimSpec load_spec(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw UsageError("spec: cannot open '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_spec(ss.str(), overrides, path);
+  return parse_spec(cfg::read_file(path, "spec"), overrides, path);
 }
 
 }  // namespace sptrain

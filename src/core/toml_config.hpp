@@ -1,32 +1,53 @@
-// Strictly checked TOML configuration (read with CLI11's config parser): every key must be one
-// of the allowed keys, values are read with their key in every error message
-// ("<key>: <what is wrong> (<allowed>)"). Shared by trajectory specs and training configs.
+// Strictly checked TOML configuration (parsed with toml++): every key must be one of the allowed
+// keys, every value has the TOML type its key needs, and values are read with their key in every
+// error message ("<key>: <what is wrong> (<allowed>)"). Shared by trajectory specs and training configs.
 #pragma once
 #include <cstdint>
-#include <istream>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <algorithm>
-#include <cmath>
 
 #include "sptrain/error.hpp"
 
 namespace sptrain::cfg {
 
-// Values by full dotted key ("switching.rate"), plus the keys in the order they first appeared.
+// Spec and config files larger than this are refused before they are read.
+inline constexpr int64_t kMaxFileBytes = int64_t(1) << 20;
+
+// One TOML value, converted from the parser's tree (tables inside arrays and dates keep only their type).
+struct Value {
+  enum class Type { Integer, Float, Boolean, String, Array, Other };
+  Type type = Type::Other;
+  int64_t integer = 0;
+  double real = 0;
+  bool boolean = false;
+  std::string string;       // String: the text; Other: the TOML type name
+  std::vector<Value> items;  // Array
+  std::string describe() const;  // "a string \"20\"", "an array [20]", "a float 2.5", ...
+};
+
+// Values by full dotted key ("switching.rate"), plus the keys in the order they appear in the document.
 struct Items {
-  std::map<std::string, std::vector<std::string>> values;
+  std::map<std::string, Value> values;
   std::vector<std::string> order;
 };
 
 // `allowed` holds full dotted keys; a part "*" matches any one part ("layer.*.type").
-// `what` names the document in parse errors ("spec", "config").
-void read_items(std::istream& in, Items& items, const std::vector<std::string>& allowed, const std::string& what,
-                bool is_override);
-// Applies "section.key=value" on top of items (same checks).
+// `what` names the document in errors ("spec", "config"), `source` its file (parse errors read
+// "<what> <source>:<line>:<column>: <problem>").
+void read_items(const std::string& text, Items& items, const std::vector<std::string>& allowed, const std::string& what,
+                const std::string& source);
+// Applies "section.key=value" on top of items (same checks). The value is TOML; a bare word
+// (starting with a letter, '.', '/' or '_', without spaces, quotes, brackets, '#', ',' or '=') is read as a string.
 void apply_override(const std::string& kv, Items& items, const std::vector<std::string>& allowed);
+// The content of a spec or config file: a regular file of at most kMaxFileBytes, read with that bound.
+std::string read_file(const std::string& path, const std::string& what);
+
+// Physical memory available to this process now (MemAvailable of /proc/meminfo, else
+// sysconf(_SC_PHYS_PAGES) * page size), in bytes.
+int64_t available_memory();
+// Throws KeyError "<key>: needs N bytes (M available ...)" when `bytes` (< 0: overflowed) does not fit.
+void check_memory(const std::string& key, double bytes);
 
 std::string join(const std::vector<std::string>& v, const std::string& sep);
 std::string fmt(double x);
@@ -35,77 +56,31 @@ class Reader {
  public:
   explicit Reader(const Items& items) : items_(items.values) {}
   bool has(const std::string& k) const { return items_.count(k) > 0; }
+  const Value& value(const std::string& k) const { return items_.at(k); }
+  bool is_string(const std::string& k) const { return has(k) && value(k).type == Value::Type::String; }
 
-  const std::vector<std::string>& raw(const std::string& k) const { return items_.at(k); }
-
-  double number(const std::string& k, double def) const {
-    if (!has(k)) return def;
-    const auto& v = raw(k);
-    if (v.size() != 1) throw KeyError(k, "expected one number, got " + std::to_string(v.size()) + " values", "");
-    return parse_number(k, v[0]);
-  }
-  int64_t integer(const std::string& k, int64_t def) const {
-    double x = number(k, double(def));
-    if (x != std::floor(x) || std::abs(x) > 9e15) throw KeyError(k, fmt(x) + " is not an integer", "");
-    return int64_t(x);
-  }
-  std::string string(const std::string& k, const std::string& def) const {
-    if (!has(k)) return def;
-    const auto& v = raw(k);
-    if (v.size() != 1) throw KeyError(k, "expected one string", "");
-    return v[0];
-  }
-  bool boolean(const std::string& k, bool def) const {
-    std::string s = string(k, def ? "true" : "false");
-    if (s == "true" || s == "1") return true;
-    if (s == "false" || s == "0") return false;
-    throw KeyError(k, "'" + s + "' is not a boolean", "true or false");
-  }
-  std::vector<double> list(const std::string& k) const {
-    std::vector<double> out;
-    for (auto s : raw(k)) {
-      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
-      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
-      if (!s.empty()) out.push_back(parse_number(k, s));
-    }
-    return out;
-  }
-  std::vector<std::vector<double>> matrix(const std::string& k) const {
-    std::vector<std::vector<double>> rows;
-    bool open = false;
-    for (auto s : raw(k)) {
-      bool starts = !s.empty() && s.front() == '[', ends = !s.empty() && s.back() == ']';
-      if (starts) {
-        rows.emplace_back();
-        open = true;
-      }
-      if (!open) throw KeyError(k, "expected an array of rows", "for example [[-0.1, 0.1], [0.2, -0.2]]");
-      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
-      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
-      if (!s.empty()) rows.back().push_back(parse_number(k, s));
-      if (ends) open = false;
-    }
-    return rows;
-  }
+  // A TOML integer or float, finite.
+  double number(const std::string& k, double def) const;
+  // number() within [lo, hi] ("<x> is out of range (lo to hi<unit>)").
+  double number(const std::string& k, double def, double lo, double hi, const std::string& unit = "") const;
+  // A TOML integer.
+  int64_t integer(const std::string& k, int64_t def) const;
+  // integer() within [lo, hi], checked before the caller narrows it.
+  int64_t integer(const std::string& k, int64_t def, int64_t lo, int64_t hi, const std::string& unit = "") const;
+  std::string string(const std::string& k, const std::string& def) const;
+  bool boolean(const std::string& k, bool def) const;
+  std::vector<double> list(const std::string& k) const;          // array of numbers
+  std::vector<int64_t> int_list(const std::string& k) const;     // array of integers
+  std::vector<std::string> strings(const std::string& k) const;  // a string or an array of strings
+  std::vector<std::vector<double>> matrix(const std::string& k) const;  // array of arrays of numbers
   static std::string fmt(double x) { return cfg::fmt(x); }
 
  private:
-  static double parse_number(const std::string& k, const std::string& s) {
-    try {
-      size_t used = 0;
-      double x = std::stod(s, &used);
-      if (used != s.size()) throw std::invalid_argument(s);
-      if (!std::isfinite(x)) throw KeyError(k, "'" + s + "' is not finite", "a finite number");
-      return x;
-    } catch (const KeyError&) {
-      throw;
-    } catch (const std::exception&) {
-      throw KeyError(k, "'" + s + "' is not a number", "");
-    }
-  }
-  const std::map<std::string, std::vector<std::string>>& items_;
+  const std::map<std::string, Value>& items_;
 };
 
+// Checks a number that is already read against [lo, hi] (for derived values).
+void bound(double x, const std::string& key, double lo, double hi, const std::string& unit = "");
 void require(bool ok, const std::string& key, const std::string& what, const std::string& allowed);
 // Keys that only make sense for some choice of another key: error if any is present.
 void forbid(const Reader& r, const std::vector<std::string>& keys, const std::string& why);

@@ -1,6 +1,7 @@
 // Training config: TOML -> TrainConfig, strictly checked (docs/train.md lists every key).
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -27,6 +28,7 @@ const std::vector<std::string> kKeys = {
     "early_stopping.restore_best",
     "checkpoint.monitor", "checkpoint.mode"};
 
+using cfg::bound;
 using cfg::fmt;
 using cfg::require;
 
@@ -72,6 +74,34 @@ bool parse_mode(const std::string& k, const std::string& s) {
   throw KeyError(k, "'" + s + "' is not a mode", "min or max (declare it explicitly)");
 }
 
+// Refuses, before anything is allocated, a config whose data sets or model do not fit in the
+// available physical memory (docs/train.md): the model takes its weights, gradients and two
+// optimizer moments, the activations of one micro-batch and their gradients (float32, counted
+// twice for workspaces) and one generated batch; the validation set (with the fixed training
+// set) and the test set are each held on top of that.
+void check_train_memory(const TrainConfig& c, const ModelInfo& info) {
+  const double per_example = trajectory_bytes(c.spec.params) + double(c.target_elems()) * 4;
+  double weights = 0, acts = 0, worst = 0;
+  std::string weights_key;
+  for (size_t i = 0; i < c.model.layers.size() && i < info.shapes.size(); ++i) {
+    const double w = double(i < info.params.size() ? info.params[i] : 0) * 16 + double(i < info.state.size() ? info.state[i] : 0) * 4;
+    weights += w;
+    acts += double(c.micro_batch) * double(info.shapes[i].T) * double(info.shapes[i].C) * 4 * 4;
+    if (w > worst) {
+      worst = w;
+      const auto& l = c.model.layers[i];
+      weights_key = "layer." + l.name + (l.type == LayerType::Dense ? ".units" : ".filters");
+    }
+  }
+  const double batch = double(c.batch) * per_example;
+  const double model = weights + acts + batch;
+  std::string key = c.micro_batch < c.batch ? "train.micro_batch" : "train.batch";
+  if (weights > acts && weights > batch && !weights_key.empty()) key = weights_key;
+  cfg::check_memory(key, model);
+  cfg::check_memory(c.fixed ? "data.train_size" : "data.val_size", double(c.train_size + c.val_size) * per_example + model);
+  cfg::check_memory("data.test_size", double(c.test_size) * per_example + model);
+}
+
 ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, int C_in) {
   ModelSpec m;
   m.name = "custom";
@@ -104,24 +134,24 @@ ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, 
                      "conv1d, dense, activation, maxpool1d, global_maxpool1d, batchnorm, concatenate, flatten, reshape, softmax");
     l.type = it->second;
     if (!r.has(p + "inputs")) throw KeyError(p + "inputs", "missing", "names of earlier layers, or \"input\"");
-    for (auto s : r.raw(p + "inputs")) {
-      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
-      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
-      s.erase(std::remove(s.begin(), s.end(), '"'), s.end());
-      if (!s.empty()) l.inputs.push_back(s);
-    }
+    l.inputs = r.strings(p + "inputs");
     auto allowed = [&](std::set<std::string> keys) {
       for (const auto& kk : items.order)
         if (kk.rfind(p, 0) == 0 && !keys.count(kk.substr(p.size())))
           throw KeyError(kk, "not used by a " + type + " layer", "allowed: " + cfg::join({keys.begin(), keys.end()}, ", "));
     };
+    // Channels (filters, units) up to kMaxChannels, window sizes (kernel, stride, dilation, pool) up
+    // to kMaxWindow: checked before they are narrowed to int.
     auto positive = [&](const std::string& k, int64_t def) {
       int64_t v = r.integer(p + k, def);
       require(v >= 1, p + k, std::to_string(v) + " is not positive", ">= 1");
+      const bool channels = k == "filters" || k == "units";
+      const int64_t hi = channels ? kMaxChannels : kMaxWindow;
+      require(v <= hi, p + k, std::to_string(v) + " is too large", "at most " + std::to_string(hi));
       return int(v);
     };
     l.activation = parse_act(p + "activation", r.string(p + "activation", "linear"));
-    l.alpha = float(r.number(p + "alpha", l.activation == Act::ELU ? 1.0 : 0.3));
+    l.alpha = float(r.number(p + "alpha", l.activation == Act::ELU ? 1.0 : 0.3, -kMaxScalar, kMaxScalar));
     std::string init = r.string(p + "init", "glorot_uniform");
     if (init == "glorot_uniform") l.init = Init::GlorotUniform;
     else if (init == "he_normal") l.init = Init::HeNormal;
@@ -158,13 +188,16 @@ ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, 
         l.pool = positive("pool", 2);
         l.pool_stride = positive("stride", l.pool);
         break;
-      case LayerType::BatchNorm:
+      case LayerType::BatchNorm: {
         allowed({"type", "inputs", "momentum", "eps"});
-        l.momentum = float(r.number(p + "momentum", 0.99));
-        l.eps = float(r.number(p + "eps", 1e-3));
-        require(l.momentum >= 0 && l.momentum < 1, p + "momentum", fmt(l.momentum) + " is outside [0, 1)", "");
-        require(l.eps > 0, p + "eps", fmt(l.eps) + " is not positive", "> 0");
+        const double mom = r.number(p + "momentum", 0.99), eps = r.number(p + "eps", 1e-3);
+        require(mom >= 0 && mom < 1, p + "momentum", fmt(mom) + " is outside [0, 1)", "");
+        require(eps > 0, p + "eps", fmt(eps) + " is not positive", "> 0");
+        bound(eps, p + "eps", 1e-30, 1);
+        l.momentum = float(mom);
+        l.eps = float(eps);
         break;
+      }
       case LayerType::Concatenate: {
         allowed({"type", "inputs", "axis"});
         std::string axis = r.string(p + "axis", "channels");
@@ -175,8 +208,10 @@ ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, 
       case LayerType::Reshape: {
         allowed({"type", "inputs", "shape"});
         require(r.has(p + "shape"), p + "shape", "missing", "[T, C]");
-        auto v = r.list(p + "shape");
+        auto v = r.int_list(p + "shape");
         require(v.size() == 2, p + "shape", std::to_string(v.size()) + " values", "[T, C]");
+        for (int64_t x : v)
+          require(x >= 1 && x <= (int64_t(1) << 30), p + "shape", std::to_string(x) + " is out of range", "[T, C], each 1 to 2^30");
         l.reshape_T = int(v[0]);
         l.reshape_C = int(v[1]);
         break;
@@ -203,10 +238,8 @@ int TrainConfig::outputs() const {
 int TrainConfig::target_steps() const { return label == LabelKind::StepState ? spec.params.steps() : 1; }
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw UsageError("config: cannot open '" + path + "'");
   cfg::Items items;
-  cfg::read_items(in, items, kKeys, "config", false);
+  cfg::read_items(cfg::read_file(path, "config"), items, kKeys, "config", path);
   for (const auto& ov : overrides) cfg::apply_override(ov, items, kKeys);
   cfg::Reader r(items);
   TrainConfig c;
@@ -220,12 +253,7 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   std::filesystem::path sp(spec_path);
   if (sp.is_relative()) sp = std::filesystem::path(path).parent_path() / sp;
   std::vector<std::string> spec_set;
-  if (r.has("data.set"))
-    for (auto s : r.raw("data.set")) {
-      s.erase(std::remove(s.begin(), s.end(), '['), s.end());
-      s.erase(std::remove(s.begin(), s.end(), ']'), s.end());
-      if (!s.empty()) spec_set.push_back(s);
-    }
+  if (r.has("data.set")) spec_set = r.strings("data.set");
   try {
     c.spec = load_spec(sp.string(), spec_set);
   } catch (const KeyError& e) {
@@ -235,14 +263,18 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   std::string mode = r.string("data.mode", "on_the_fly");
   if (mode != "on_the_fly" && mode != "fixed") throw KeyError("data.mode", "'" + mode + "' is not a mode", "on_the_fly or fixed");
   c.fixed = mode == "fixed";
+  const std::string n_range = "at most " + std::to_string(kMaxDatasetSize) + " trajectories";
   c.train_size = r.integer("data.train_size", 0);
   c.val_size = r.integer("data.val_size", 1000);
   c.test_size = r.integer("data.test_size", 10000);
+  require(c.train_size <= kMaxDatasetSize, "data.train_size", std::to_string(c.train_size) + " is too large", n_range);
+  require(c.val_size <= kMaxDatasetSize, "data.val_size", std::to_string(c.val_size) + " is too large", n_range);
+  require(c.test_size <= kMaxDatasetSize, "data.test_size", std::to_string(c.test_size) + " is too large", n_range);
   if (c.fixed) require(c.train_size >= 1, "data.train_size", std::to_string(c.train_size) + " is not positive", "a fixed dataset needs >= 1 trajectories");
   else cfg::forbid(r, {"data.train_size"}, "with data.mode = \"on_the_fly\" (fresh trajectories every step)");
   require(c.val_size >= 1, "data.val_size", std::to_string(c.val_size) + " is not positive", ">= 1");
   require(c.test_size >= 1, "data.test_size", std::to_string(c.test_size) + " is not positive", ">= 1");
-  c.data_seed = uint64_t(r.integer("data.seed", 1));
+  c.data_seed = uint64_t(r.integer("data.seed", 1, 0, INT64_MAX));
   if (c.classification())
     require(c.spec.params.n_states >= 2, "data.label", "a classification label needs >= 2 states", "");
   j["data"] = {{"spec", sp.string()}, {"set", spec_set}, {"label", r.string("data.label", "sigma")}, {"mode", mode},
@@ -272,17 +304,27 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   // [train]
   c.batch = r.integer("train.batch", 32);
   require(c.batch >= 1, "train.batch", std::to_string(c.batch) + " is not positive", ">= 1");
+  require(c.batch <= kMaxBatch, "train.batch", std::to_string(c.batch) + " is too large", "at most " + std::to_string(kMaxBatch));
   c.micro_batch = r.integer("train.micro_batch", 0);
   require(c.micro_batch >= 0, "train.micro_batch", std::to_string(c.micro_batch) + " is negative", "0 (= batch) or >= 1");
+  require(c.micro_batch <= kMaxBatch, "train.micro_batch", std::to_string(c.micro_batch) + " is too large",
+          "at most " + std::to_string(kMaxBatch));
   if (c.micro_batch == 0 || c.micro_batch > c.batch) c.micro_batch = c.batch;
   c.epochs = r.integer("train.epochs", 10);
   require(c.epochs >= 1, "train.epochs", std::to_string(c.epochs) + " is not positive", ">= 1");
+  require(c.epochs <= kMaxEpochs, "train.epochs", std::to_string(c.epochs) + " is too large", "at most " + std::to_string(kMaxEpochs));
   c.steps_per_epoch = r.integer("train.steps_per_epoch", 0);
   require(c.steps_per_epoch >= 0, "train.steps_per_epoch", std::to_string(c.steps_per_epoch) + " is negative", ">= 1, or 0");
+  require(c.steps_per_epoch <= kMaxStepsPerEpoch, "train.steps_per_epoch", std::to_string(c.steps_per_epoch) + " is too large",
+          "at most " + std::to_string(kMaxStepsPerEpoch));
   if (c.steps_per_epoch == 0) {
     if (!c.fixed) throw KeyError("train.steps_per_epoch", "missing", "steps per epoch >= 1 (required with on-the-fly data)");
     c.steps_per_epoch = (c.train_size + c.batch - 1) / c.batch;
   }
+  const double examples = double(c.epochs) * double(c.steps_per_epoch) * double(c.batch);
+  require(examples <= kMaxExamples, "train.epochs",
+          fmt(examples) + " training examples (epochs * steps_per_epoch * batch) are too many", "at most 2^53");
+  check_train_memory(c, info);
   std::string default_loss = c.classification() ? "categorical_crossentropy" : "mse";
   std::string loss = r.string("train.loss", default_loss);
   c.loss = parse_loss(loss);
@@ -295,21 +337,24 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
     throw KeyError("train.optimizer", "'" + c.optimizer + "' is not an optimizer", "adam, sgd, lamb or lars");
   const bool layerwise = c.optimizer == "lamb" || c.optimizer == "lars";
   c.weight_decay = r.number("train.weight_decay", 0.0);
+  bound(c.weight_decay, "train.weight_decay", -kMaxScalar, kMaxScalar);
   require(c.weight_decay >= 0, "train.weight_decay", fmt(c.weight_decay) + " is negative", ">= 0 (lamb, lars)");
   if (!layerwise && c.weight_decay != 0)
     throw KeyError("train.weight_decay", "applies to optimizer = \"lamb\" or \"lars\" only", "0 for adam and sgd");
-  c.lars_eta = r.number("train.lars_eta", 1e-3);
+  c.lars_eta = r.number("train.lars_eta", 1e-3, -kMaxScalar, kMaxScalar);
   require(c.lars_eta > 0, "train.lars_eta", fmt(c.lars_eta) + " is not positive", "> 0 (LARS trust coefficient)");
   if (c.optimizer != "lars" && c.lars_eta != 1e-3)
     throw KeyError("train.lars_eta", "applies to optimizer = \"lars\" only", "leave it out for other optimizers");
   c.lr = r.number("train.lr", 1e-3);
   require(c.lr > 0, "train.lr", fmt(c.lr) + " is not positive", "> 0");
+  bound(c.lr, "train.lr", 0, kMaxScalar);
   c.beta1 = r.number("train.beta1", 0.9);
   c.beta2 = r.number("train.beta2", 0.999);
   require(c.beta1 >= 0 && c.beta1 < 1, "train.beta1", fmt(c.beta1) + " is outside [0, 1)", "");
   require(c.beta2 >= 0 && c.beta2 < 1, "train.beta2", fmt(c.beta2) + " is outside [0, 1)", "");
   c.eps = r.number("train.eps", 1e-7);
   require(c.eps > 0, "train.eps", fmt(c.eps) + " is not positive", "> 0");
+  bound(c.eps, "train.eps", 1e-30, 1);
   c.momentum = r.number("train.momentum", 0.0);
   require(c.momentum >= 0 && c.momentum < 1, "train.momentum", fmt(c.momentum) + " is outside [0, 1)", "");
   c.nesterov = r.boolean("train.nesterov", false);
@@ -321,15 +366,20 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   else throw KeyError("train.schedule", "'" + sched + "' is not a schedule", "constant, warmup, plateau or cosine");
   c.warmup_steps = r.integer("train.warmup_steps", 0);
   require(c.warmup_steps >= 0, "train.warmup_steps", std::to_string(c.warmup_steps) + " is negative", ">= 0");
+  require(double(c.warmup_steps) <= kMaxExamples, "train.warmup_steps", std::to_string(c.warmup_steps) + " is too large", "at most 2^53");
   c.plateau_factor = r.number("train.plateau_factor", 0.1);
   require(c.plateau_factor > 0 && c.plateau_factor < 1, "train.plateau_factor", fmt(c.plateau_factor) + " is outside (0, 1)", "");
   c.plateau_patience = r.integer("train.plateau_patience", 4);
   require(c.plateau_patience >= 1, "train.plateau_patience", std::to_string(c.plateau_patience) + " is not positive", ">= 1");
+  require(c.plateau_patience <= kMaxEpochs, "train.plateau_patience", std::to_string(c.plateau_patience) + " is too large",
+          "at most " + std::to_string(kMaxEpochs) + " epochs");
   c.min_lr = r.number("train.min_lr", 0.0);
   require(c.min_lr >= 0, "train.min_lr", fmt(c.min_lr) + " is negative", ">= 0");
+  bound(c.min_lr, "train.min_lr", 0, kMaxScalar);
   c.clip_norm = r.number("train.clip_norm", 0.0);
   require(c.clip_norm >= 0, "train.clip_norm", fmt(c.clip_norm) + " is negative", "0 (off) or > 0");
-  c.init_seed = uint64_t(r.integer("train.seed", 1));
+  bound(c.clip_norm, "train.clip_norm", 0, kMaxScalar);
+  c.init_seed = uint64_t(r.integer("train.seed", 1, 0, INT64_MAX));
   j["train"] = {{"batch", c.batch}, {"micro_batch", c.micro_batch}, {"epochs", c.epochs},
                 {"steps_per_epoch", c.steps_per_epoch}, {"loss", loss}, {"optimizer", c.optimizer}, {"lr", c.lr},
                 {"beta1", c.beta1}, {"beta2", c.beta2}, {"eps", c.eps}, {"momentum", c.momentum},
@@ -348,10 +398,13 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   check_monitor("early_stopping.monitor", c.es_monitor);
   c.es_patience = r.integer("early_stopping.patience", 0);
   require(c.es_patience >= 0, "early_stopping.patience", std::to_string(c.es_patience) + " is negative", "0 (off) or >= 1");
+  require(c.es_patience <= kMaxEpochs, "early_stopping.patience", std::to_string(c.es_patience) + " is too large",
+          "at most " + std::to_string(kMaxEpochs) + " epochs");
   if (c.es_patience > 0) require(r.has("early_stopping.mode"), "early_stopping.mode", "missing", "min or max (declare it explicitly)");
   c.es_max = parse_mode("early_stopping.mode", r.string("early_stopping.mode", "min"));
   c.es_min_delta = r.number("early_stopping.min_delta", 0.0);
   require(c.es_min_delta >= 0, "early_stopping.min_delta", fmt(c.es_min_delta) + " is negative", ">= 0");
+  bound(c.es_min_delta, "early_stopping.min_delta", 0, kMaxScalar);
   c.restore_best = r.boolean("early_stopping.restore_best", true);
   c.ckpt_monitor = r.string("checkpoint.monitor", default_monitor);
   check_monitor("checkpoint.monitor", c.ckpt_monitor);
@@ -369,9 +422,12 @@ TrainConfig load_run_config(const std::string& run_dir) {
   if (!std::filesystem::exists(run_dir + "/config.toml"))
     throw UsageError(run_dir + ": not a run directory (no config.toml)");
   std::vector<std::string> set = {"data.spec=\"spec.toml\""};
-  std::ifstream ov(run_dir + "/overrides.txt");
-  for (std::string line; std::getline(ov, line);)
-    if (!line.empty()) set.push_back(line);
+  const std::string ov_path = run_dir + "/overrides.txt";
+  if (std::filesystem::exists(ov_path)) {
+    std::istringstream ov(cfg::read_file(ov_path, "overrides"));
+    for (std::string line; std::getline(ov, line);)
+      if (!line.empty()) set.push_back(line);
+  }
   return load_train_config(run_dir + "/config.toml", set);
 }
 
