@@ -546,7 +546,7 @@ namespace {
 
 struct RunDir : test::TempDir {
   RunDir() : test::TempDir("ckpt-resume") {
-    std::ofstream(path / "spec.toml") << "length = 50\n[states]\nsigma = 1.0\n[features]\nkind = \"positions\"\n";
+    std::ofstream(path / "spec.toml") << "length = 50\n[states]\nsigma = [1.0]\n[features]\nkind = \"positions\"\n";
     std::ofstream(path / "c.toml") << "[data]\nspec = \"spec.toml\"\nlabel = \"sigma\"\nval_size = 32\ntest_size = 32\n"
                                       "[model]\nzoo = \"model1\"\n[train]\nbatch = 16\nsteps_per_epoch = 2\nepochs = 3\n"
                                       "loss = \"mape\"\nlr = 1e-3\n";

@@ -228,7 +228,7 @@ TEST(Eval, BadTrajectoriesAreUsageErrorsNamingFileLineAndTrack) {
 
 TEST(Eval, CheckpointWithNonFiniteWeightsIsRefusedNamingTheTensor) {
   Tmp t;
-  std::ofstream(t.p / "spec.toml") << "length = 30\n[states]\nsigma = 1.0\n[features]\nkind = \"squared_displacements\"\n";
+  std::ofstream(t.p / "spec.toml") << "length = 30\n[states]\nsigma = [1.0]\n[features]\nkind = \"squared_displacements\"\n";
   std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 16\ntest_size = 16\n[train]\nbatch = 16\n"
                                    "steps_per_epoch = 1\nepochs = 1\nloss = \"mape\"\nlr = 1e-3\n"
                                    "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"

@@ -16,7 +16,7 @@ void add_sweep(CLI::App& app) {
   sub->add_option("--config", r->config, "Training config (TOML)")->required();
   sub->add_option("--set", r->set, "Override a config key, KEY=VALUE (repeatable)");
   sub->add_option("--batches", r->batches, "Batch sizes, e.g. --batches 32 64 128")->required()->delimiter(',');
-  sub->add_option("--seeds", r->seeds, "Seeds per batch size (success rate over seeds)")->delimiter(',');
+  sub->add_option("--seeds", r->seeds, "Seeds per batch size (success rate over seeds)")->delimiter(',')->check(seed_validator());
   sub->add_option("--lr-rule", r->lr_rule, "fixed, linear or sqrt scaling of the config's lr with B / base batch")->capture_default_str();
   sub->add_option("--lr-factors", r->lr_factors,
                   "Learning-rate grid: each batch runs at the rule's lr times each factor, e.g. 0.25,1,4")
