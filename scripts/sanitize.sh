@@ -17,6 +17,10 @@ if [ "${1:-}" = "--configure-only" ]; then configure_only=1; shift; fi
 
 "$root/scripts/install-deps.sh" clang libclang-rt-dev
 cxx=${SPTRAIN_CXX:-}
+# An existing build folder keeps its compiler (naming it differently would make CMake start over).
+if [ -z "$cxx" ] && [ -f "$build/CMakeCache.txt" ]; then
+  cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt")
+fi
 if [ -z "$cxx" ]; then
   for c in clang++ clang++-14; do
     if command -v "$c" >/dev/null 2>&1; then cxx=$c; break; fi

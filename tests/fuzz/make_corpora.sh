@@ -16,10 +16,12 @@ out=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for t in fuzz_spec fuzz_train_config fuzz_trajectory_csv fuzz_npy fuzz_npz fuzz_checkpoint; do
-  rm -rf "$out/$t"
+  rm -rf "${out:?}/$t"
   mkdir -p "$out/$t"
 done
 exp=$root/experiments
+# Runs the CLI with its messages kept out of the way, shown only if it fails.
+run() { "$@" >"$work/log" 2>&1 || { cat "$work/log" >&2; exit 1; }; }
 
 for f in "$exp"/*.toml; do
   case $(basename "$f") in
@@ -34,8 +36,8 @@ for spec in report-3.2-text.toml report-3.4.1-text.toml markov-3state-noise.toml
   for dims in 2 1; do
     i=$((i + 1))
     sets=(--set "length=24" --set "dims=$dims")
-    "$cli" simulate --spec "$exp/$spec" "${sets[@]}" --n 3 --seed "$i" --out "$work/t$i.csv" >/dev/null
-    "$cli" simulate --spec "$exp/$spec" "${sets[@]}" --n 3 --seed "$i" --out "$work/t$i.npy" >/dev/null
+    run "$cli" simulate --spec "$exp/$spec" "${sets[@]}" --n 3 --seed "$i" --out "$work/t$i.csv"
+    run "$cli" simulate --spec "$exp/$spec" "${sets[@]}" --n 3 --seed "$i" --out "$work/t$i.npy"
     cp "$work/t$i.csv" "$out/fuzz_trajectory_csv/"
     cp "$work/t$i.npy" "$out/fuzz_npy/"
     cp "$work/t$i.labels.npz" "$out/fuzz_npz/"
@@ -54,9 +56,9 @@ for z in sorted(glob.glob(os.path.join(work, "t1.labels.npz")) + glob.glob(os.pa
 PY
 
 # A tiny training run: its resolved config and spec, and its checkpoints.
-"$cli" train --config "$exp/train-3.1.toml" --run-dir "$work/run" --device cpu --quiet \
+run "$cli" train --config "$exp/train-3.1.toml" --run-dir "$work/run" --device cpu --quiet \
   --set data.train_size=64 --set data.val_size=32 --set data.test_size=32 --set train.batch=32 \
-  --set train.epochs=1 --set 'data.set=["length=40"]' >/dev/null
+  --set train.epochs=1 --set 'data.set=["length=40"]'
 cp "$work/run/config.toml" "$out/fuzz_train_config/run-config.toml"
 cp "$work/run/spec.toml" "$out/fuzz_spec/run-spec.toml"
 for c in "$work"/run/*.safetensors; do cp "$c" "$out/fuzz_checkpoint/"; done
