@@ -6,7 +6,9 @@
 # runs each target for RUNS executions or MAX_SECONDS, whichever comes first, and prints per target
 # the executions done and whether anything was found. Exit status 1 if anything was found.
 # Results in $SPTRAIN_FUZZ_OUT (default bench/results/fuzz-<UTC date-time>):
-#   corpus/<target>/   seeds plus the inputs libFuzzer kept for new coverage
+#   seeds/<target>/    the seed corpora (made afresh on each call)
+#   corpus/<target>/   the inputs libFuzzer kept for new coverage; a second call with the same
+#                      SPTRAIN_FUZZ_OUT continues from them
 #   <target>.log       libFuzzer's output (a finding's sanitizer report is at its end)
 #   findings/<target>/ crash-*, leak-*, timeout-*, oom-* inputs; replay one with
 #                      build-fuzz/bin/<target> FILE
@@ -28,29 +30,31 @@ targets=${SPTRAIN_FUZZ_TARGETS:-fuzz_spec fuzz_train_config fuzz_trajectory_csv 
 cmake --build "$build" -j "${SPTRAIN_JOBS:-$(nproc)}" --target sptrain_fuzz sptrain_cli
 
 mkdir -p "$out"
-"$root/tests/fuzz/make_corpora.sh" "$build/bin/sptrain" "$out/corpus"
+"$root/tests/fuzz/make_corpora.sh" "$build/bin/sptrain" "$out/seeds"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 found=0
 printf '%-22s %12s %8s  %s\n' target executions seconds result | tee "$out/summary.txt"
 for t in $targets; do
-  mkdir -p "$out/findings/$t"
+  mkdir -p "$out/findings/$t" "$out/corpus/$t"
   start=$(date +%s)
+  touch "$out/findings/$t/.start"
   rc=0
   "$build/bin/$t" -runs="$runs" -max_total_time="$max_time" -timeout="$timeout" -rss_limit_mb="$rss" \
     -print_final_stats=1 -artifact_prefix="$out/findings/$t/" \
-    "$out/corpus/$t" >"$out/$t.log" 2>&1 || rc=$?
+    "$out/corpus/$t" "$out/seeds/$t" >"$out/$t.log" 2>&1 || rc=$?
   secs=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log" | tail -n 1)
   [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$out/$t.log" | tail -n 1 | tr -d '#')
-  n_found=$(find "$out/findings/$t" -type f | wc -l)
+  new=$(find "$out/findings/$t" -type f ! -name .start -newer "$out/findings/$t/.start" -printf '%f ')
+  n_found=$(echo "$new" | wc -w)
   if [ "$rc" -eq 0 ] && [ "$n_found" -eq 0 ]; then
     result="nothing found"
   else
     found=1
     what=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer): [^ ]+( [^ ]+)?|runtime error: .*|ALARM: .*' "$out/$t.log" | head -c 160 || true)
-    result="FOUND (rc $rc): ${what:-see $t.log}; inputs: $(ls "$out/findings/$t" | tr '\n' ' ')"
+    result="FOUND (rc $rc): ${what:-see $t.log}; inputs: $new"
   fi
   printf '%-22s %12s %8s  %s\n' "$t" "${execs:-?}" "$secs" "$result" | tee -a "$out/summary.txt"
 done

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "sptrain/error.hpp"
+#include "sptrain/io.hpp"
 
 namespace sptrain::fuzz {
 
@@ -39,6 +41,24 @@ inline std::string write_input(const std::string& name, const uint8_t* data, siz
   out.close();
   if (!out) std::abort();  // the scratch folder itself failed: not a finding in the reader
   return p.string();
+}
+
+// What a reader returned breaks its documented contract: a finding (libFuzzer saves the input).
+inline void require(bool ok, const char* what) {
+  if (ok) return;
+  std::fprintf(stderr, "fuzz: contract violated: %s\n", what);
+  std::abort();
+}
+
+// An array's shape holds exactly its bytes (no negative extent, no overflow).
+inline void check_array(const sptrain::io::Array& a) {
+  int64_t count = 1;
+  for (auto d : a.shape) {
+    require(d >= 0, "negative extent in an array's shape");
+    require(d == 0 || count <= INT64_MAX / d, "an array's shape overflows int64");
+    count *= d;
+  }
+  require(uint64_t(count) * sptrain::io::dtype_size(a.dtype) == a.bytes.size(), "an array's bytes do not match its shape");
 }
 
 // Runs f(); the exceptions a reader may throw for bad input are the expected outcome.
