@@ -476,7 +476,8 @@ TEST(OpsCpuPool, MaxPoolMatchesFiniteDifferences) {
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.01f * float(i) - 0.3f;
   std::shuffle(x.begin(), x.end(), std::mt19937_64(31));
   CpuBackend be;
-  for (auto [pool, stride] : {std::pair{2, 2}, std::pair{3, 2}, std::pair{3, 1}, std::pair{4, 3}}) {
+  for (auto ps : {std::pair{2, 2}, std::pair{3, 2}, std::pair{3, 1}, std::pair{4, 3}}) {
+    const int pool = ps.first, stride = ps.second;  // plain variables: lambdas below capture them
     SCOPED_TRACE("pool " + std::to_string(pool) + " stride " + std::to_string(stride));
     const int T_out = (T_in - pool) / stride + 1;
     Vec y(size_t(N) * T_out * C), dx(x.size(), kNaN);

@@ -487,7 +487,8 @@ TEST(ParityOps, SumSquaresAndAllFinite) {
 }
 
 TEST(ParityOps, Softmax) {
-  for (auto [rows, C] : {std::pair{64, 2}, std::pair{64, 3}, std::pair{32, 10}, std::pair{3000, 2}}) {
+  for (auto rc : {std::pair{64, 2}, std::pair{64, 3}, std::pair{32, 10}, std::pair{3000, 2}}) {
+    const int rows = rc.first, C = rc.second;  // plain variables: lambdas below capture them
     Vec x = uniform(size_t(rows) * C, -8, 8, 530 + C);
     x[0] = 60.0f;   // a large logit: no overflow
     x[C] = -60.0f;  // a row with a tiny probability
@@ -572,7 +573,8 @@ TEST(ParityOps, GlobalMaxPool) {
 
 TEST(ParityOps, BatchNorm) {
   // Model 2's layers (rows = 16 * 999, 32 channels) and a small batch.
-  for (auto [rows, C] : {std::pair{16 * 999, 32}, std::pair{64, 3}}) {
+  for (auto rc : {std::pair{16 * 999, 32}, std::pair{64, 3}}) {
+    const int rows = rc.first, C = rc.second;  // plain variables: lambdas below capture them
     const size_t n = size_t(rows) * C, c = size_t(C);
     Vec x = uniform(n, -1, 1, 800);
     // A different mean and scale per channel.
@@ -689,8 +691,10 @@ Tol dpred_tol(LossKind k) {
 
 TEST(ParityOps, Losses) {
   // Model 1 (64 x 1), Model 2 (32 x 2), three classes, and many rows (multi-block reductions).
-  for (auto [rows, C] : {std::pair{64, 1}, std::pair{32, 2}, std::pair{300, 3}, std::pair{40000, 4}})
-    for (auto [k, kname] : kLosses) {
+  for (auto rc : {std::pair{64, 1}, std::pair{32, 2}, std::pair{300, 3}, std::pair{40000, 4}})
+    for (auto [loss, kname] : kLosses) {
+      const int rows = rc.first, C = rc.second;  // plain variables: the lambda below captures them
+      const LossKind k = loss;
       if (k == LossKind::CategoricalCrossEntropy && C == 1) continue;
       const auto [p, y] = loss_data(k, rows, C, 1000 + uint32_t(rows) + uint32_t(C));
       const size_t n = p.size();
@@ -707,7 +711,8 @@ TEST(ParityOps, Losses) {
 }
 
 TEST(ParityOps, DeviceResidentLossAndNorm) {
-  for (auto [k, kname] : kLosses) {
+  for (auto [loss, kname] : kLosses) {
+    const LossKind k = loss;  // a plain variable: the lambda below captures it
     const int rows = 300, C = 3;
     const auto [p, y] = loss_data(k, rows, C, 1100);
     const Vec g = uniform(50001, -1, 1, 1101);
