@@ -50,9 +50,12 @@ for t in $targets; do
   start=$(date +%s)
   touch "$out/findings/$t/.start"
   rc=0
-  "$build/bin/$t" -runs="$runs" -max_total_time="$max_time" -timeout="$timeout" -rss_limit_mb="$rss" \
+  # The targets' scratch files (a crashed target leaves its own behind) go to a folder removed after.
+  mkdir -p "$out/tmp"
+  TMPDIR="$out/tmp" "$build/bin/$t" -runs="$runs" -max_total_time="$max_time" -timeout="$timeout" -rss_limit_mb="$rss" \
     -print_final_stats=1 -artifact_prefix="$out/findings/$t/" "${keep_going[@]}" \
     "${corpora[@]}" >"$out/$t.log" 2>&1 || rc=$?
+  rm -rf "${out:?}/tmp"
   secs=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log" | tail -n 1)
   [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$out/$t.log" | tail -n 1 | tr -d '#')
