@@ -534,6 +534,15 @@ TEST(ReadTrajectories, CsvIntegerLabelsAreCheckedBeforeNarrowing) {
   EXPECT_EQ(t.first_line, (std::vector<int64_t>{2}));
 }
 
+TEST(ReadTrajectories, AColumnNamedTwiceIsRefused) {
+  TempDir d;
+  EXPECT_HAS(read_error(d.file("twice.csv", "# tracks\nparticle,frame,x,X\n0,0,1,5\n0,1,2,6\n")),
+             "twice.csv:2: column 'X' appears twice (columns 3 and 4)");
+  // Unnamed columns (trailing commas) are not names and may repeat.
+  TrajectorySet t = read_trajectories(d.file("trailing.csv", "particle,frame,x,,\n0,0,1,,\n0,1,2,,\n"));
+  EXPECT_EQ(t.ids.size(), 1u);
+}
+
 TEST(ReadTrajectories, FileContentInMessagesIsEscaped) {
   TempDir d;
   const std::string msg = read_error(d.file("esc.csv", "particle,frame,x\n\x1b]0;t\x07,0,1\n"));

@@ -85,6 +85,9 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Writes `text` to `path` through an AtomicFile (the whole file or nothing).
+void write_file_atomic(const std::string& path, const std::string& text);
+
 // "<what> <path>: <strerror(err), lower case>", e.g. "writing a.npy: no space left on device".
 std::string io_error(const std::string& what, const std::string& path, int err);
 

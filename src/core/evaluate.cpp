@@ -693,7 +693,7 @@ nlohmann::json run_eval(const EvalRequest& r) {
     ev["plots"] = pl;
     if (!why.empty()) ev["plots_note"] = why;
   }
-  std::ofstream(r.out_dir + "/eval.json") << ev.dump(2) << "\n";
+  io::write_file_atomic(r.out_dir + "/eval.json", ev.dump(2) + "\n");
   return ev;
 }
 

@@ -36,11 +36,7 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-void write_atomic(const fs::path& path, const std::string& text) {
-  io::AtomicFile f(path.string());
-  f.stream() << text;
-  f.commit();
-}
+void write_atomic(const fs::path& path, const std::string& text) { io::write_file_atomic(path.string(), text); }
 
 // Whether the directory holds nothing but a lock file (which a concurrent writer may have made).
 bool empty_but_lock(const fs::path& dir) {

@@ -262,7 +262,7 @@ nlohmann::json run_sweep(const SweepRequest& r) {
         !plots::learning_curves(r.out_dir, "B_simple", curves, "log2 examples seen", "B_simple", true, &why))
       out["plots_note"] = why;
   }
-  std::ofstream(r.out_dir + "/sweep.json") << out.dump(2) << "\n";
+  io::write_file_atomic(r.out_dir + "/sweep.json", out.dump(2) + "\n");
   {
     io::AtomicFile f(r.out_dir + "/sweep.csv");
     // One row per (batch, learning rate) of the grid; `best` marks the batch size's chosen rate.

@@ -485,9 +485,7 @@ nlohmann::json Trainer::run() {
     if (st_.stopped || st_.epoch >= c_.epochs) std::cerr << "resume: the run had finished; evaluating" << std::endl;
   } else {
     fs::create_directories(dir);
-    io::AtomicFile f(dir + "/config.json");
-    f.stream() << c_.resolved.dump(2) << "\n";
-    f.commit();
+    io::write_file_atomic(dir + "/config.json", c_.resolved.dump(2) + "\n");
   }
   if (opt_.resume) last_saved_step_ = st_.step;
   MetricsLog log(dir, opt_.resume);
@@ -637,9 +635,7 @@ nlohmann::json Trainer::run() {
   if (!baselines.is_null()) res["baselines"] = baselines;
   if (!opt_.target_monitor.empty()) res["target_step"] = st_.target_step >= 0 ? nlohmann::json(st_.target_step) : nlohmann::json();
   if (c_.micro_batch < c_.batch) res["b_simple"] = st_.noise.b_simple();
-  io::AtomicFile rf(dir + "/results.json");
-  rf.stream() << res.dump(2) << "\n";
-  rf.commit();
+  io::write_file_atomic(dir + "/results.json", res.dump(2) + "\n");
   return res;
 }
 

@@ -139,6 +139,12 @@ void AtomicFile::commit() {
   track(tmp_, false);
 }
 
+void write_file_atomic(const std::string& path, const std::string& text) {
+  AtomicFile f(path);
+  f.stream() << text;
+  f.commit();
+}
+
 void check_output_path(const std::string& path, bool force) {
   namespace fs = std::filesystem;
   fs::path p(path);

@@ -334,7 +334,7 @@ class TableReader {
       if (trim(line).empty()) continue;
       if (!have_header) {
         if (trim(line)[0] == '#') continue;
-        header(line);
+        header(line, line_no);
         ncols = header_.size();
         have_header = true;
         continue;
@@ -362,7 +362,7 @@ class TableReader {
   std::string at(int64_t line) const { return path_ + ":" + std::to_string(line) + ": "; }
   static std::string col(const Column& c) { return io::quote_untrusted(c.name); }
 
-  void header(std::string_view line) {
+  void header(std::string_view line, int64_t line_no) {
     sep_ = line.find(',') != std::string_view::npos    ? Sep::Comma
            : line.find('\t') != std::string_view::npos ? Sep::Tab
                                                        : Sep::Space;
@@ -373,6 +373,12 @@ class TableReader {
       numeric = numeric && parse_double(h, v);
     }
     if (numeric) throw UsageError(path_ + ": " + linking_hint("a table without a header"));
+    // A column named twice would make it a guess which one holds the values.
+    for (size_t i = 0; i < header_.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (!header_[i].empty() && lower(header_[i]) == lower(header_[j]))
+          throw UsageError(at(line_no) + "column '" + io::quote_untrusted(header_[i]) + "' appears twice (columns " +
+                           std::to_string(j + 1) + " and " + std::to_string(i + 1) + ")");
     for (Column* c : {&id_, &frame_, &x_, &y_, &z_, &sigma_, &nsw_, &hsw_, &state_})
       for (const auto& alias : c->aliases) {
         for (size_t i = 0; i < header_.size() && c->index < 0; ++i)
