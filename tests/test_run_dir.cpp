@@ -156,8 +156,13 @@ TEST(RunDir, OpeningRemovesTemporariesOfDeadProcessesOnly) {
   std::ofstream(run / dead) << "torn";
   std::ofstream(run / live) << "being written";
   std::ofstream(run / "notes.tmp-draft") << "not a temporary";
+  const std::string figure = ".loss.tmp-" + std::to_string(dead_pid()) + "-3.png";  // a figure's scratch file
+  std::ofstream(run / figure) << "torn";
+  std::ofstream(run / "notes.tmp-12-3") << "not a figure's scratch name (no leading dot)";
   { RunDir r = RunDir::open(run.string()); }
   EXPECT_FALSE(fs::exists(run / dead));
+  EXPECT_FALSE(fs::exists(run / figure));
+  EXPECT_TRUE(fs::exists(run / "notes.tmp-12-3"));
   EXPECT_TRUE(fs::exists(run / live));
   EXPECT_TRUE(fs::exists(run / "notes.tmp-draft"));
 }
@@ -206,4 +211,22 @@ TEST(AtomicFile, AFullDiskIsReportedAndTheTemporaryRemoved) {
   } catch (const std::logic_error&) {
   }
   EXPECT_TRUE(listing(t.path).empty());
+}
+
+// A figure's scratch files are in the signal handler's table: an interrupt removes them, and so
+// does the end of their scope.
+TEST(ScratchFile, RemovedByTheSignalPathAndByItsScope) {
+  test::TempDir t("scratch");
+  const fs::path a = t.path / ".fig.tmp-1-0.gp", b = t.path / ".fig.tmp-1-1.gp";
+  {
+    io::ScratchFile sa(a.string());
+    std::ofstream(a) << "plot x\n";
+    io::remove_pending_temporaries();
+    EXPECT_FALSE(fs::exists(a));
+  }
+  {
+    io::ScratchFile sb(b.string());
+    std::ofstream(b) << "plot x\n";
+  }
+  EXPECT_FALSE(fs::exists(b));
 }

@@ -94,7 +94,22 @@ std::string io_error(const std::string& what, const std::string& path, int err);
 // Throws UsageError if `path` exists and !force, or if its directory does not exist.
 void check_output_path(const std::string& path, bool force);
 
-// Removes temporary files of every live AtomicFile (for signal handlers; async-signal-safe).
+// Removes temporary files of every live AtomicFile and ScratchFile (for signal handlers;
+// async-signal-safe).
 void remove_pending_temporaries() noexcept;
+
+// A scratch file that exists only while this object lives: registered with the signal handler's
+// table (an interrupt removes it) and unlinked by the destructor.
+class ScratchFile {
+ public:
+  explicit ScratchFile(std::string path);
+  ScratchFile(const ScratchFile&) = delete;
+  ScratchFile& operator=(const ScratchFile&) = delete;
+  ~ScratchFile();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 }  // namespace sptrain::io

@@ -180,8 +180,11 @@ int remove_stale_temporaries(const std::string& dir) {
     const std::string name = e.path().filename().string();
     const size_t at = name.rfind(".tmp-");
     if (at == std::string::npos || at + 5 >= name.size()) continue;
-    const std::string digits = name.substr(at + 5);
-    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    // "<file>.tmp-PID" (an AtomicFile) or ".<figure>.tmp-PID-N.<ext>" (a figure's scratch files).
+    const std::string rest = name.substr(at + 5);
+    const std::string digits = rest.substr(0, rest.find_first_not_of("0123456789"));
+    const bool figure = digits.size() < rest.size() && rest[digits.size()] == '-' && name[0] == '.';
+    if (digits.empty() || digits.size() > 9 || (digits.size() < rest.size() && !figure)) continue;
     const pid_t pid = pid_t(std::stol(digits));
     if (pid <= 0 || pid == getpid()) continue;
     if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to signal): not stale

@@ -139,6 +139,13 @@ void AtomicFile::commit() {
   track(tmp_, false);
 }
 
+ScratchFile::ScratchFile(std::string path) : path_(std::move(path)) { track(path_, true); }
+
+ScratchFile::~ScratchFile() {
+  ::unlink(path_.c_str());
+  track(path_, false);
+}
+
 void write_file_atomic(const std::string& path, const std::string& text) {
   AtomicFile f(path);
   f.stream() << text;

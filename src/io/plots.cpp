@@ -134,13 +134,6 @@ std::string read_all(const std::string& path) {
   return ss.str();
 }
 
-struct Remover {
-  std::vector<std::string> paths;
-  ~Remover() {
-    for (const auto& p : paths) ::unlink(p.c_str());
-  }
-};
-
 std::atomic<unsigned> g_counter{0};
 
 // Renders `body` (gnuplot commands after the terminal and output are set) to <dir>/<name>.png.
@@ -154,7 +147,8 @@ bool render(const std::string& dir, const std::string& name, const std::string& 
                                .string();
   const std::string script_path = stem + ".gp", err_path = stem + ".err", png_tmp = stem + ".png";
   const std::string png_path = (fs::path(dir) / (name + ".png")).string();
-  Remover cleanup{{script_path, err_path, png_tmp}};
+  // Removed on every exit path, and by the signal handler if the command is interrupted.
+  const io::ScratchFile scratch[] = {io::ScratchFile(script_path), io::ScratchFile(err_path), io::ScratchFile(png_tmp)};
 
   std::ostringstream s;
   s << "set encoding utf8\n"
