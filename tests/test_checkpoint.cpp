@@ -664,7 +664,9 @@ TEST(Resume, TrainerStateIsRangeChecked) {
   const std::vector<std::pair<std::string, json>> bad = {
       {"epoch", -1}, {"epoch", INT64_MAX}, {"step", 3}, {"step", "2"}, {"es_wait", -4}, {"best_ckpt", "x"},
       {"stopped", 1}, {"target_step", 99}, {"lr", -1.0}, {"noise", json::array({1, 2})}};
-  for (const auto& [field, value] : bad) {
+  for (const auto& fv : bad) {  // plain variables: lambdas below capture them
+    const std::string& field = fv.first;
+    const json& value = fv.second;
     RunDir d;
     auto msg = resume_after(d, [&](ckpt::Checkpoint& c) { set_trainer(c, field, value); });
     EXPECT_HAS(msg, "metadata 'trainer', field '" + field + "'");

@@ -70,6 +70,7 @@ class AtomicFile::Buf : public std::streambuf {
     return traits_type::not_eof(c);
   }
   std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (n <= 0) return 0;  // an empty write may come with a null pointer (memcpy must not see it)
     if (n <= epptr() - pptr()) {
       std::memcpy(pptr(), s, size_t(n));
       pbump(int(n));
