@@ -56,6 +56,8 @@ TEST(Spec, TransitionMatrixAndStationaryInitial) {
 TEST(Spec, BadInputNamesTheKey) {
   expect_key_error(kOk + "[switching]\nrat = 0.1\n", "switching.rat", "unknown key");
   expect_key_error("lenght = 5\n" + kOk, "lenght", "unknown key");
+  // An empty name is not a distribution (it was read as one with no entries).
+  expect_key_error("[states]\nD = [0.05, 0.5, 2.0]\ninitial = \"\"\n", "states.initial", "'' is not an initial distribution");
   expect_key_error("length = 0\n" + kOk, "length", "too small");
   expect_key_error("length = -3\n" + kOk, "length", "too small");
   expect_key_error("length = 2.5\n" + kOk, "length", "not an integer");

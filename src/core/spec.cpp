@@ -305,7 +305,7 @@ SimSpec build(const Items& items, const std::string& source) {
     require(!chain.empty(), "states.initial", "\"stationary\" needs markov switching", "uniform or a list of probabilities");
     init = stationary(chain, chain_discrete);
     require(!init.empty(), "states.initial", "the chain has no unique stationary distribution", "give the probabilities");
-  } else if (!init_name.empty()) {
+  } else if (init.empty()) {  // any other name, the empty string included
     throw KeyError("states.initial", "'" + init_name + "' is not an initial distribution",
                    "uniform, stationary or a list of probabilities");
   }
