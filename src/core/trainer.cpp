@@ -91,16 +91,16 @@ struct TrainerState {
   int64_t target_step = -1;  // step at which TrainOptions' target was reached
   bool stopped = false;
   // Loss sum of the steps taken in the unfinished epoch: only a checkpoint written between two
-  // epoch ends (an interrupt) has one, so epoch-end checkpoints are as before.
+  // epoch ends (step != epoch x steps per epoch: a stop request) records it, so epoch-end
+  // checkpoints are as before.
   double epoch_loss_sum = 0;
-  bool mid_epoch = false;
   NoiseScaleEstimator noise;  // gradient noise scale from micro-batch and batch gradient norms
-  nlohmann::json to_json() const {
+  nlohmann::json to_json(int64_t steps_per_epoch) const {
     nlohmann::json j = {{"epoch", epoch}, {"step", step}, {"lr", lr}, {"best_ckpt", best_ckpt}, {"es_best", es_best},
                         {"plateau_best", plateau_best}, {"es_wait", es_wait}, {"plateau_wait", plateau_wait},
                         {"stopped", stopped}, {"best_epoch", best_epoch}, {"noise", noise_state()},
                         {"target_step", target_step}};
-    if (mid_epoch) j["epoch_loss_sum"] = epoch_loss_sum;
+    if (step != epoch * steps_per_epoch) j["epoch_loss_sum"] = epoch_loss_sum;
     return j;
   }
   nlohmann::json noise_state() const {
@@ -143,19 +143,20 @@ struct TrainerState {
     step = integer("step", 0, INT64_MAX);
     // An epoch-end checkpoint holds step = epoch x steps per epoch; one written at a step boundary
     // inside an epoch (a stop request) holds a step of the unfinished epoch and its loss so far.
-    mid_epoch = j.contains("epoch_loss_sum");
     const int64_t in_epoch = step - epoch * steps_per_epoch;
-    if (mid_epoch ? !(in_epoch > 0 && in_epoch < steps_per_epoch) : in_epoch != 0)
-      throw bad("step", std::to_string(step) + " is not " + (mid_epoch ? "inside epoch " : "epoch ") +
-                            std::to_string(epoch + (mid_epoch ? 1 : 0)) + (mid_epoch ? " of " : " x ") +
+    if (in_epoch < 0 || in_epoch >= steps_per_epoch)
+      throw bad("step", std::to_string(step) + " is not in epoch " + std::to_string(epoch + 1) + " of " +
                             std::to_string(steps_per_epoch) + " steps per epoch");
-    if (mid_epoch) {
+    if (in_epoch > 0) {  // written at a step boundary inside an epoch: with the epoch's loss so far
+      if (!j.contains("epoch_loss_sum"))
+        throw bad("step", std::to_string(step) + " is inside epoch " + std::to_string(epoch + 1) +
+                              " but there is no epoch_loss_sum (an epoch-end checkpoint holds epoch x " +
+                              std::to_string(steps_per_epoch) + " steps per epoch)");
       const nlohmann::json& ls = field("epoch_loss_sum");
       if (!ls.is_number() || !std::isfinite(ls.get<double>()))
         throw bad("epoch_loss_sum", io::quote_untrusted(ls.dump()) + " is not a finite number");
       epoch_loss_sum = ls.get<double>();
     }
-    mid_epoch = false;
     const nlohmann::json& l = field("lr");
     if (!l.is_number() || !(l.get<double>() >= 0) || !std::isfinite(l.get<double>()))
       throw bad("lr", io::quote_untrusted(l.dump()) + " is not a finite number >= 0");
@@ -428,7 +429,7 @@ void Trainer::save(const std::string& path) {
   ck.add("opt_m", fetch(m1_, P), {P});
   ck.add("opt_v", fetch(m2_, P), {P});
   ck.metadata["config"] = c_.resolved.dump();
-  ck.metadata["trainer"] = st_.to_json().dump();
+  ck.metadata["trainer"] = st_.to_json(c_.steps_per_epoch).dump();
   ck.metadata["step"] = std::to_string(st_.step);
   ck.metadata["rng"] = nlohmann::json{{"data_seed", c_.data_seed}, {"next_train_index", st_.step * c_.batch}}.dump();
   ck.metadata["model"] = c_.model.name;
@@ -520,9 +521,7 @@ nlohmann::json Trainer::run() {
       ++st_.step;
       if (s + 1 < c_.steps_per_epoch && stop_requested()) {  // checkpoint this step boundary and stop
         st_.epoch_loss_sum = loss_sum;
-        st_.mid_epoch = true;
         save(last);
-        st_.mid_epoch = false;
         last_saved_step_ = st_.step;
         interrupted = true;
         break;
