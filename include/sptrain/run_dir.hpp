@@ -13,7 +13,7 @@ namespace sptrain {
 struct RunInputs {
   std::string config_toml, spec_toml;
   std::vector<std::string> overrides;
-  // Reads both files (UsageError "cannot open 'FILE'" for one that cannot be read).
+  // Reads both files with the checks of every config and spec file (regular, at most 1 MiB).
   static RunInputs read(const std::string& config_path, const std::string& spec_path,
                         const std::vector<std::string>& overrides);
 };

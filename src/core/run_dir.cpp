@@ -10,11 +10,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "core/toml_config.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/io.hpp"
 
@@ -26,15 +25,6 @@ namespace fs = std::filesystem;
 // The files a run writes: what replacing a run removes.
 const char* const kRunFiles[] = {"config.toml",  "spec.toml",       "overrides.txt",    "config.json", "metrics.jsonl",
                                  "metrics.csv", "last.safetensors", "best.safetensors", "results.json"};
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("cannot open '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw UsageError("cannot read '" + path + "'");
-  return ss.str();
-}
 
 void write_atomic(const fs::path& path, const std::string& text) { io::write_file_atomic(path.string(), text); }
 
@@ -51,7 +41,7 @@ int marker_version(const fs::path& dir) {
   if (!fs::exists(m)) return 0;
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_text(m.string()));
+    j = nlohmann::json::parse(cfg::read_file(m.string(), "run directory marker"));
   } catch (const nlohmann::json::exception& e) {
     throw UsageError(m.string() + ": not a run directory marker: " + e.what());
   }
@@ -115,7 +105,7 @@ struct LockGuard {
 
 RunInputs RunInputs::read(const std::string& config_path, const std::string& spec_path,
                           const std::vector<std::string>& overrides) {
-  return {read_text(config_path), read_text(spec_path), overrides};
+  return {cfg::read_file(config_path, "config"), cfg::read_file(spec_path, "spec"), overrides};
 }
 
 bool RunDir::is_run_dir(const std::string& path) {
