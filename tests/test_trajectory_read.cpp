@@ -458,7 +458,7 @@ TEST(ReadTrajectories, TableErrorsNameFileLineAndColumn) {
 
   d.file("t.xml", "<?xml version=\"1.0\"?><TrackMate/>");
   EXPECT_HAS(read_error(d / "t.xml"), "t.xml: XML (TrackMate) is not read");
-  EXPECT_HAS(usage_error([&] { read_trajectories(d / "ok.csv", {.pixel_size = 0}); }), "pixel size");
+  EXPECT_HAS(usage_error([&] { read_trajectories(d / "ok.csv", {.pixel_size = -1}); }), "pixel size");
 }
 
 // ---- every label and position value is checked where it is read ----------------------------------

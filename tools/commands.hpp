@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <memory>
+
+#include "sptrain/trajectory_read.hpp"
 
 namespace sptrain::cli {
 // Set by a command that stops cleanly on SIGINT/SIGTERM (train): the first signal then only stores
@@ -26,6 +29,21 @@ inline CLI::Validator seed_validator() {
         return "";
       },
       "UINT64");
+}
+// The options of every command that reads tracked trajectories (fit, predict): units, minimum
+// length (shorter tracks are left out and counted) and gaps (kept as gaps).
+inline void add_track_options(CLI::App* sub, const std::shared_ptr<ReadOptions>& o) {
+  o->allow_gaps = true;
+  o->drop_short = true;
+  sub->add_option("--pixel-size", o->pixel_size,
+                  "Micrometres per pixel: positions are multiplied by it (default: the file's unit, else pixels)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--frame-interval", o->frame_interval,
+                  "Seconds per frame (default: the file's, else rates are per frame)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--min-length", o->min_length, "Leave out tracks with fewer localizations")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(2), int64_t(1) << 40));
 }
 void add_info(CLI::App& app);
 void add_simulate(CLI::App& app);

@@ -31,6 +31,14 @@ struct TrajectorySet {
   std::vector<uint8_t> has_switch;
   std::vector<std::vector<int>> step_state;    // per trajectory, length_i - 1
   std::vector<std::vector<float>> switch_times;  // per trajectory, in steps (no NaN padding)
+  // Units. space_unit is the unit of `positions` (and of sigma): "um" when a pixel size was given
+  // or the file states a length unit (converted to micrometres), else "px" (pixels, or whatever
+  // unit the file was written in). frame_interval: seconds per frame from ReadOptions or the file
+  // (TrackMate XML frameInterval, POSITION_T); 0 when unknown (rates are then per frame).
+  std::string space_unit = "px";
+  double frame_interval = 0;
+  int64_t dropped_short = 0;           // trajectories left out as shorter than min_length (drop_short)
+  std::vector<std::string> warnings;   // what the reader noticed and decided, e.g. all-zero z read as 2-D
 
   size_t size() const { return positions.size(); }
   int64_t length(size_t i) const { return int64_t(frames[i].size()); }
@@ -39,9 +47,11 @@ struct TrajectorySet {
 };
 
 struct ReadOptions {
-  int64_t min_length = 2;   // a shorter trajectory is an error
-  double pixel_size = 1.0;  // multiplies x, y, z (and the sigma label)
-  bool allow_gaps = false;  // accept tracks that skip frames (frames then are not consecutive)
+  int64_t min_length = 2;     // a shorter trajectory is an error (or left out with drop_short)
+  bool drop_short = false;    // leave out (and count) trajectories shorter than min_length
+  double pixel_size = 0;      // micrometres per pixel: multiplies x, y, z (and sigma); 0: not given
+  double frame_interval = 0;  // seconds per frame; 0: the file's own, or unknown
+  bool allow_gaps = false;    // accept tracks that skip frames (frames then are not consecutive)
 };
 
 // Reads trajectories from `path`, chosen by content (NPY magic, zip, text) and extension:

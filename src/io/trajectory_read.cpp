@@ -561,23 +561,39 @@ class TableReader {
 namespace {
 
 TrajectorySet parse_any(std::string_view bytes, const std::string& path, const ReadOptions& opts, bool with_labels) {
-  if (!(opts.pixel_size > 0) || !std::isfinite(opts.pixel_size))
+  if (!(opts.pixel_size >= 0) || !std::isfinite(opts.pixel_size))
     throw UsageError("pixel size must be a positive number, not " + fmt_num(opts.pixel_size));
+  if (opts.pixel_size == 0) {  // not given: positions stay in the file's unit
+    ReadOptions o = opts;
+    o.pixel_size = 1.0;
+    TrajectorySet t = parse_any(bytes, path, o, with_labels);
+    t.space_unit = "px";
+    t.frame_interval = opts.frame_interval;
+    return t;
+  }
   const std::string_view h = bytes.substr(0, 8);
-  if (h.substr(0, 6) == "\x93NUMPY" || ends_with_ci(path, ".npy")) return read_npy_set(bytes, path, opts, with_labels);
+  if (h.substr(0, 6) == "\x93NUMPY" || ends_with_ci(path, ".npy")) {
+    TrajectorySet t = read_npy_set(bytes, path, opts, with_labels);
+    t.space_unit = "um";
+    t.frame_interval = opts.frame_interval;
+    return t;
+  }
   if (h.substr(0, 4) == std::string_view("PK\x03\x04", 4) || ends_with_ci(path, ".npz"))
     throw UsageError(path + ": is an NPZ archive: pass the positions .npy (labels are read from the "
                             "<stem>.labels.npz beside it)");
   if (h.substr(0, 5) == "<?xml" || ends_with_ci(path, ".xml"))
     throw UsageError(path + ": XML (TrackMate) is not read: export the spots table as CSV "
                             "(TRACK_ID, FRAME, POSITION_X, POSITION_Y)");
-  return TableReader(path, opts).read(bytes);
+  TrajectorySet t = TableReader(path, opts).read(bytes);
+  t.space_unit = "um";
+  t.frame_interval = opts.frame_interval;
+  return t;
 }
 
 }  // namespace
 
 TrajectorySet read_trajectories(const std::string& path, const ReadOptions& opts) {
-  if (!(opts.pixel_size > 0) || !std::isfinite(opts.pixel_size))
+  if (!(opts.pixel_size >= 0) || !std::isfinite(opts.pixel_size))
     throw UsageError("pixel size must be a positive number, not " + fmt_num(opts.pixel_size));
   std::error_code ec;
   if (!fs::exists(path, ec)) throw UsageError(path + ": no such file");
