@@ -21,6 +21,7 @@ struct EvalData {
   std::vector<int64_t> ids;            // (n)
   std::vector<float> sigma;            // (n)
   std::vector<int32_t> n_switches;     // (n)
+  std::vector<uint8_t> has_switch;     // (n) only when n_switches is not known (a file with has_switch alone)
   std::vector<float> switch_time;      // (n) first switch (continuous steps), NaN if none
   std::vector<uint8_t> step_state;     // (n, length - 1)
 };

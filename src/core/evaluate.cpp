@@ -17,6 +17,7 @@
 #include <fstream>
 #include <iomanip>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "simulate.cuh"
@@ -28,6 +29,7 @@
 #include "sptrain/metrics_log.hpp"
 #include "sptrain/model.hpp"
 #include "sptrain/plots.hpp"
+#include "sptrain/predict.hpp"
 #include "sptrain/train.hpp"
 #include "sptrain/trajectory_read.hpp"
 
@@ -74,6 +76,7 @@ EvalData eval_data_from_set(const TrajectorySet& ts) {
   for (const auto& p : ts.positions) d.positions.insert(d.positions.end(), p.begin(), p.end());
   d.sigma = ts.sigma;
   d.n_switches = ts.n_switches;
+  if (d.n_switches.empty()) d.has_switch = ts.has_switch;
   if (ts.has("switch_times")) {
     d.switch_time.resize(d.n);
     for (int64_t i = 0; i < d.n; ++i) d.switch_time[i] = ts.switch_times[i].empty() ? NAN : ts.switch_times[i][0];
@@ -81,6 +84,42 @@ EvalData eval_data_from_set(const TrajectorySet& ts) {
   if (ts.has("step_state"))
     for (const auto& st : ts.step_state) d.step_state.insert(d.step_state.end(), st.begin(), st.end());
   return d;
+}
+
+// Whether each trajectory has a switch, from the counts or the has_switch labels; empty if neither.
+std::vector<int> has_switch_truth(const EvalData& d) {
+  std::vector<int> t;
+  if (!d.n_switches.empty())
+    for (int32_t c : d.n_switches) t.push_back(c > 0);
+  else
+    for (uint8_t h : d.has_switch) t.push_back(h != 0);
+  return t;
+}
+
+// Per-step accuracy of a path whose state ids are arbitrary (an HMM fitted without labels): the
+// accuracy under the matching of fitted to true states (one to one, by brute force over the
+// permutations of max(K_fit, K_true) ids) that maximizes it.
+double matched_step_accuracy(const std::vector<std::vector<int>>& est, int K_fit, const std::vector<uint8_t>& truth,
+                             int64_t S) {
+  int K_true = 1;
+  for (uint8_t v : truth) K_true = std::max(K_true, int(v) + 1);
+  const int M = std::max(K_fit, K_true);
+  std::vector<int64_t> conf(size_t(M) * M, 0);  // conf[fit * M + true]
+  int64_t total = 0;
+  for (size_t r = 0; r < est.size(); ++r)
+    for (int64_t j = 0; j < S; ++j) {
+      conf[size_t(est[r][j]) * M + truth[r * S + j]]++;
+      ++total;
+    }
+  std::vector<int> perm(M);
+  std::iota(perm.begin(), perm.end(), 0);
+  int64_t best = 0;
+  do {
+    int64_t right = 0;
+    for (int f = 0; f < M; ++f) right += conf[size_t(f) * M + perm[f]];
+    best = std::max(best, right);
+  } while (std::next_permutation(perm.begin(), perm.end()));
+  return total ? double(best) / double(total) : std::nan("");
 }
 
 // Metric accumulators --------------------------------------------------------------------------
@@ -122,81 +161,17 @@ double step_accuracy(const std::vector<std::vector<int>>& est, const std::vector
   return double(right) / double(total);
 }
 
-// The model of a run: predictions (n, outputs) for the run's features of the data.
+// The model of a run: predictions (n, outputs) for the run's features of the data (the run's
+// training length and dims only: eval scores what the model was trained for).
 std::vector<float> predict(const TrainConfig& cfg, const std::string& run_dir, const EvalData& d, const Device& dev,
                            std::string* checkpoint_used) {
   if (d.length != cfg.spec.params.length || d.dims != cfg.spec.params.dims)
     throw UsageError(d.source + ": trajectories of " + std::to_string(d.length) + " positions in " + std::to_string(d.dims) +
                      "-D, the model was trained on " + std::to_string(cfg.spec.params.length) + " in " +
                      std::to_string(cfg.spec.params.dims) + "-D");
-  auto be = make_backend(dev);
-  const int64_t chunk = std::min<int64_t>(std::max<int64_t>(cfg.micro_batch, 256), d.n);
-  Model model(cfg.model, *be, int(chunk), cfg.init_seed);
-  std::string path = run_dir + "/best.safetensors";
-  if (!fs::exists(path)) path = run_dir + "/last.safetensors";
-  if (!fs::exists(path)) throw UsageError(run_dir + ": no checkpoint (best.safetensors or last.safetensors)");
-  ckpt::Checkpoint ck = ckpt::load(path);
-  ckpt::expect_only(ck, {"params", "state", "opt_m", "opt_v"});
-  ckpt::expect_floats(ck, "params", model.n_params(), "the model");
-  ckpt::expect_floats(ck, "state", model.n_state(), "the model");
-  ckpt::expect_finite(ck, "params");
-  ckpt::expect_finite(ck, "state");
-  auto p = ck.get<float>("params"), s = ck.get<float>("state");
-  if (!p.empty()) be->upload(model.params(), p.data(), p.size());
-  if (!s.empty()) be->upload(model.state(), s.data(), s.size());
-  *checkpoint_used = path;
-  auto x = compute_features(cfg.spec.features, d.positions.data(), d.n, d.length, d.dims);
-  const size_t in_elems = size_t(cfg.model.T_in) * cfg.model.C_in;
-  const int outs = model.output_shape().T * model.output_shape().C;  // per trajectory
-  std::vector<float> out(size_t(d.n) * outs);
-  float* xd = be->alloc(size_t(chunk) * in_elems);
-  for (int64_t off = 0; off < d.n; off += chunk) {
-    const int64_t m = std::min(chunk, d.n - off);
-    be->upload(xd, &x[off * in_elems], m * in_elems);
-    const float* y = model.forward(xd, int(m), false);
-    be->download(&out[off * outs], y, m * outs);
-  }
-  be->release(xd);
-  return out;
-}
-
-// Per-step log-probabilities (S x K) from a segmentation model's logits: a log-softmax per row.
-std::vector<double> log_softmax_rows(const float* logits, int64_t S, int K) {
-  std::vector<double> lp(size_t(S) * K);
-  for (int64_t t = 0; t < S; ++t) {
-    const float* z = logits + t * K;
-    const float mx = *std::max_element(z, z + K);
-    double sum = 0;
-    for (int k = 0; k < K; ++k) sum += std::exp(double(z[k]) - mx);
-    for (int k = 0; k < K; ++k) lp[t * K + k] = double(z[k]) - mx - std::log(sum);
-  }
-  return lp;
-}
-
-// The state path maximizing sum_t lp[t][s_t] - penalty * #changes (Viterbi over the per-step
-// log-probabilities; penalty 0 gives the per-step argmax).
-void decode_path(const std::vector<double>& lp, int64_t S, int K, double penalty, std::vector<int>& path) {
-  path.assign(S, 0);
-  std::vector<double> score(lp.begin(), lp.begin() + K), next(K);
-  std::vector<int> back(size_t(S) * K);
-  for (int64_t t = 1; t < S; ++t) {
-    const int best = int(std::max_element(score.begin(), score.end()) - score.begin());
-    for (int k = 0; k < K; ++k) {
-      const bool move = score[best] - penalty > score[k];  // ties keep the state
-      back[t * K + k] = move ? best : k;
-      next[k] = (move ? score[best] - penalty : score[k]) + lp[t * K + k];
-    }
-    score.swap(next);
-  }
-  path[S - 1] = int(std::max_element(score.begin(), score.end()) - score.begin());
-  for (int64_t t = S - 1; t > 0; --t) path[t - 1] = back[t * K + path[t]];
-}
-
-// Whether the spec's state sequence is a chain the HMM baselines know exactly: Poisson or Markov
-// switching between fixed states.
-bool is_known_chain(const SimParams& p) {
-  return p.prior == PriorKind::Fixed && (p.switching == SwitchKind::Poisson || p.switching == SwitchKind::Markov ||
-                                         p.switching == SwitchKind::MarkovDiscrete);
+  RunModel model(cfg, run_dir, dev);
+  *checkpoint_used = model.checkpoint();
+  return model.forward(d.positions.data(), d.n, d.length);
 }
 
 // Count bins of the switch-count posterior: room for 4x the expected switches of the fastest state.
@@ -205,34 +180,6 @@ int count_bins(const SimParams& p, int64_t S) {
   if (p.switching != SwitchKind::Poisson)
     for (int k = 0; k < p.n_states; ++k) max_exit = std::max(max_exit, double(p.exit_rate[k]));
   return std::max(20, int(4 * max_exit * S + 20));
-}
-
-// The HMM of a known chain (is_known_chain) with emission stds sigma: uniform jumps at the Poisson
-// rate with a uniform start, or the Markov chain's per-step transition matrix (exp of the generator
-// over one step, or the discrete chain's own matrix) and its initial distribution.
-baselines::HmmParams chain_hmm(const SimParams& p, const std::vector<double>& sigma) {
-  if (p.switching == SwitchKind::Poisson) return baselines::uniform_jump_hmm(sigma, p.rate);
-  const int K = p.n_states;
-  baselines::HmmParams hp;
-  hp.sigma = sigma;
-  hp.init.resize(K);
-  for (int k = 0; k < K; ++k) hp.init[k] = double(p.initial_cdf[k]) - (k ? double(p.initial_cdf[k - 1]) : 0.0);
-  auto row_prob = [&](int i, int j) { return double(p.jump_cdf[i][j]) - (j ? double(p.jump_cdf[i][j - 1]) : 0.0); };
-  std::vector<double> P(size_t(K) * K, 0.0);
-  if (p.switching == SwitchKind::MarkovDiscrete) {
-    for (int i = 0; i < K; ++i)
-      for (int j = 0; j < K; ++j) P[i * K + j] = row_prob(i, j);
-  } else {
-    std::vector<double> Q(size_t(K) * K, 0.0);
-    for (int i = 0; i < K; ++i) {
-      for (int j = 0; j < K; ++j)
-        if (j != i) Q[i * K + j] = double(p.exit_rate[i]) * row_prob(i, j);
-      Q[i * K + i] = -double(p.exit_rate[i]);
-    }
-    P = baselines::generator_transition(Q, K);
-  }
-  hp.trans = P;
-  return hp;
 }
 
 // Switch-time MAE over the switches more than one step from either end of [t_min, t_max]: a switch
@@ -248,26 +195,6 @@ double switch_time_mae_inside(const std::vector<double>& est, const std::vector<
       ++cnt;
     }
   return cnt ? sum / double(cnt) : std::nan("");
-}
-
-// The path with exactly one change of state (from a to b != a at step k, 1 <= k < S) that maximizes
-// the summed per-step log-probabilities, through prefix sums: O(S K^2).
-void decode_single_switch(const std::vector<double>& lp, int64_t S, int K, std::vector<int>& path) {
-  std::vector<double> pre(size_t(S + 1) * K, 0.0);  // pre[t*K + k] = sum_{u<t} lp[u][k]
-  for (int64_t t = 0; t < S; ++t)
-    for (int k = 0; k < K; ++k) pre[(t + 1) * K + k] = pre[t * K + k] + lp[t * K + k];
-  double best = -1e300;
-  int64_t best_k = 1;
-  int best_a = 0, best_b = K > 1 ? 1 : 0;
-  for (int64_t k = 1; k < S; ++k)
-    for (int a = 0; a < K; ++a)
-      for (int b = 0; b < K; ++b) {
-        if (a == b) continue;
-        const double v = pre[k * K + a] + (pre[S * K + b] - pre[k * K + b]);
-        if (v > best) best = v, best_k = k, best_a = a, best_b = b;
-      }
-  path.assign(S, best_b);
-  for (int64_t t = 0; t < best_k; ++t) path[t] = best_a;
 }
 
 // The trajectory i of d in messages: "FILE:LINE: track ID" where the file has lines, else
@@ -333,12 +260,20 @@ nlohmann::json run_eval(const EvalRequest& r) {
     TrajectorySet ts = read_trajectories(r.input);
     d = eval_data_from_set(ts);
     lines = ts.first_line;
-    if (d.sigma.empty() && d.n_switches.empty() && d.step_state.empty())
+    if (d.sigma.empty() && d.n_switches.empty() && d.has_switch.empty() && d.step_state.empty())
       throw UsageError(r.input + ": no label columns (sigma, n_switches, has_switch, state): nothing to score against");
     if (use_model) {
-      const bool needs_sigma = cfg.label == LabelKind::Sigma;
-      const bool needs_count = !needs_sigma && cfg.label != LabelKind::InitialState;
-      if ((needs_sigma && d.sigma.empty()) || (needs_count && d.n_switches.empty()))
+      bool have = true;
+      switch (cfg.label) {
+        case LabelKind::Sigma: have = !d.sigma.empty(); break;
+        case LabelKind::NSwitches:
+        case LabelKind::NSwitchesPlusOne: have = !d.n_switches.empty(); break;
+        case LabelKind::SwitchTime: have = !d.switch_time.empty(); break;
+        case LabelKind::HasSwitch: have = !d.n_switches.empty() || !d.has_switch.empty(); break;
+        case LabelKind::StepState: have = !d.step_state.empty() || !d.n_switches.empty() || !d.has_switch.empty(); break;
+        case LabelKind::InitialState: break;
+      }
+      if (!have)
         throw UsageError(r.input + ": no '" + cfg.resolved["data"]["label"].get<std::string>() +
                          "' labels to score the model against");
     }
@@ -397,13 +332,14 @@ nlohmann::json run_eval(const EvalRequest& r) {
       std::vector<int> cnt(d.n), has(d.n);
       std::vector<double> first(d.n);
       if (r.switch_penalty < 0) throw UsageError("--switch-penalty: must be >= 0");
-      // Exactly one switch at a random time (the spec says so): the best single change point.
-      const bool one_switch = have_spec && spec.params.switching == SwitchKind::Single && spec.params.single_prob == 1 &&
-                              spec.params.single_time < 0;
-      // With the spec's switching known: the per-step log-probabilities also serve as learned
-      // emissions of the spec's chain, scored by the MAP of the switch-count posterior over them.
-      const SimParams& sp = spec.params;
-      const bool chain = have_spec && !d.n_switches.empty() && is_known_chain(sp) && sp.n_states == outs;
+      // The decoding prior: the generating spec, or for trajectories read from a file the run's
+      // training spec. Exactly one switch at a random time: the best single change point (as
+      // `sptrain predict` decodes); otherwise the penalized path.
+      const SimParams& sp = have_spec ? spec.params : cfg.spec.params;
+      const bool one_switch = default_decode_rule(sp, outs) == DecodeRule::Single;
+      // With the switching chain known: the per-step log-probabilities also serve as learned
+      // emissions of the chain, scored by the MAP of the switch-count posterior over them.
+      const bool chain = !d.n_switches.empty() && is_known_chain(sp) && sp.n_states == outs;
       const baselines::HmmParams hp = chain ? chain_hmm(sp, std::vector<double>(outs, 1.0)) : baselines::HmmParams{};
       std::vector<int> map(d.n);
       for (int64_t i = 0; i < d.n; ++i) {
@@ -422,13 +358,12 @@ nlohmann::json run_eval(const EvalRequest& r) {
       }
       nlohmann::json mm;
       if (!d.step_state.empty()) mm["per_step_state_accuracy"] = step_accuracy(paths, d.step_state, S);
+      if (!d.n_switches.empty() || !d.has_switch.empty())
+        mm["has_switch_accuracy"] = classification_metrics(has, has_switch_truth(d), 2)["accuracy"];
       if (!d.n_switches.empty()) {
         nlohmann::json cm = count_metrics(cnt, d.n_switches);
         mm["count_exact_accuracy"] = cm["exact_accuracy"];
         mm["count_mae"] = cm["mae"];
-        std::vector<int> truth(d.n);
-        for (int64_t i = 0; i < d.n; ++i) truth[i] = d.n_switches[i] > 0;
-        mm["has_switch_accuracy"] = classification_metrics(has, truth, 2)["accuracy"];
         if (chain) {
           nlohmann::json pm = count_metrics(map, d.n_switches);
           mm["count_map_exact_accuracy"] = pm["exact_accuracy"];
@@ -437,12 +372,12 @@ nlohmann::json run_eval(const EvalRequest& r) {
       }
       if (!d.switch_time.empty()) {
         bool single = true;  // the first switch's time is scored where every trajectory has one switch
-        for (int64_t i = 0; i < d.n && single; ++i) single = d.n_switches[i] == 1;
+        for (int64_t i = 0; i < d.n && single; ++i)
+          single = d.n_switches.empty() ? std::isfinite(d.switch_time[i]) : d.n_switches[i] == 1;
         if (single) {
           mm["switch_time_mae"] = regression_metrics(first, d.switch_time)["mae"];
-          if (have_spec && spec.params.switching == SwitchKind::Single)
-            mm["switch_time_mae_away_from_ends"] =
-                switch_time_mae_inside(first, d.switch_time, spec.params.single_tmin, spec.params.single_tmax);
+          if (sp.switching == SwitchKind::Single)
+            mm["switch_time_mae_away_from_ends"] = switch_time_mae_inside(first, d.switch_time, sp.single_tmin, sp.single_tmax);
         }
       }
       m["decoding"] = one_switch ? "best single change point" : "penalized path";
@@ -456,10 +391,8 @@ nlohmann::json run_eval(const EvalRequest& r) {
         pred[i] = int(std::max_element(&out[i * outs], &out[i * outs] + outs) - &out[i * outs]);
         est[i] = pred[i];
       }
-      if (cfg.label == LabelKind::HasSwitch && !d.n_switches.empty()) {
-        for (int64_t i = 0; i < d.n; ++i) truth[i] = d.n_switches[i] > 0;
-        m["metrics"] = classification_metrics(pred, truth, 2);
-      }
+      if (cfg.label == LabelKind::HasSwitch && (!d.n_switches.empty() || !d.has_switch.empty()))
+        m["metrics"] = classification_metrics(pred, has_switch_truth(d), 2);
     } else {
       for (int64_t i = 0; i < d.n; ++i) est[i] = out[i];
       if (cfg.label == LabelKind::Sigma && !d.sigma.empty()) m["metrics"] = regression_metrics(est, d.sigma);
@@ -490,8 +423,9 @@ nlohmann::json run_eval(const EvalRequest& r) {
     }
   }
   // Without a generating spec: an HMM fitted by Baum-Welch EM, pooled over all trajectories, with
-  // the number of states (1-3) chosen by BIC; its Viterbi paths count the switches.
-  if (!have_spec && (!d.n_switches.empty() || !d.step_state.empty())) {
+  // the number of states (1-3) chosen by BIC; its Viterbi paths count the switches and, where the
+  // file has per-step states, are scored step by step (fitted states matched to the true ones).
+  if (!have_spec && (!d.n_switches.empty() || !d.has_switch.empty() || !d.step_state.empty())) {
     baselines::BicSelection sel = baselines::select_states_bic(batch, 3);
     const baselines::HmmParams& hp = sel.fits[sel.best_K - 1].params;
     auto vit = baselines::viterbi(batch, hp);
@@ -499,7 +433,19 @@ nlohmann::json run_eval(const EvalRequest& r) {
     std::vector<int> vc(d.n);
     std::vector<double> col(d.n);
     for (int64_t i = 0; i < d.n; ++i) col[i] = vc[i] = vit[i].switches;
-    if (!d.n_switches.empty()) m["metrics"] = count_metrics(vc, d.n_switches);
+    nlohmann::json mm = d.n_switches.empty() ? nlohmann::json::object() : count_metrics(vc, d.n_switches);
+    if (!d.n_switches.empty() || !d.has_switch.empty()) {
+      std::vector<int> has(d.n);
+      for (int64_t i = 0; i < d.n; ++i) has[i] = vc[i] > 0;
+      mm["has_switch_accuracy"] = classification_metrics(has, has_switch_truth(d), 2)["accuracy"];
+    }
+    if (!d.step_state.empty()) {
+      std::vector<std::vector<int>> states(d.n);
+      for (int64_t i = 0; i < d.n; ++i) states[i] = vit[i].states;
+      mm["per_step_state_accuracy"] = matched_step_accuracy(states, sel.best_K, d.step_state, S);
+      m["per_step_state_matching"] = "fitted states matched one to one to the true states, the matching that scores best";
+    }
+    if (!mm.empty()) m["metrics"] = mm;
     methods["hmm_em_viterbi"] = m;
     columns["hmm_em_viterbi_count"] = col;
   }
@@ -616,8 +562,10 @@ nlohmann::json run_eval(const EvalRequest& r) {
     auto& o = f.stream();
     o << "id";
     const bool has_sigma = !d.sigma.empty(), has_sw = !d.n_switches.empty(), has_st = !d.switch_time.empty();
+    const bool has_hs = !d.has_switch.empty();
     if (has_sigma) o << ",true_sigma";
     if (has_sw) o << ",true_n_switches";
+    if (has_hs) o << ",true_has_switch";
     if (has_st) o << ",true_switch_time";
     for (const auto& [k, v] : columns) o << "," << k;
     o << "\n";
@@ -625,6 +573,7 @@ nlohmann::json run_eval(const EvalRequest& r) {
       o << d.ids[i];
       if (has_sigma) o << "," << csv_num(d.sigma[i]);
       if (has_sw) o << "," << d.n_switches[i];
+      if (has_hs) o << "," << int(d.has_switch[i]);
       if (has_st) o << "," << csv_num(d.switch_time[i]);
       for (const auto& [k, v] : columns) o << "," << csv_num(v[i]);
       o << "\n";
