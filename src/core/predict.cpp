@@ -616,9 +616,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
     if (rule == DecodeRule::Chain) {
       pj["decoding"]["transition_matrix_per_frame"] = hp.trans;
       pj["decoding"]["initial"] = hp.init;
-      if (fi > 0 && std::abs(fi - sp.dt) > 1e-9 * fi)
-        warnings.push_back("the chain's rates are per frame of the training spec (dt " + fmt(sp.dt) +
-                           " s); the input's frame interval is " + fmt(fi) + " s: the transition matrix is applied per frame");
+      pj["decoding"]["note"] = "the spec's rates are per frame: the matrix is applied per frame of the input";
     }
     if (rule == DecodeRule::Single)
       pj["decoding"]["note"] = "one change point over all scored steps of a track (segments joined across gaps)";
@@ -962,7 +960,7 @@ std::string format_predict_table(const nlohmann::json& pj) {
         if (k != "state") o << "  " << k << " " << (v.is_null() ? std::string("-") : v.dump());
       o << "\n";
     }
-  for (const auto& w : pj["warnings"]) o << "warning: " << w.get<std::string>() << "\n";
+  if (!pj["warnings"].empty()) o << pj["warnings"].size() << " warning(s): on stderr and in predict.json\n";
   return o.str();
 }
 
