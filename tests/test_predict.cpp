@@ -5,12 +5,14 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
 
+#include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/predict.hpp"
 #include "sptrain/sim.hpp"
@@ -325,4 +327,46 @@ TEST(Predict, CliWritesOutputsAndRefusesBadInput) {
             2)
       << out;
   EXPECT_FALSE(fs::exists(t.p / "o3" / "predict.json"));
+}
+
+// A regression output that is negative is written as it is and counted in a warning, never
+// clipped or dropped: a sigma model whose weights are all set to -1 outputs sign(x) sqrt(|x|) < 0.
+TEST(Predict, NegativeRegressionOutputIsReported) {
+  Tmp t;
+  std::ofstream(t.p / "spec.toml") << "length = 30\n[states]\nsigma = [1.0]\n[features]\nkind = \"squared_displacements\"\n";
+  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 16\ntest_size = 16\n[train]\nbatch = 16\n"
+                                   "steps_per_epoch = 1\nepochs = 1\nloss = \"mape\"\nlr = 1e-3\n"
+                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
+                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
+  train_run(t.p);
+  for (const char* name : {"best.safetensors", "last.safetensors"}) {
+    const std::string path = (t.p / "run" / name).string();
+    if (!fs::exists(path)) continue;
+    ckpt::Checkpoint c = ckpt::load(path);
+    for (auto& ten : c.tensors)
+      if (ten.name == "params") {
+        const float minus_one = -1.0f;
+        for (size_t off = 0; off + 4 <= ten.bytes.size(); off += 4) std::memcpy(ten.bytes.data() + off, &minus_one, 4);
+      }
+    ckpt::save(c, path);
+  }
+  std::ofstream o(t.p / "tracks.csv");
+  o << "particle,frame,x\n";
+  for (int f = 0; f < 30; ++f) o << "0," << f << "," << (f % 2) << "\n";
+  o.close();
+  PredictRequest r;
+  r.run_dir = (t.p / "run").string();
+  r.input = (t.p / "tracks.csv").string();
+  r.out_dir = (t.p / "out").string();
+  r.plots = false;
+  r.quiet = true;
+  auto pj = run_predict(r);
+  auto tr = read_csv(t.p / "out" / "tracks.csv");
+  ASSERT_EQ(tr.size(), 2u);
+  EXPECT_LT(std::stod(tr[1][col(tr[0], "model_step_sigma_px")]), 0.0);
+  bool warned = false;
+  for (const auto& w : pj["warnings"])
+    warned = warned || w.get<std::string>().find("1 of 1 model outputs (step_sigma_px) are negative or not finite") !=
+                           std::string::npos;
+  EXPECT_TRUE(warned) << pj["warnings"].dump();
 }
