@@ -198,6 +198,21 @@ TEST(Predict, PerStepModelRunsAtAnyLengthAcrossGaps) {
   for (const auto& w : pj["warnings"])
     warned_px = warned_px || w.get<std::string>().find("the model was trained on") != std::string::npos;
   EXPECT_FALSE(warned_px) << pj["warnings"].dump();
+  // A model trained in pixels on tracks in micrometres: --model-units px feeds it pixels again,
+  // so the states are those of the pixel run (up to float rounding), without the warning, and the
+  // outputs stay in micrometres.
+  r.model_units = "px";
+  r.out_dir = (t.p / "um_px").string();
+  auto pp = run_predict(r);
+  EXPECT_EQ(pp["units"]["space"], "um");
+  for (const auto& w : pp["warnings"])
+    EXPECT_EQ(w.get<std::string>().find("the model was trained on"), std::string::npos) << w;
+  auto s_px = read_csv(t.p / "out" / "steps.csv"), s_um = read_csv(t.p / "um_px" / "steps.csv");
+  ASSERT_EQ(s_px.size(), s_um.size());
+  int64_t same = 0;
+  for (size_t i = 1; i < s_px.size(); ++i) same += s_px[i][cs] == s_um[i][cs];
+  EXPECT_GE(double(same), 0.999 * double(s_px.size() - 1)) << same;
+  r.model_units = "input";
   // Outputs exist: again only with force. Another decoding on request, said so.
   EXPECT_THROW(run_predict(r), UsageError);
   r.force = true;

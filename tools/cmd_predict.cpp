@@ -25,6 +25,11 @@ void add_predict(CLI::App& app) {
                   "Per-step models: auto (from the training spec: single switch, chain, else argmax), argmax, single or chain")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "argmax", "single", "chain"}));
+  sub->add_option("--model-units", r->model_units,
+                  "input: the model reads the positions as read; px: divided by --pixel-size again (a model trained "
+                  "in pixels, outputs in um)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"input", "px"}));
   sub->add_option("--switch-penalty", r->switch_penalty,
                   "--decode argmax: log-probability cost per change of state (0: the per-step argmax)")
       ->capture_default_str()

@@ -110,6 +110,9 @@ struct PredictRequest {
   Device device;
   std::string decode = "auto";  // auto, argmax, single, chain
   double switch_penalty = 0;    // argmax only: log-probability cost per change of state
+  // "input": the model reads the positions as read (after --pixel-size); "px": divided by the
+  // pixel size again (a model trained in pixels, outputs in micrometres). Needs read.pixel_size.
+  std::string model_units = "input";
   bool quiet = false;           // no notes on stderr
 };
 

@@ -441,6 +441,18 @@ nlohmann::json run_predict(const PredictRequest& r) {
                      " was trained in " + std::to_string(sp.dims) + "-D");
   const int dims = ts.dims;
   const std::string unit = ts.space_unit;
+  // What the model reads: the positions as read, or (--model-units px) those positions divided by
+  // the pixel size again, for a model trained in pixels on tracks reported in micrometres.
+  double to_model = 1;
+  std::string model_unit = unit + " (the input's unit)";
+  if (r.model_units == "px") {
+    if (!(ro.pixel_size > 0))
+      throw UsageError("--model-units px: give --pixel-size (the model reads positions in pixels, the outputs are in um)");
+    to_model = 1.0 / ro.pixel_size;
+    model_unit = "px (the positions divided by the pixel size " + fmt(ro.pixel_size) + " um)";
+  } else if (r.model_units != "input") {
+    throw UsageError("--model-units: '" + r.model_units + "' is not input or px");
+  }
   const double fi = ts.frame_interval;
   std::vector<std::string> warnings(ts.warnings);
 
@@ -537,23 +549,27 @@ nlohmann::json run_predict(const PredictRequest& r) {
   std::vector<int> in_range(N, 1);
   int64_t out_of_range = 0;
   double smin = 1e300, smax = -1e300;
+  std::vector<double> model_sigma(N);  // step sizes in what the model reads
   for (size_t i = 0; i < N; ++i) {
-    smin = std::min(smin, track_sigma[i]), smax = std::max(smax, track_sigma[i]);
+    model_sigma[i] = track_sigma[i] * to_model;
+    smin = std::min(smin, model_sigma[i]), smax = std::max(smax, model_sigma[i]);
     // A track mixes states, so its step size lies within the states' range; a factor 2 beyond it
     // leaves room for a short track's estimation error (relative std 1/sqrt(2 n dims)).
-    in_range[i] = track_sigma[i] >= range.lo / 2 && track_sigma[i] <= range.hi * 2;
+    in_range[i] = model_sigma[i] >= range.lo / 2 && model_sigma[i] <= range.hi * 2;
     out_of_range += !in_range[i];
   }
-  const double sig_med = median(track_sigma);
+  const double sig_med = median(model_sigma);
+  const std::string mu = to_model == 1 ? unit : std::string("px");
   if (out_of_range > 0 || !(sig_med >= range.lo && sig_med <= range.hi))
-    warnings.push_back("step sizes " + fmt(smin) + "-" + fmt(smax) + " " + unit + " per frame (median " + fmt(sig_med) +
+    warnings.push_back("step sizes " + fmt(smin) + "-" + fmt(smax) + " " + mu + " per frame (median " + fmt(sig_med) +
                        ", " + std::to_string(out_of_range) + " of " + std::to_string(N) +
                        " tracks outside half to twice the training range); the model was trained on " + fmt(range.lo) +
                        "-" + fmt(range.hi) + " (spec units per frame, noise included; " + range.what +
-                       "): pass --pixel-size or rescale the positions to the spec's units");
-  const double loc_hat = loc_den > 0 ? std::sqrt(std::max(0.0, -loc_num / loc_den)) : std::nan("");
+                       "): pass --pixel-size (with --model-units px for a model trained in pixels) or rescale the positions to the "
+                       "spec's units");
+  const double loc_hat = loc_den > 0 ? to_model * std::sqrt(std::max(0.0, -loc_num / loc_den)) : std::nan("");
   if (std::isfinite(loc_hat) && loc_hat > 2 * double(sp.loc_noise) && loc_hat > 0.2 * range.lo)
-    warnings.push_back("localization noise about " + fmt(loc_hat) + " " + unit +
+    warnings.push_back("localization noise about " + fmt(loc_hat) + " " + mu +
                        " (from the covariance of successive displacements, pooled), more than twice the " +
                        fmt(sp.loc_noise) + " the model was trained with (spec units)");
 
@@ -569,6 +585,8 @@ nlohmann::json run_predict(const PredictRequest& r) {
       const auto& x = ts.positions[pieces[p].track];
       pos.insert(pos.end(), x.begin() + pieces[p].start * dims, x.begin() + (pieces[p].start + len) * dims);
     }
+    if (to_model != 1)
+      for (auto& v : pos) v = float(double(v) * to_model);
     auto y = model.forward(pos.data(), int64_t(idx.size()), len);
     const size_t per = y.size() / idx.size();
     for (size_t q = 0; q < idx.size(); ++q) piece_out[idx[q]].assign(y.begin() + q * per, y.begin() + (q + 1) * per);
@@ -589,13 +607,15 @@ nlohmann::json run_predict(const PredictRequest& r) {
   pj["units"] = {{"space", unit},
                  {"frame_interval_s", fi > 0 ? nlohmann::json(fi) : nlohmann::json(nullptr)},
                  {"time", fi > 0 ? "s" : "frame"},
+                 {"model_reads", model_unit},
                  {"model_spec", "the training spec's own units (" + cfg.spec.source +
-                                    "): step sizes per frame; the input is compared with them as given"}};
+                                    "): step sizes per frame, compared with what the model reads"}};
   pj["input_checks"] = {{"tracks", N},
                         {"dropped_short", ts.dropped_short},
                         {"segments", n_segments},
                         {"gaps", std::accumulate(gaps.begin(), gaps.end(), int64_t(0))},
                         {"segments_not_scored", short_segments},
+                        {"step_sigma_unit", mu},
                         {"step_sigma_median", sig_med},
                         {"step_sigma_min", smin},
                         {"step_sigma_max", smax},
@@ -806,6 +826,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
       } else {
         double v = piece_out[p][0];
         if (cfg.label == LabelKind::SwitchTime) v = double(f[pc.start]) + v;
+        if (cfg.label == LabelKind::Sigma) v /= to_model;  // back in the input's unit
         wo << num(v);
       }
       wo << "\n";
@@ -834,7 +855,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
       switch (cfg.label) {
         case LabelKind::Sigma: {  // the step-weighted mean over the pieces
           double s = 0, w = 0;
-          for (size_t p : ps) s += double(piece_out[p][0]) * (pieces[p].len - 1), w += pieces[p].len - 1;
+          for (size_t p : ps) s += double(piece_out[p][0]) / to_model * (pieces[p].len - 1), w += pieces[p].len - 1;
           agg[i] = s / w;
           row << "," << num(agg[i]) << "," << num(agg[i] * agg[i] / (2 * dt));
           break;
