@@ -222,11 +222,13 @@ TEST(HmmGapped, ReducesToPlainHmm) {
 }
 
 // The pooled EM on 150 tracks of 20-500 frames with 10 % of frames dropped and localization noise
-// (std 0.03, pooled loc2 from the CVE): BIC picks K = 2 of 1..3, per-state sigma2 within 10 %,
+// (std 0.03, pooled loc2 from the CVE): BIC picks K = 2 of 1..3, per-state sigma2 within 20 %,
 // stationary occupancy within 0.05 and the rates (matrix logarithm) within 25 % of the truth, and
-// the Viterbi path matches the true state on > 85 % of steps. Over 20 seeds the largest errors
-// seen were 4 % (sigma2), 0.02 (occupancy) and 11 % (rates), so these tolerances are > 2 times
-// the worst case seen (false-failure probability well under 5 %, estimated < 1e-3 from the spread).
+// the Viterbi path matches the true state on > 90 % of steps. Over 20 other seeds: BIC chose 2
+// every time; the slow state's sigma2 ratio had sd 0.045 (worst 8.7 % off), the occupancy sd 0.01
+// (worst 0.027), the rates a mean bias of +4.5 % (the state is taken as constant over a gap) with
+// sd 0.04 (worst 12 %), the accuracy 0.939-0.950. Every bound is >= 4.4 sd from the mean, so the
+// false-failure probability is below 1e-4.
 TEST(HmmGapped, RecoversTwoStatesWithGapsAndNoise) {
   std::mt19937_64 rng(16);
   std::uniform_int_distribution<int> len(20, 500);
@@ -248,7 +250,7 @@ TEST(HmmGapped, RecoversTwoStatesWithGapsAndNoise) {
   const auto sel = bl::select_states_bic_gapped(views, 2, 3, noise, opt);
   ASSERT_EQ(sel.best_K, 2);
   const auto& p = sel.fits[1].params;
-  for (int k = 0; k < 2; ++k) EXPECT_NEAR(p.sigma[k] * p.sigma[k] / m.sigma2[k], 1.0, 0.10) << k;
+  for (int k = 0; k < 2; ++k) EXPECT_NEAR(p.sigma[k] * p.sigma[k] / m.sigma2[k], 1.0, 0.20) << k;
   const auto pi = bl::stationary_distribution(p.trans, 2);
   EXPECT_NEAR(pi[0], 0.6, 0.05);
   const auto Q = bl::transition_generator(p.trans, 2);
@@ -259,5 +261,5 @@ TEST(HmmGapped, RecoversTwoStatesWithGapsAndNoise) {
     const auto v = bl::viterbi_gapped(views[i], 2, p, noise);
     for (size_t t = 0; t < v.states.size(); ++t) right += v.states[t] == tracks[i].state[t], ++total;
   }
-  EXPECT_GT(double(right) / total, 0.85);
+  EXPECT_GT(double(right) / total, 0.90);
 }
