@@ -19,6 +19,7 @@
 #include "gapped_sim.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/fit.hpp"
+#include "sptrain/plots.hpp"
 #include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -236,4 +237,62 @@ TEST(FitCli, WritesOutputsWithUnitsAndRefusesBadInput) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("bad.csv"), std::string::npos);
   EXPECT_FALSE(fs::exists(dir.path / "o4" / "fit.json"));
+}
+
+namespace {
+
+bool is_png(const fs::path& p) {
+  const std::string s = slurp(p);
+  return s.size() > 8 && s.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0;
+}
+
+// Draws all four fit figures into dir, from the given data (possibly empty); returns how many PNGs.
+int draw_all(const std::string& dir, bool empty) {
+  std::vector<sptrain::plots::StateTrack> tr;
+  std::vector<double> d;
+  std::vector<std::vector<double>> dw(2);
+  std::vector<sptrain::plots::Series> thin;
+  if (!empty) {
+    tr.push_back({{0, 1, 2, 2.5}, {0, 0.5, 0.2, 1}, {0, 1, -1}});
+    d = {0.01, 0.03, 0.1, 0.2, -1, NAN};
+    dw = {{0.02, 0.04, 0.1}, {0.02}};
+    thin.push_back({"t1", {0.02, 0.04, 0.06}, {0.001, 0.002, 0.0035}});
+  }
+  const sptrain::plots::Series mean{"mean", thin.empty() ? std::vector<double>{} : thin[0].x,
+                                    thin.empty() ? std::vector<double>{} : thin[0].y};
+  int n = 0;
+  n += sptrain::plots::tracks_by_state(dir, "tracks_by_state", tr, {"state 0", "state 1"}, "x (um)", "y (um)", "t");
+  n += sptrain::plots::log_histogram(dir, "d_histogram", d, 10, {{"state 0", 0.02}, {"state 1", 0.3}}, "D (um^2/s)", "t");
+  n += sptrain::plots::dwell_times(dir, "dwell_times", dw, {5.0, 30.0}, {"state 0", "state 1"}, "dwell (s)", "t");
+  n += sptrain::plots::loglog_curves(dir, "msd_curves", thin, {mean}, "lag (s)", "MSD (um^2)", "t");
+  return n;
+}
+
+}  // namespace
+
+// The four figures: .dat always (with the documented columns), PNG where gnuplot runs, also for
+// empty data; inconsistent input is std::invalid_argument.
+TEST(FitPlots, DataFilesFiguresAndBadInput) {
+  sptrain::test::TempDir dir("fitplots");
+  const std::string d = dir.path.string();
+  const int png = draw_all(d, false);
+  for (const char* f : {"tracks_by_state", "d_histogram", "dwell_times", "msd_curves"}) {
+    EXPECT_TRUE(fs::exists(dir.path / (std::string(f) + ".dat"))) << f;
+    if (sptrain::plots::gnuplot_available()) EXPECT_TRUE(is_png(dir.path / (std::string(f) + ".png"))) << f;
+  }
+  if (sptrain::plots::gnuplot_available()) EXPECT_EQ(png, 4);
+  const std::string tracks = slurp(dir.path / "tracks_by_state.dat");
+  EXPECT_NE(tracks.find("# track x y x_next y_next state\n0 0 0 1 0.5 0\n0 1 0.5 2 0.2 1\n0 2 0.2 2.5 1 -1\n"),
+            std::string::npos);
+  const std::string hist = slurp(dir.path / "d_histogram.dat");
+  EXPECT_NE(hist.find("2 non-positive or non-finite skipped"), std::string::npos);
+  EXPECT_NE(hist.find("# mark 0.3 state 1"), std::string::npos);
+  EXPECT_NE(slurp(dir.path / "dwell_times.dat").find("# state 1: 1 dwells, fitted exit rate 30"), std::string::npos);
+  sptrain::test::TempDir empty("fitplots_empty");
+  const int png_empty = draw_all(empty.path.string(), true);
+  if (sptrain::plots::gnuplot_available()) EXPECT_EQ(png_empty, 4);
+  EXPECT_THROW(sptrain::plots::tracks_by_state(d, "x", {{{0, 1}, {0, 1}, {}}}, {}, "x", "y", "t"), std::invalid_argument);
+  EXPECT_THROW(sptrain::plots::dwell_times(d, "x", {{1.0}}, {}, {"a"}, "x", "t"), std::invalid_argument);
+  EXPECT_THROW(sptrain::plots::log_histogram(d, "x", {1.0}, 0, {}, "x", "t"), std::invalid_argument);
+  EXPECT_THROW(sptrain::plots::loglog_curves(d, "x", {{"a", {1.0}, {}}}, {}, "x", "y", "t"), std::invalid_argument);
 }

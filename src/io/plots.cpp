@@ -671,7 +671,7 @@ bool dwell_times(const std::string& dir, const std::string& name, const std::vec
   dens.settle(0, 1);
   s << "set yrange [" << num(std::pow(10, dens.lo - 1)) << ":" << num(std::pow(10, dens.hi + 1)) << "]\n";
   if (!any || dwell.empty())
-    s << "set label 1 'no complete dwells (no switches inside tracks)' at graph 0.5, graph 0.5 center\n"
+    s << "unset logscale y\nset label 1 'no complete dwells (no switches inside tracks)' at graph 0.5, graph 0.5 center\n"
       << "plot [0:1][0:1] NaN notitle\n";
   else
     s << plot.str() << "\n";
