@@ -70,7 +70,8 @@ Prepared prepare(const char* fn, std::span<const GappedView> tracks, int dims) {
 // Log transition matrices for every distinct gap (trans^g) and emission constants per (gap, state).
 struct Model {
   int K = 0;
-  std::vector<std::vector<double>> ltrans;  // [gap index][K*K]
+  std::vector<std::vector<double>> trans;   // [gap index][K*K]: trans^g
+  std::vector<std::vector<double>> ltrans;  // [gap index][K*K]: its logarithm
   std::vector<double> linit;
   std::vector<double> c, inv;               // [gap index * K + k]: -dims/2 log(2 pi v), 1/(2 v)
 };
@@ -101,6 +102,7 @@ Model make_model(const Prepared& d, const HmmParams& p, const NoiseModel& noise)
   m.linit = lp.linit;
   for (int g : d.gaps) {
     auto P = mat_pow(p.trans, K, g);
+    m.trans.push_back(P);
     for (double& v : P) v = v > 0 ? std::log(v) : kNegInf;
     m.ltrans.push_back(std::move(P));
     for (int k = 0; k < K; ++k) {
@@ -115,7 +117,7 @@ Model make_model(const Prepared& d, const HmmParams& p, const NoiseModel& noise)
 // Forward-backward in log space for track r; gamma [n*K] (if not null); xi1 [K*K] (if not null)
 // receives the expected transitions over one-frame steps; returns loglik, *switches the expected
 // number of state changes over all steps.
-double fb(const Prepared& d, std::size_t r, const Model& m, double* gamma, double* xi1, double* switches) {
+double fb_log(const Prepared& d, std::size_t r, const Model& m, double* gamma, double* xi1, double* switches) {
   const int K = m.K;
   const auto& s2 = d.s2[r];
   const auto& gi = d.gi[r];
@@ -157,6 +159,90 @@ double fb(const Prepared& d, std::size_t r, const Model& m, double* gamma, doubl
         if (ai == kNegInf) continue;
         for (int j = 0; j < K; ++j) {
           const double x = std::exp(ai + lt[i * K + j] + w[t * K + j] - ll);
+          if (xi1 != nullptr && one) xi1[i * K + j] += x;
+          if (i != j) sw += x;
+        }
+      }
+    }
+  if (switches) *switches = sw;
+  return ll;
+}
+
+// The same recursions in probability space with per-step normalisation (emissions scaled by their
+// largest value at each step, so one exp per state and step instead of K per transition); about 5
+// times faster. Falls back to the log-space version when a normaliser underflows (a transition
+// matrix with zeros that the data contradict).
+double fb(const Prepared& d, std::size_t r, const Model& m, double* gamma, double* xi1, double* switches) {
+  const int K = m.K;
+  const auto& s2 = d.s2[r];
+  const auto& gi = d.gi[r];
+  const std::size_t n = s2.size();
+  std::vector<double> b(n * K), a(n * K), be(n * K), c(n);
+  double ll = 0;
+  for (std::size_t t = 0; t < n; ++t) {
+    double mx = kNegInf;
+    for (int k = 0; k < K; ++k) {
+      const double v = m.c[gi[t] * K + k] - s2[t] * m.inv[gi[t] * K + k];
+      b[t * K + k] = v;
+      mx = std::max(mx, v);
+    }
+    for (int k = 0; k < K; ++k) b[t * K + k] = std::exp(b[t * K + k] - mx);
+    ll += mx;
+  }
+  auto fallback = [&] {
+    std::vector<double> xi_tmp;
+    double* x = nullptr;
+    if (xi1 != nullptr) {
+      xi_tmp.assign(std::size_t(K) * K, 0.0);
+      x = xi_tmp.data();
+    }
+    const double l = fb_log(d, r, m, gamma, x, switches);
+    if (xi1 != nullptr)
+      for (std::size_t e = 0; e < xi_tmp.size(); ++e) xi1[e] += xi_tmp[e];
+    return l;
+  };
+  for (std::size_t t = 0; t < n; ++t) {
+    double sum = 0;
+    for (int j = 0; j < K; ++j) {
+      double acc;
+      if (t == 0) {
+        acc = m.linit[j] == kNegInf ? 0.0 : std::exp(m.linit[j]);
+      } else {
+        const auto& P = m.trans[gi[t - 1]];
+        acc = 0;
+        for (int i = 0; i < K; ++i) acc += a[(t - 1) * K + i] * P[i * K + j];
+      }
+      sum += a[t * K + j] = acc * b[t * K + j];
+    }
+    if (!(sum > 1e-290) || !std::isfinite(sum)) return fallback();
+    c[t] = sum;
+    for (int j = 0; j < K; ++j) a[t * K + j] /= sum;
+    ll += std::log(sum);
+  }
+  for (int k = 0; k < K; ++k) be[(n - 1) * K + k] = 1.0;
+  for (std::size_t t = n - 1; t-- > 0;) {
+    const auto& P = m.trans[gi[t]];
+    for (int i = 0; i < K; ++i) {
+      double acc = 0;
+      for (int j = 0; j < K; ++j) acc += P[i * K + j] * b[(t + 1) * K + j] * be[(t + 1) * K + j];
+      be[t * K + i] = acc / c[t + 1];
+    }
+  }
+  if (gamma != nullptr)
+    for (std::size_t t = 0; t < n; ++t) {
+      double s = 0;
+      for (int k = 0; k < K; ++k) s += gamma[t * K + k] = a[t * K + k] * be[t * K + k];
+      for (int k = 0; k < K; ++k) gamma[t * K + k] /= s;
+    }
+  double sw = 0;
+  if (K > 1)
+    for (std::size_t t = 1; t < n; ++t) {
+      const auto& P = m.trans[gi[t - 1]];
+      const bool one = d.gaps[gi[t - 1]] == 1;
+      for (int i = 0; i < K; ++i) {
+        const double ai = a[(t - 1) * K + i] / c[t];
+        for (int j = 0; j < K; ++j) {
+          const double x = ai * P[i * K + j] * b[t * K + j] * be[t * K + j];
           if (xi1 != nullptr && one) xi1[i * K + j] += x;
           if (i != j) sw += x;
         }

@@ -141,7 +141,7 @@ FitResult fit_tracks(const TrajectorySet& t, const FitOptions& opt) {
     em.restarts = std::max(1, opt.em_restarts);
     em.seed = opt.seed;
     em.max_iter = 300;
-    em.tol = 1e-8;
+    em.tol = 1e-7;
     bl::EmFit best;
     if (opt.states > 0) {
       progress(opt, "EM with K = " + std::to_string(opt.states));
