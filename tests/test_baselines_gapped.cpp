@@ -226,7 +226,8 @@ TEST(HmmGapped, ReducesToPlainHmm) {
 // stationary occupancy within 0.05 and the rates (matrix logarithm) within 25 % of the truth, and
 // the Viterbi path matches the true state on > 90 % of steps. Over 20 other seeds: BIC chose 2
 // every time; the slow state's sigma2 ratio had sd 0.045 (worst 8.7 % off), the occupancy sd 0.01
-// (worst 0.027), the rates a mean bias of +4.5 % (the state is taken as constant over a gap) with
+// (worst 0.027), the rates a mean bias of +4.5 % (+2 % without gaps, the rest from taking the state
+// as constant over a gap) with
 // sd 0.04 (worst 12 %), the accuracy 0.939-0.950. Every bound is >= 4.4 sd from the mean, so the
 // false-failure probability is below 1e-4.
 TEST(HmmGapped, RecoversTwoStatesWithGapsAndNoise) {
