@@ -162,6 +162,7 @@ def main():
         csv = os.path.join(tmp, "tracks.csv")
         t[["particle", "frame", "x", "y"]].to_csv(csv, index=False)
         fit_bic, table = run_fit(a.sptrain, csv, os.path.join(tmp, "bic"), px, dt, [], a.seed)
+        table = table.replace(csv, "the linked tracks")
         fit1, _ = run_fit(a.sptrain, csv, os.path.join(tmp, "k1"), px, dt, ["--states", "1"], a.seed)
         fit2, _ = run_fit(a.sptrain, csv, os.path.join(tmp, "k2"), px, dt, ["--states", "2"], a.seed)
     loc2 = fit_bic["localization"]["loc2_um2"]
