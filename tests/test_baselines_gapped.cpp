@@ -63,6 +63,15 @@ TEST(MleGapped, ClosedFormWithoutNoise) {
   EXPECT_NEAR(f.sigma2, (5 + 25.0 / 3) / 4, 1e-9);
   EXPECT_LT(f.lo, f.sigma2);
   EXPECT_GT(f.hi, f.sigma2);
+  const std::vector<float> still = {0, 0, 0, 0};
+  const auto z = bl::mle_gapped({still, gap}, 2);
+  EXPECT_EQ(z.sigma2, 0.0);
+  EXPECT_EQ(z.hi, 0.0);
+  const auto zn = bl::mle_gapped({still, gap}, 2, 0.01);
+  EXPECT_EQ(zn.sigma2, 0.0);
+  EXPECT_EQ(zn.lo, 0.0);
+  EXPECT_GT(zn.hi, 0.0);
+  EXPECT_TRUE(std::isfinite(zn.hi));
   EXPECT_THROW(bl::mle_gapped({dx, gap}, 2, -1.0), std::invalid_argument);
   EXPECT_THROW(bl::mle_gapped({dx, gap}, 2, 0.0, 0.3), std::invalid_argument);
 }

@@ -152,6 +152,9 @@ MleFit mle_gapped(GappedView s, int dims, double loc2, double blur, double level
   const auto g = detail::group_by_gap(s, dims, loc2, blur);
   MleFit f;
   f.samples = static_cast<std::int64_t>(s.dx.size());
+  double total = 0;
+  for (const double v : g.ss) total += v;
+  if (total == 0 && loc2 == 0) return f;  // no movement and no noise: sigma2 = 0 exactly, [0, 0]
   f.sigma2 = g.argmax();
   const double llmax = g.ll(f.sigma2);
   const double target = llmax - 0.5 * q;

@@ -148,10 +148,14 @@ FitResult fit_tracks(const TrajectorySet& t, const FitOptions& opt) {
       best = bl::fit_hmm_gapped(views, dims, opt.states, noise, em);
       r.k_by_bic = false;
     } else {
-      progress(opt, "EM for K = 1.." + std::to_string(opt.max_states) + ", K by BIC");
-      auto sel = bl::select_states_bic_gapped(views, dims, opt.max_states, noise, em);
-      r.bic = sel.bic;
-      best = sel.fits[sel.best_K - 1];
+      // select_states_bic_gapped's criterion, one K at a time so that progress can be shown.
+      const double logn = std::log(double(r.n_steps));
+      for (int k = 1; k <= opt.max_states; ++k) {
+        progress(opt, "EM with K = " + std::to_string(k) + " of 1.." + std::to_string(opt.max_states));
+        bl::EmFit f = bl::fit_hmm_gapped(views, dims, k, noise, em);
+        r.bic.push_back(-2.0 * f.loglik + bl::hmm_parameter_count(k) * logn);
+        if (k == 1 || r.bic.back() < *std::min_element(r.bic.begin(), r.bic.end() - 1)) best = std::move(f);
+      }
     }
     const bl::HmmParams& p = best.params;
     const int K = r.K = p.states();
