@@ -296,3 +296,29 @@ TEST(FitPlots, DataFilesFiguresAndBadInput) {
   EXPECT_THROW(sptrain::plots::log_histogram(d, "x", {1.0}, 0, {}, "x", "t"), std::invalid_argument);
   EXPECT_THROW(sptrain::plots::loglog_curves(d, "x", {{"a", {1.0}, {}}}, {}, "x", "y", "t"), std::invalid_argument);
 }
+
+// End to end with the library's own simulator: `sptrain simulate` of experiments/markov-3state-noise
+// (D 0.05, 0.5, 2 per second at dt 0.05 s, exit rates 0.01, 0.02, 0.01 per step = 0.2, 0.4, 0.2 per
+// second, localization std 0.03), 200 tracks of 500 positions, then `sptrain fit`. Bounds from the
+// bootstrap spread of this fit (sd about 0.005, 0.007 and 0.01 for the three D, 0.009, 0.018 and
+// 0.01 per second for the rates): D within 40 %, 8 % and 4 %, rates within 30 %, each >= 3.8 sd
+// (false-failure probability < 1e-3 in all).
+TEST(FitCli, SimulatedThreeStateSpecEndToEnd) {
+  sptrain::test::TempDir dir("fit3");
+  const std::string cli = SPTRAIN_CLI;
+  const std::string npy = (dir.path / "m3.npy").string(), out = (dir.path / "out").string();
+  auto r = run(cli + " simulate --spec " + std::string(SPTRAIN_SOURCE_DIR) +
+               "/experiments/markov-3state-noise.toml --n 200 --seed 3 --device cpu --out " + npy);
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = run(cli + " fit --input " + npy + " --frame-interval 0.05 --bootstrap 0 --no-plots --out-dir " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto j = nlohmann::json::parse(slurp(dir.path / "out" / "fit.json"));
+  ASSERT_EQ(j["hmm"]["K"], 3);
+  const double D[] = {0.05, 0.5, 2.0}, tolD[] = {0.4, 0.08, 0.04}, exit[] = {0.2, 0.4, 0.2};
+  for (int k = 0; k < 3; ++k) {
+    const auto& s = j["hmm"]["states"][k];
+    EXPECT_NEAR(s["D_px2_per_s"].get<double>() / D[k], 1.0, tolD[k]) << k;
+    EXPECT_NEAR(s["exit_rate_per_s"].get<double>() / exit[k], 1.0, 0.3) << k;
+  }
+  EXPECT_NEAR(j["localization"]["loc_noise_px"].get<double>(), 0.03, 0.005);
+}
