@@ -50,5 +50,6 @@ void add_simulate(CLI::App& app);
 void add_train(CLI::App& app);  // train and model
 void add_eval(CLI::App& app);
 void add_sweep(CLI::App& app);
+void add_fit(CLI::App& app);  // cmd_fit.cpp
 void add_predict(CLI::App& app);
 }  // namespace sptrain::cli

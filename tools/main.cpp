@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   sptrain::cli::add_train(app);
   sptrain::cli::add_eval(app);
   sptrain::cli::add_sweep(app);
+  sptrain::cli::add_fit(app);
   sptrain::cli::add_predict(app);
   try {
     app.parse(argc, argv);

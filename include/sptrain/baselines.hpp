@@ -292,4 +292,118 @@ std::vector<double> switch_probability_known(const SeriesBatch& batch, std::int6
 std::vector<double> switch_probability_uniform(const SeriesBatch& batch, std::int64_t t0,
                                                double sigma_max, double prior = 0.5);
 
+// ---------------------------------------------------------------------------------------------
+// Tracks with gaps and localization noise (real data). A track is n localizations at increasing
+// frame numbers that may skip frames. Model per spatial dimension, for a displacement that spans
+// g frames (g = 1 without a gap) inside one diffusive state:
+//   var(dx) = sigma2 (g - 2 R) + 2 loc2,
+// sigma2 = 2 D dt the diffusive variance per frame, loc2 the localization variance, R the
+// motion-blur coefficient in [0, 1/4]. The lag-1 correlation of successive displacements that
+// noise and blur cause (cov = R sigma2 - loc2) is ignored by the likelihoods below (it is what the
+// CVE uses). sigma2 and loc2 are in the squared unit of the positions.
+
+// Displacements between successive localizations of a track with their frame gaps.
+struct GappedSteps {
+  std::vector<float> dx;  // [steps, dims] row-major
+  std::vector<int> gap;   // [steps]: frames spanned by each displacement (>= 1)
+  int dims = 1;
+  std::int64_t steps() const { return static_cast<std::int64_t>(gap.size()); }
+};
+// positions: [n, dims] row-major, frames: [n] strictly increasing, n >= 2.
+GappedSteps track_steps(std::span<const float> positions, std::span<const std::int64_t> frames,
+                        int dims);
+
+// A read-only view of one gapped series; gap empty = every gap is 1.
+struct GappedView {
+  std::span<const float> dx;
+  std::span<const int> gap;
+};
+inline GappedView view_of(const GappedSteps& s) { return {s.dx, s.gap}; }
+
+// Maximum-likelihood sigma2 under the model above with loc2 and R known (zero mean, independent
+// displacements), with the profile-likelihood interval at `level` (the set where 2 (ll_max - ll)
+// <= the chi-square(1) quantile). Without noise (loc2 = 0, R = 0) the estimate is
+// sum(dx^2 / g) / (steps dims). lo can be 0 when the
+// noise explains the data; the estimate is then 0 too.
+struct MleFit {
+  double sigma2 = 0;
+  double lo = 0;
+  double hi = 0;
+  std::int64_t samples = 0;  // steps * dims
+};
+MleFit mle_gapped(GappedView s, int dims, double loc2 = 0, double blur = 0, double level = 0.95);
+
+// CVE (Vestergaard et al. 2014) from the consecutive-frame displacements only (g = 1) and the
+// products of successive consecutive-frame displacements; a gap breaks the series. sigma2 and
+// loc2 as in cve(); the interval is estimate -+ z sqrt(var) with Vestergaard's variance
+//   var(sigma2-hat) = sigma2^2 [(6 + 4 e + 2 e^2) / N + 4 (1 + e)^2 / N^2] / dims,
+//   e = 2 loc2 / sigma2 - 2 R,
+// evaluated at the estimates (e clamped to >= 0), N the number of consecutive-frame steps.
+// Needs at least one pair of successive consecutive-frame steps (else pairs = 0 and NaN values).
+struct CveFit {
+  double sigma2 = 0;
+  double loc2 = 0;
+  double lo = 0;
+  double hi = 0;
+  std::int64_t steps = 0;  // consecutive-frame displacements used (N)
+  std::int64_t pairs = 0;  // successive pairs of them
+};
+CveFit cve_gapped(GappedView s, int dims, double blur = 0, double level = 0.95);
+// The same sums pooled over many tracks (one sigma2, one loc2 for all; e.g. the pooled loc2 the
+// HMM uses). The interval treats all steps as one series of N.
+CveFit cve_gapped_pooled(std::span<const GappedView> tracks, int dims, double blur = 0,
+                         double level = 0.95);
+
+// MSD(lag) by frame lag: the mean over all pairs of localizations lag frames apart (gaps leave
+// pairs out, they never shift lags), per dimension, for lag = 1..max_lag. count[lag-1] is the
+// number of pairs (0: msd NaN).
+struct MsdCurve {
+  std::vector<int> lag;
+  std::vector<double> msd;
+  std::vector<std::int64_t> count;
+};
+MsdCurve msd_by_frame_lag(std::span<const float> positions, std::span<const std::int64_t> frames,
+                          int dims, int max_lag);
+// Least squares log MSD = log c + alpha log lag over the lags with count > 0 and msd > 0 (NaN if
+// fewer than 2). Noise makes alpha < 1 at short lags.
+struct PowerLaw {
+  double alpha = 0;
+  double prefactor = 0;  // c: MSD(1 frame) of the fitted line
+};
+PowerLaw fit_msd_power_law(const MsdCurve& c);
+
+// Two-sided standard normal quantile z with P(|Z| <= z) = level, and the chi-square(1) quantile z^2.
+double normal_quantile_two_sided(double level);
+
+// HMM on gapped, noisy series. HmmParams.sigma[k] is the diffusive std per frame sqrt(sigma2_k)
+// (not the emission std); a displacement over g frames, emitted by the state at its start, has
+// variance sigma2_k (g - 2R) + 2 loc2 per dimension, and the state after it follows trans^g
+// (the chain runs on the frame grid; the state is taken as constant over a gap, an approximation
+// exact when there are no gaps).
+struct NoiseModel {
+  double loc2 = 0;  // localization variance, shared by all states and tracks
+  double blur = 0;  // R in [0, 1/4]
+};
+HmmPosterior forward_backward_gapped(GappedView s, int dims, const HmmParams& p,
+                                     const NoiseModel& noise);
+ViterbiPath viterbi_gapped(GappedView s, int dims, const HmmParams& p, const NoiseModel& noise);
+// Pooled EM: E-step exact under the model; M-step: sigma2_k maximises the expected emission
+// log-likelihood (a one-dimensional search; closed form without noise), trans from the expected
+// transitions over one-frame steps only (those over gaps are not used there), init as fit_hmm.
+EmFit fit_hmm_gapped(std::span<const GappedView> tracks, int dims, int K, const NoiseModel& noise,
+                     const EmOptions& opt = {});
+EmFit fit_hmm_gapped_from(std::span<const GappedView> tracks, int dims, const HmmParams& start,
+                          const NoiseModel& noise, const EmOptions& opt = {});
+// BIC over K = 1..k_max with hmm_parameter_count(K) and ln(total steps), as select_states_bic.
+BicSelection select_states_bic_gapped(std::span<const GappedView> tracks, int dims, int k_max,
+                                      const NoiseModel& noise, const EmOptions& opt = {});
+
+// Continuous-time rates from a one-frame transition matrix P (K x K): Q = log(P) (principal
+// matrix logarithm, per frame) when it exists and is a valid generator up to clipping of small
+// negative off-diagonal entries; otherwise (or if exact == false) the dwell form
+// Q_ii = ln P_ii, Q_ij = -ln P_ii P_ij / (1 - P_ii). Divide by the frame interval for 1/s.
+std::vector<double> transition_generator(const std::vector<double>& P, int K, bool* exact = nullptr);
+// Stationary distribution of a row-stochastic K x K matrix (power iteration).
+std::vector<double> stationary_distribution(const std::vector<double>& P, int K);
+
 }  // namespace sptrain::baselines

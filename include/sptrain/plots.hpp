@@ -75,4 +75,44 @@ bool example_trajectories(const std::string& dir, const std::string& name,
                           const std::vector<std::vector<int>>& predicted_state,
                           std::string* why = nullptr);
 
+// Figures of `sptrain fit`.
+
+// One x-y track with the state of each of its segments (state.size() == x.size() - 1; a negative
+// state is drawn grey).
+struct StateTrack {
+  std::vector<double> x, y;
+  std::vector<int> state;
+};
+// Every track as line segments coloured by state, equal axes; state_names name states 0..K-1 in
+// the key. .dat: one line per segment, columns "track x y x_next y_next state".
+bool tracks_by_state(const std::string& dir, const std::string& name, const std::vector<StateTrack>& tracks,
+                     const std::vector<std::string>& state_names, const std::string& xlabel,
+                     const std::string& ylabel, const std::string& title, std::string* why = nullptr);
+
+// A labelled vertical line at x.
+struct Mark {
+  std::string label;
+  double x = 0;
+};
+// Histogram of the positive finite values on `bins` logarithmically spaced bins (log x axis),
+// with the marks drawn as vertical lines. .dat: one line per bin, columns "bin_lo bin_hi center
+// count", then the marks as comment lines "# mark <x> <label>".
+bool log_histogram(const std::string& dir, const std::string& name, const std::vector<double>& values, int bins,
+                   const std::vector<Mark>& marks, const std::string& xlabel, const std::string& title,
+                   std::string* why = nullptr);
+
+// Per state, the density histogram of observed dwell times (20 equal bins from 0 to the largest)
+// with the exponential density k exp(-k t) of the fitted exit rate k = rate[state] overlaid; log y.
+// .dat: one block per state, columns "bin_lo bin_hi center density count".
+bool dwell_times(const std::string& dir, const std::string& name, const std::vector<std::vector<double>>& dwell,
+                 const std::vector<double>& rate, const std::vector<std::string>& state_names,
+                 const std::string& xlabel, const std::string& title, std::string* why = nullptr);
+
+// Curves on log-log axes: `thin` ones in light grey (at most 200 drawn, all in the .dat), `bold`
+// ones coloured and named in the key. Non-positive values are left out. .dat: one block per
+// curve (thin first), columns "x y".
+bool loglog_curves(const std::string& dir, const std::string& name, const std::vector<Series>& thin,
+                   const std::vector<Series>& bold, const std::string& xlabel, const std::string& ylabel,
+                   const std::string& title, std::string* why = nullptr);
+
 }  // namespace sptrain::plots

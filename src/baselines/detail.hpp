@@ -74,12 +74,14 @@ inline double log_sum_exp(const double* v, int k) {
 }
 
 // OpenMP loop over [0, count). An exception in any iteration is rethrown after the loop (the one
-// from the lowest index), so no exception escapes the parallel region.
+// from the lowest index), so no exception escapes the parallel region. Fewer than 32 iterations
+// run on the calling thread: a parallel region costs more than it saves there (EM on a handful of
+// tracks runs thousands of them), most of all on a busy machine.
 template <class F>
 void parallel_for(std::int64_t count, F&& body) {
   std::exception_ptr err = nullptr;
   std::int64_t err_index = count;
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) if (count >= 32)
   for (std::int64_t i = 0; i < count; ++i) {
     try {
       body(i);

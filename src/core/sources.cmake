@@ -10,6 +10,7 @@ target_sources(sptrain PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/train_config.cpp
   ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/evaluate.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/fit.cpp
   ${CMAKE_CURRENT_LIST_DIR}/predict.cpp
   ${CMAKE_CURRENT_LIST_DIR}/noise_scale.cpp
   ${CMAKE_CURRENT_LIST_DIR}/run_dir.cpp

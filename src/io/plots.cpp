@@ -81,6 +81,14 @@ std::string num(double v) {
   return buf;
 }
 
+// A number for a title or key: 3 significant digits.
+std::string short_num(double v) {
+  if (!std::isfinite(v)) return "NaN";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
 // A column name for a '#' header: no whitespace.
 std::string column_name(const std::string& s) {
   std::string out;
@@ -539,6 +547,173 @@ bool example_trajectories(const std::string& dir, const std::string& name,
   }
   s << "unset multiplot\n";
   return render(dir, name, s.str(), 1100, int(60 + 215 * N), why);
+}
+
+bool tracks_by_state(const std::string& dir, const std::string& name, const std::vector<StateTrack>& tracks,
+                     const std::vector<std::string>& state_names, const std::string& xlabel,
+                     const std::string& ylabel, const std::string& title, std::string* why) {
+  for (const auto& t : tracks)
+    if (t.x.size() != t.y.size() || (!t.x.empty() && t.state.size() + 1 != t.x.size()))
+      throw std::invalid_argument("plots::tracks_by_state: a track needs one state per segment");
+  std::ostringstream dat;
+  dat << "# x-y tracks, one line per segment coloured by state\n# track x y x_next y_next state\n";
+  Range rx, ry;
+  size_t segments = 0;
+  for (size_t i = 0; i < tracks.size(); ++i) {
+    const auto& t = tracks[i];
+    for (size_t s = 0; s + 1 < t.x.size(); ++s) {
+      dat << i << " " << num(t.x[s]) << " " << num(t.y[s]) << " " << num(t.x[s + 1]) << " " << num(t.y[s + 1])
+          << " " << t.state[s] << "\n";
+      rx.add(t.x[s]), rx.add(t.x[s + 1]), ry.add(t.y[s]), ry.add(t.y[s + 1]);
+      ++segments;
+    }
+  }
+  const std::string dat_path = write_dat(dir, name, dat.str());
+  rx.settle(0, 1), ry.settle(0, 1);
+  std::ostringstream s;
+  s << "DAT = " << q(dat_path) << "\nset title " << q(title) << "\nset xlabel " << q(xlabel) << "\nset ylabel "
+    << q(ylabel) << "\nset size ratio -1\nset grid\nset key outside right top\n";
+  if (segments == 0) {
+    s << "set label 1 'no tracks' at graph 0.5, graph 0.5 center\nplot [0:1][0:1] NaN notitle\n";
+  } else {
+    s << "col(k) = k < 0 ? 0xaaaaaa : (";  // k is read as a float: int() before %
+    for (size_t k = 0; k < kNumColors; ++k) s << "int(k) % " << kNumColors << " == " << k << " ? " << kColors[k] << " : ";
+    s << "0)\nplot DAT using 2:3:($4-$2):($5-$3):(col($6)) with vectors nohead lw 1.2 lc rgb variable notitle";
+    for (size_t k = 0; k < state_names.size(); ++k)
+      s << ", \\\n  NaN with lines lw 3 lc rgb '" << color(k) << "' title " << q(state_names[k]);
+    s << "\n";
+  }
+  return render(dir, name, s.str(), 1000, 800, why);
+}
+
+bool log_histogram(const std::string& dir, const std::string& name, const std::vector<double>& values, int bins,
+                   const std::vector<Mark>& marks, const std::string& xlabel, const std::string& title,
+                   std::string* why) {
+  if (bins < 1) throw std::invalid_argument("plots::log_histogram: bins must be >= 1");
+  Range r;
+  for (double v : values)
+    if (v > 0) r.add(std::log10(v));
+  for (const auto& m : marks)
+    if (m.x > 0) r.add(std::log10(m.x));
+  r.settle(-1, 1);
+  const double lo = r.lo - 0.02 * (r.hi - r.lo), hi = r.hi + 0.02 * (r.hi - r.lo), w = (hi - lo) / bins;
+  std::vector<int64_t> count(size_t(bins), 0);
+  int64_t skipped = 0;
+  for (double v : values) {
+    if (!(v > 0) || !std::isfinite(v)) {
+      ++skipped;
+      continue;
+    }
+    const auto b = std::clamp<int64_t>(int64_t(std::floor((std::log10(v) - lo) / w)), 0, bins - 1);
+    ++count[size_t(b)];
+  }
+  std::ostringstream dat;
+  dat << "# histogram of " << xlabel << " on log-spaced bins; " << skipped << " non-positive or non-finite skipped\n"
+      << "# bin_lo bin_hi center count\n";
+  for (int b = 0; b < bins; ++b)
+    dat << num(std::pow(10, lo + w * b)) << " " << num(std::pow(10, lo + w * (b + 1))) << " "
+        << num(std::pow(10, lo + w * (b + 0.5))) << " " << count[size_t(b)] << "\n";
+  for (const auto& m : marks) dat << "# mark " << num(m.x) << " " << m.label << "\n";
+  const std::string dat_path = write_dat(dir, name, dat.str());
+  std::ostringstream s;
+  s << "DAT = " << q(dat_path) << "\nset title " << q(title) << "\nset xlabel " << q(xlabel)
+    << "\nset ylabel 'tracks'\nset logscale x\nset xrange [" << num(std::pow(10, lo)) << ":" << num(std::pow(10, hi))
+    << "]\nset yrange [0:*]\nset grid\nset key top right box opaque\nset style fill solid 0.5 border\n";
+  for (size_t k = 0; k < marks.size(); ++k)
+    if (marks[k].x > 0 && std::isfinite(marks[k].x))
+      s << "set arrow " << k + 1 << " from " << num(marks[k].x) << ", graph 0 to " << num(marks[k].x)
+        << ", graph 1 nohead lw 2 dt 2 lc rgb '" << color(k + 1) << "'\n";
+  s << "plot DAT using 3:4:($2-$1) with boxes lc rgb '#1f77b4' title 'tracks'";
+  for (size_t k = 0; k < marks.size(); ++k)
+    s << ", \\\n  NaN with lines lw 2 dt 2 lc rgb '" << color(k + 1) << "' title " << q(marks[k].label + " " + short_num(marks[k].x));
+  s << "\n";
+  return render(dir, name, s.str(), 900, 600, why);
+}
+
+bool dwell_times(const std::string& dir, const std::string& name, const std::vector<std::vector<double>>& dwell,
+                 const std::vector<double>& rate, const std::vector<std::string>& state_names,
+                 const std::string& xlabel, const std::string& title, std::string* why) {
+  if (dwell.size() != rate.size() || dwell.size() != state_names.size())
+    throw std::invalid_argument("plots::dwell_times: one dwell list, rate and name per state");
+  const int bins = 20;
+  std::ostringstream dat, plot;
+  Range dens;  // log10 of the positive densities: the y range
+  dat << "# dwell-time densities per state, one block per state\n# bin_lo bin_hi center density count\n";
+  bool any = false;
+  for (size_t k = 0; k < dwell.size(); ++k) {
+    double top = 0;
+    for (double v : dwell[k])
+      if (std::isfinite(v)) top = std::max(top, v);
+    const double w = top > 0 ? top / bins : 1;
+    std::vector<int64_t> c(bins, 0);
+    int64_t n = 0;
+    for (double v : dwell[k])
+      if (std::isfinite(v) && v >= 0) ++c[size_t(std::clamp<int64_t>(int64_t(v / w), 0, bins - 1))], ++n;
+    if (k > 0) dat << "\n\n";
+    dat << "# state " << k << ": " << n << " dwells, fitted exit rate " << num(rate[k]) << "\n";
+    for (int b = 0; b < bins; ++b) {
+      const double dv = n > 0 ? double(c[size_t(b)]) / (double(n) * w) : 0.0;
+      if (dv > 0) dens.add(std::log10(dv));
+      dat << num(w * b) << " " << num(w * (b + 1)) << " " << num(w * (b + 0.5)) << " " << num(dv) << " "
+          << c[size_t(b)] << "\n";
+    }
+    any = any || n > 0;
+    plot << (k ? ", \\\n  " : "plot ") << "DAT index " << k << " using 3:($4 > 0 ? $4 : NaN) with histeps lw 2 lc rgb '" << color(k)
+         << "' title " << q(state_names[k] + ", " + std::to_string(n) + " dwells");
+    if (std::isfinite(rate[k]) && rate[k] > 0)
+      plot << ", \\\n  " << num(rate[k]) << " * exp(-" << num(rate[k]) << " * x) with lines lw 2 dt 2 lc rgb '"
+           << color(k) << "' title " << q("fitted exponential, rate " + short_num(rate[k]));
+  }
+  const std::string dat_path = write_dat(dir, name, dat.str());
+  std::ostringstream s;
+  s << "DAT = " << q(dat_path) << "\nset title " << q(title) << "\nset xlabel " << q(xlabel)
+    << "\nset ylabel 'density (log scale)'\nset logscale y\nset grid\nset key top right box opaque\nset xrange [0:*]\n";
+  dens.settle(0, 1);
+  s << "set yrange [" << num(std::pow(10, dens.lo - 1)) << ":" << num(std::pow(10, dens.hi + 1)) << "]\n";
+  if (!any || dwell.empty())
+    s << "unset logscale y\nset label 1 'no complete dwells (no switches inside tracks)' at graph 0.5, graph 0.5 center\n"
+      << "plot [0:1][0:1] NaN notitle\n";
+  else
+    s << plot.str() << "\n";
+  return render(dir, name, s.str(), 900, 600, why);
+}
+
+bool loglog_curves(const std::string& dir, const std::string& name, const std::vector<Series>& thin,
+                   const std::vector<Series>& bold, const std::string& xlabel, const std::string& ylabel,
+                   const std::string& title, std::string* why) {
+  std::ostringstream dat, plot;
+  dat << "# " << ylabel << " against " << xlabel << ": one block per curve (" << thin.size() << " thin, then "
+      << bold.size() << " bold)\n";
+  int block = 0;
+  bool any = false;
+  auto add = [&](const Series& c, bool is_bold, size_t k) {
+    if (c.x.size() != c.y.size())
+      throw std::invalid_argument("plots::loglog_curves: series '" + c.label + "' has mismatched x and y");
+    if (block > 0) dat << "\n\n";
+    dat << "# " << c.label << "\n";
+    for (size_t i = 0; i < c.x.size(); ++i) {
+      dat << num(c.x[i]) << " " << num(c.y[i]) << "\n";
+      any = any || (c.x[i] > 0 && c.y[i] > 0 && std::isfinite(c.x[i]) && std::isfinite(c.y[i]));
+    }
+    if (c.x.empty()) dat << "NaN NaN\n";
+    if (is_bold || k < 200)
+      plot << (plot.tellp() > 0 ? ", \\\n  " : "plot ") << "DAT index " << block
+           << " using ($1 > 0 ? $1 : NaN):($2 > 0 ? $2 : NaN) with linespoints "
+           << (is_bold ? "lw 3 pt 7 ps 0.8 lc rgb '" + color(k) + "' title " + q(c.label)
+                       : std::string("lw 1 pt 7 ps 0.3 lc rgb '#c0c0c0' notitle"));
+    ++block;
+  };
+  for (size_t k = 0; k < thin.size(); ++k) add(thin[k], false, k);
+  for (size_t k = 0; k < bold.size(); ++k) add(bold[k], true, k);
+  const std::string dat_path = write_dat(dir, name, dat.str());
+  std::ostringstream s;
+  s << "DAT = " << q(dat_path) << "\nset title " << q(title) << "\nset xlabel " << q(xlabel) << "\nset ylabel "
+    << q(ylabel) << "\nset logscale xy\nset grid\nset key top left box opaque\n";
+  if (!any)
+    s << "set label 1 'no data' at graph 0.5, graph 0.5 center\nplot [1:10][1:10] NaN notitle\n";
+  else
+    s << plot.str() << "\n";
+  return render(dir, name, s.str(), 900, 600, why);
 }
 
 }  // namespace sptrain::plots
