@@ -164,6 +164,34 @@ TEST(TrackMateCsv, ANonConstantZStaysThreeDimensional) {
   EXPECT_FALSE(has_warning(t, "read as 2-D"));
 }
 
+TEST(TrackMateCsv, OneUnitRowAfterTheHeaderAndSpotOnTimes) {
+  // Some exports carry only the units row after the header.
+  const TrajectorySet t = parse_trajectories(
+      "TRACK_ID,FRAME,POSITION_X,POSITION_Y,POSITION_T\n,,(nm),(nm),(ms)\n1,0,100,200,0\n1,1,150,250,20\n1,2,90,260,40\n",
+      "one.csv");
+  EXPECT_EQ(t.space_unit, "um");
+  EXPECT_NEAR(t.positions[0][2], 0.15, 1e-7);
+  EXPECT_NEAR(t.frame_interval, 0.02, 1e-12);
+  EXPECT_TRUE(t.warnings.empty()) << t.warnings.front();
+
+  // Spot-On's t is in seconds: it gives the frame interval, with a warning that says so.
+  const TrajectorySet s =
+      parse_trajectories("trajectory,frame,t,x,y\n0,5,0.05,1,2\n0,6,0.06,3,4\n0,7,0.07,5,6\n", "spoton.csv");
+  EXPECT_NEAR(s.frame_interval, 0.01, 1e-9);
+  EXPECT_TRUE(has_warning(s, "column 't' states no unit: its times are taken as seconds"));
+  EXPECT_EQ(s.space_unit, "px");
+
+  // Times that do not grow with the frame give no interval.
+  const TrajectorySet back =
+      parse_trajectories("trajectory,frame,t,x\n0,0,0.3,1\n0,1,0.2,3\n0,2,0.1,5\n", "back.csv");
+  EXPECT_EQ(back.frame_interval, 0);
+  EXPECT_TRUE(has_warning(back, "does not increase with the frame number"));
+  const TrajectorySet huge =
+      parse_trajectories("trajectory,frame,t,x\n0,0,-1e308,1\n0,1,1e308,3\n", "huge.csv");
+  EXPECT_EQ(huge.frame_interval, 0);
+  EXPECT_TRUE(has_warning(huge, "1 time step too large to use"));
+}
+
 // ---- AnDi 2020 -----------------------------------------------------------------------------------
 
 TEST(Andi2020, OneTrajectoryPerLineAnyLength) {
@@ -317,6 +345,32 @@ TEST(TrackMateXml, ExportedTracksErrorsGiveLineAndColumn) {
   EXPECT_HAS(parse_error("<Tracks spaceUnits=\"parsec\"/>", "u.xml"),
              "u.xml:1:1: <Tracks> spaceUnits='parsec' is not a length unit");
   EXPECT_HAS(parse_error("<Tracks spaceUnits=\"micron\"></Tracks>", "none.xml"), "none.xml: no tracks");
+}
+
+TEST(TrackMateXml, ThreeDimensionsKeptAndTimeUnitsAssumedWithAWarning) {
+  const TrajectorySet t = parse_trajectories(
+      "<Tracks spaceUnits=\"um\" frameInterval=\"0.5\">\n<particle>\n"
+      "<detection t=\"0\" x=\"1\" y=\"2\" z=\"3\"/><detection t=\"1\" x=\"1\" y=\"2\" z=\"4\"/>\n</particle>\n</Tracks>",
+      "z.xml");
+  EXPECT_EQ(t.dims, 3);
+  EXPECT_EQ(t.positions[0], (std::vector<float>{1, 2, 3, 1, 2, 4}));
+  EXPECT_EQ(t.frame_interval, 0.5);
+  EXPECT_TRUE(has_warning(t, "<Tracks> states no timeUnits: frameInterval taken as seconds"));
+  // Without z attributes: 2-D, no warning about z.
+  const TrajectorySet p = parse_trajectories(
+      "<Tracks spaceUnits=\"pixel\" timeUnits=\"frame\" frameInterval=\"1\"><particle><detection t=\"3\" x=\"1\" y=\"2\"/>"
+      "<detection t=\"4\" x=\"2\" y=\"2\"/></particle></Tracks>",
+      "p.xml");
+  EXPECT_EQ(p.dims, 2);
+  EXPECT_EQ(p.space_unit, "px");
+  EXPECT_EQ(p.frame_interval, 0);
+  EXPECT_TRUE(p.warnings.empty());
+  EXPECT_HAS(parse_error("<Tracks><particle><detection t=\"0.5\" x=\"1\" y=\"2\"/></particle></Tracks>", "f.xml"),
+             "f.xml:1:19: <detection> t='0.5' is not an integer");
+  EXPECT_HAS(parse_error("<Tracks><detection t=\"0\" x=\"1\" y=\"2\"/></Tracks>", "o.xml"),
+             "o.xml:1:9: <detection> outside <particle>");
+  EXPECT_HAS(parse_error("<Tracks><particle><detection t=\"0\" y=\"2\"/></particle></Tracks>", "m.xml"),
+             "m.xml:1:19: <detection> has no attribute x");
 }
 
 TEST(TrackMateXml, ModelFileTracksFromEdges) {

@@ -320,11 +320,11 @@ class Reader {
         if (++succ[a->id] > 1)
           throw UsageError(at(tr.line, tr.col) + track + " splits at spot " + std::to_string(a->id) + " (frame " +
                            std::to_string(a->frame) +
-                           "): only linear tracks are read (track without splitting and merging in TrackMate)");
+                           "): only linear tracks are read (in TrackMate's LAP tracker, leave splitting and merging off)");
         if (++pred[b->id] > 1)
           throw UsageError(at(tr.line, tr.col) + track + " merges at spot " + std::to_string(b->id) + " (frame " +
                            std::to_string(b->frame) +
-                           "): only linear tracks are read (track without splitting and merging in TrackMate)");
+                           "): only linear tracks are read (in TrackMate's LAP tracker, leave splitting and merging off)");
       }
       Track k;
       k.id = tr.id;

@@ -870,6 +870,12 @@ float position32(double v, const Scale& s, const std::string& where) {
 
 double interval_from_times(std::vector<double>& ratios, const std::string& path, const std::string& what,
                            TrajectorySet& t) {
+  // Times so large that their differences overflow say nothing about the interval.
+  const size_t all = ratios.size();
+  ratios.erase(std::remove_if(ratios.begin(), ratios.end(), [](double r) { return !std::isfinite(r); }), ratios.end());
+  if (ratios.size() < all)
+    t.warnings.push_back(path + ": " + what + ": " + plural(int64_t(all - ratios.size()), "time step") +
+                         " too large to use for the frame interval");
   if (ratios.empty()) return 0;
   const size_t mid = ratios.size() / 2;
   std::nth_element(ratios.begin(), ratios.begin() + std::ptrdiff_t(mid), ratios.end());
@@ -894,21 +900,22 @@ void finish(TrajectorySet& t, const ReadOptions& opts, double file_interval, con
   const size_t n = t.size();
   std::vector<size_t> keep;
   keep.reserve(n);
+  const int64_t min_length = std::max<int64_t>(opts.min_length, 1);  // a track without positions is none
   for (size_t i = 0; i < n; ++i) {
-    if (t.length(i) >= opts.min_length) {
+    if (t.length(i) >= min_length) {
       keep.push_back(i);
       continue;
     }
     if (!opts.drop_short) {
       const std::string where = t.first_line.size() == n ? t.source + ":" + std::to_string(t.first_line[i]) : t.source;
       throw UsageError(where + ": track " + std::to_string(t.ids[i]) + " has " + plural(t.length(i), "position") +
-                       ", fewer than " + std::to_string(opts.min_length));
+                       ", fewer than " + std::to_string(min_length));
     }
   }
   if (keep.size() < n) {
     t.dropped_short = int64_t(n - keep.size());
     if (keep.empty())
-      throw UsageError(t.source + ": no track has " + std::to_string(opts.min_length) + " positions or more (" +
+      throw UsageError(t.source + ": no track has " + std::to_string(min_length) + " positions or more (" +
                        plural(int64_t(n), "track") + ", all shorter)");
     auto compact = [&](auto& v) {
       if (v.size() != n) return;  // a label the file does not have
@@ -925,7 +932,7 @@ void finish(TrajectorySet& t, const ReadOptions& opts, double file_interval, con
     compact(t.has_switch);
     compact(t.step_state);
     compact(t.switch_times);
-    t.warnings.push_back(plural(t.dropped_short, "track") + " shorter than " + std::to_string(opts.min_length) +
+    t.warnings.push_back(plural(t.dropped_short, "track") + " shorter than " + std::to_string(min_length) +
                          " positions left out");
   }
   if (opts.frame_interval > 0) {
