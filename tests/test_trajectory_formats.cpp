@@ -405,6 +405,17 @@ TEST(TrackMateXml, ModelFileTracksFromEdges) {
              "merge.xml:25:7: track 0 merges at spot 2 (frame 1)");
   EXPECT_HAS(parse_error(model_xml("        <Edge SPOT_SOURCE_ID=\"3\" SPOT_TARGET_ID=\"99\"/>\n"), "miss.xml"),
              "miss.xml:28:9: track 0: edge names spot ID 99, which <AllSpots> lacks");
+  // An <Edge> in a <Track> that is not in <Model><AllTracks> is no edge (a fuzzing finding: it was
+  // once added to a track that did not exist); the document here is also cut short.
+  EXPECT_HAS(parse_error("<TrackMate><Model><AllSpots><SpotsInFrame><AllTracks><Track TRACK_ID=\"0\">"
+                         "<Edge SPOT_SOURCE_ID=\"1\" SPOT_TARGET_ID=\"2\"/>",
+                         "nest.xml"),
+             "nest.xml:1:");
+  EXPECT_HAS(parse_error("<TrackMate><Model><AllSpots><SpotsInFrame><AllTracks><Track TRACK_ID=\"0\">"
+                         "<Edge SPOT_SOURCE_ID=\"1\" SPOT_TARGET_ID=\"2\"/></Track></AllTracks></SpotsInFrame>"
+                         "</AllSpots></Model></TrackMate>",
+                         "nest2.xml"),
+             "nest2.xml: no tracks");
   EXPECT_HAS(parse_error(model_xml("", "<TrackID TRACK_ID=\"4\"/>"), "f.xml"),
              "<FilteredTracks> lists TRACK_ID 4, which no <Track> has");
 }

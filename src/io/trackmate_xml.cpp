@@ -105,6 +105,7 @@ class Reader {
   static void on_end(void* self, const XML_Char*) {
     auto* r = static_cast<Reader*>(self);
     if (!r->stack_.empty()) r->stack_.pop_back();
+    if (r->stack_.size() <= r->open_track_) r->open_track_ = kNone;
   }
   static void on_entity(void* self, const XML_Char*, int, const XML_Char*, int, const XML_Char*, const XML_Char*,
                         const XML_Char*, const XML_Char*) {
@@ -261,7 +262,8 @@ class Reader {
         if (!track_ids_.insert(t.id).second)
           throw UsageError(here() + "TRACK_ID " + std::to_string(t.id) + " appears twice");
         tracks_.push_back(std::move(t));
-      } else if (name == "Edge" && in("Track", "AllTracks")) {
+        open_track_ = stack_.size();  // its place on the stack, pushed below
+      } else if (name == "Edge" && open_track_ + 1 == stack_.size()) {  // in the <Track> just read
         tracks_.back().edges.push_back(
             {integer(atts, name, "SPOT_SOURCE_ID"), integer(atts, name, "SPOT_TARGET_ID"), line, col});
       } else if (name == "FilteredTracks" && in("Model")) {
@@ -406,6 +408,8 @@ class Reader {
   std::string error_;
   Layout layout_ = Layout::None;
   std::vector<std::string> stack_;
+  static constexpr size_t kNone = size_t(-1);
+  size_t open_track_ = kNone;  // stack position of the <Track> whose <Edge>s are being read
   LengthUnit unit_;
   bool have_unit_ = false, have_time_unit_ = false, model_seen_ = false, have_filtered_ = false;
   double to_s_ = 0;
