@@ -124,7 +124,7 @@ TEST(TrackMateCsv, LengthAndTimeUnitsConvert) {
   EXPECT_NEAR(scaled.positions[1][2], px.positions[1][2] * 0.1, 1e-6);
 
   EXPECT_HAS(parse_error(trackmate_csv(), "f.csv", {.pixel_size = 0.1}),
-             "f.csv states positions in (micron); --pixel-size would scale them again");
+             "f.csv states positions in micron; --pixel-size would scale them again");
   EXPECT_HAS(parse_error(trackmate_csv("(furlong)"), "g.csv"),
              "g.csv:4: column 'POSITION_X': unit '(furlong)' is not a length unit");
   EXPECT_HAS(parse_error(trackmate_csv("(micron)", "(fortnight)"), "h.csv"),

@@ -524,7 +524,7 @@ class TableReader {
       for (const Row& r : rows_) constant = constant && r.pos[2] == rows_[0].pos[2];
       if (constant) {
         dims_ = 2;
-        t.warnings.push_back(z_.name + " is " + fmt_num(rows_[0].pos[2]) + " everywhere: read as 2-D");
+        t.warnings.push_back(col(z_) + " is " + fmt_num(rows_[0].pos[2]) + " everywhere: read as 2-D");
       }
     }
     t.dims = dims_;
@@ -803,7 +803,9 @@ std::string unit_key(std::string_view s) {
 
 bool parse_length_unit(std::string_view s, LengthUnit& u) {
   const std::string k = unit_key(s);
-  u.name = std::string(trim(s));
+  std::string_view name = trim(s);
+  if (name.size() >= 2 && name.front() == '(' && name.back() == ')') name = trim(name.substr(1, name.size() - 2));
+  u.name = std::string(name);
   u.pixels = false;
   u.to_um = 0;
   // "µm" as UTF-8 (micro sign U+00B5 or Greek mu U+03BC) and Latin-1 (0xB5).
