@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -12,6 +14,7 @@
 #include "sptrain/error.hpp"
 #include "sptrain/io.hpp"
 #include "sptrain/trajectory_read.hpp"
+#include "temp_dir.hpp"
 
 using namespace sptrain;
 
@@ -465,4 +468,34 @@ TEST(ReadUnits, NpyFollowsThePixelSize) {
   EXPECT_EQ(um.frame_interval, 0.01);
   EXPECT_EQ(um.positions[1], (std::vector<float>{2, 2.5f, 3}));
   EXPECT_HAS(parse_error(out.str(), "a.npy", {.min_length = 4, .drop_short = true}), "a.npy: no track has 4 positions");
+}
+
+// ---- real data -------------------------------------------------------------------------------------
+
+// A recording's localizations linked by scripts/link_trackpy.py (trackpy.link with memory 3, tracks
+// of >= 25): the tracks bridge missing frames, so every one has gaps; they read with allow_gaps and
+// are refused, naming the gap, without. Skipped where the data file or trackpy is missing.
+TEST(RealData, TrackpyLinkedTracksReadWithTheirGaps) {
+  namespace fs = std::filesystem;
+  const std::string src = SPTRAIN_SOURCE_DIR;
+  const std::string data = src + "/../shared/data/20071220-LatB-control-top.txt";
+  if (!fs::exists(data)) GTEST_SKIP() << "real data file not present";
+  if (std::system("python3 -c 'import trackpy' >/dev/null 2>&1") != 0) GTEST_SKIP() << "trackpy not installed";
+  test::TempDir d("rdreal");
+  const std::string out = (d.path / "linked.csv").string();
+  ASSERT_EQ(std::system(("python3 '" + src + "/scripts/link_trackpy.py' '" + data + "' '" + out + "' 2>/dev/null").c_str()),
+            0);
+  EXPECT_HAS(usage_error([&] { read_trajectories(out); }), "skips from frame");
+  const TrajectorySet t = read_trajectories(out, {.min_length = 25, .allow_gaps = true});
+  EXPECT_GE(t.size(), 11u);
+  EXPECT_LE(t.size(), 14u);
+  EXPECT_EQ(t.dims, 2);
+  EXPECT_EQ(t.space_unit, "px");
+  EXPECT_EQ(t.frame_interval, 0);
+  for (size_t i = 0; i < t.size(); ++i) {
+    EXPECT_GE(t.length(i), 25);
+    bool gap = false;
+    for (size_t j = 1; j < t.frames[i].size(); ++j) gap = gap || t.frames[i][j] > t.frames[i][j - 1] + 1;
+    EXPECT_TRUE(gap) << "track " << t.ids[i];
+  }
 }
