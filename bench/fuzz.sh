@@ -27,7 +27,8 @@ build=${SPTRAIN_SANITIZE_BUILD_DIR:-$root/build-fuzz}
 out=${SPTRAIN_FUZZ_OUT:-$root/bench/results/fuzz-$(date -u +%Y-%m-%dT%H%M%S)}
 timeout=${SPTRAIN_FUZZ_TIMEOUT:-10}
 rss=${SPTRAIN_FUZZ_RSS_MB:-2048}
-targets=${SPTRAIN_FUZZ_TARGETS:-fuzz_spec fuzz_train_config fuzz_trajectory_csv fuzz_npy fuzz_npz fuzz_checkpoint}
+targets=${SPTRAIN_FUZZ_TARGETS:-fuzz_spec fuzz_train_config fuzz_trajectory_csv fuzz_npy fuzz_npz fuzz_checkpoint
+  fuzz_trackmate_csv fuzz_trackmate_xml fuzz_andi2020}
 
 "$root/scripts/sanitize.sh" --configure-only
 cmake --build "$build" -j "${SPTRAIN_JOBS:-$(nproc)}" --target sptrain_fuzz sptrain_cli

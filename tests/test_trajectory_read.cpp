@@ -457,7 +457,7 @@ TEST(ReadTrajectories, TableErrorsNameFileLineAndColumn) {
   EXPECT_EQ(ok.sigma[0], 1.5f);
 
   d.file("t.xml", "<?xml version=\"1.0\"?><TrackMate/>");
-  EXPECT_HAS(read_error(d / "t.xml"), "t.xml: XML (TrackMate) is not read");
+  EXPECT_HAS(read_error(d / "t.xml"), "t.xml: no <Model> in this TrackMate file");
   EXPECT_HAS(usage_error([&] { read_trajectories(d / "ok.csv", {.pixel_size = -1}); }), "pixel size");
 }
 

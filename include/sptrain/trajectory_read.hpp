@@ -1,5 +1,6 @@
 // Reading trajectories users already have: the NPY (+ labels NPZ) and CSV files `sptrain simulate`
-// writes, and the CSV tables of trackpy, Spot-On, AnDi 2024 and TrackMate (spots table).
+// writes, the CSV tables of trackpy, Spot-On, AnDi 2024 and TrackMate (spots table, with its unit
+// rows), TrackMate XML (both layouts) and AnDi 2020 challenge files; docs/formats.md has the details.
 //
 //   sptrain::TrajectorySet t = sptrain::read_trajectories("tracks.csv", {.pixel_size = 0.16});
 //   for (size_t i = 0; i < t.size(); ++i) use(t.ids[i], t.positions[i], t.length(i));
@@ -61,7 +62,17 @@ struct ReadOptions {
 //    trajectory, traj_idx), frame (frame, FRAME), x (x, POSITION_X) and optionally y and z; sptrain's
 //    own label columns sigma, n_switches, has_switch and state are read when present. Rows are
 //    grouped by track id (trajectories in increasing id) and sorted by frame. TrackMate's unit rows
-//    after the header are skipped, and so are rows whose track id is empty or "None".
+//    after the header are read for their units (POSITION_X's length unit, POSITION_T's time unit),
+//    and rows whose track id is empty or "None" are skipped. A z column with one value in every row
+//    is dropped (2-D, with a warning); a time column (POSITION_T, t) gives the frame interval;
+//  - TrackMate XML (content starting with '<', or .xml): "Export tracks to XML" (<Tracks>) or the
+//    model file (<TrackMate><Model>): units and frame interval from the file, linear tracks only;
+//  - AnDi 2020 (no header, ';' separated, first field the dimension 1..3): one trajectory per line,
+//    ids = the line's index, frames 0..L-1.
+// Units: opts.pixel_size scales files without a length unit (and files in pixels) to micrometres;
+// with a file that states a physical unit it is an error. opts.frame_interval wins over the file's
+// (with a warning when they differ). Tracks shorter than min_length: an error, or with drop_short
+// left out and counted in dropped_short. Gaps: an error unless allow_gaps.
 // A table without a header (localizations: frame, x, y per row) is an error asking to link them.
 TrajectorySet read_trajectories(const std::string& path, const ReadOptions& opts = {});
 // The same from bytes in memory (for tests and fuzzing): NPY or a table, chosen by content and by
