@@ -665,7 +665,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
     std::vector<int64_t> state_steps(K, 0), state_runs(K, 0);
     std::vector<double> state_ss(K, 0.0);
     int64_t total_switches = 0, scored_steps = 0;
-    std::vector<std::vector<double>> fig_x(K), fig_y(K);
+    std::vector<plots::StateTrack> fig_tracks;  // x-y with the decoded state of every step (-1: not scored)
     std::vector<std::vector<double>> ex_pos;
     std::vector<std::vector<int>> ex_state;
     track_header += ",steps_scored,switches,first_switch_frame";
@@ -739,13 +739,15 @@ nlohmann::json run_predict(const PredictRequest& r) {
         so << ts.ids[i] << "," << f[t] << "," << f[t + 1] << "," << s;
         for (int k = 0; k < K; ++k) so << "," << num(psum[i][t * K + k] / pcnt[i][t]);
         so << "\n";
-        if (dims >= 2) {
-          fig_x[s].insert(fig_x[s].end(), {double(x[t * dims]), double(x[(t + 1) * dims]), std::nan("")});
-          fig_y[s].insert(fig_y[s].end(), {double(x[t * dims + 1]), double(x[(t + 1) * dims + 1]), std::nan("")});
-        }
       }
       total_switches += sw;
       scored_steps += scored;
+      if (dims >= 2 && r.plots) {
+        plots::StateTrack st;
+        for (int64_t t = 0; t < ts.length(i); ++t) st.x.push_back(x[t * dims]), st.y.push_back(x[t * dims + 1]);
+        st.state = state;
+        fig_tracks.push_back(std::move(st));
+      }
       std::ostringstream row;
       row << ts.ids[i] << "," << ts.length(i) << "," << gaps[i] << "," << segs[i].size() << "," << num(track_sigma[i])
           << "," << num(track_sigma[i] * track_sigma[i] / (2 * dt)) << "," << in_range[i] << "," << scored << "," << sw
@@ -780,12 +782,12 @@ nlohmann::json run_predict(const PredictRequest& r) {
     if (r.plots) {
       std::string why;
       nlohmann::json pl = nlohmann::json::array();
-      std::vector<plots::Series> ser;
-      for (int k = 0; k < K; ++k) ser.push_back({"state " + std::to_string(k), fig_x[k], fig_y[k]});
+      std::vector<std::string> names;
+      for (int k = 0; k < K; ++k) names.push_back("state " + std::to_string(k));
       if (dims >= 2)
         pl.push_back({{"name", "tracks_xy"},
-                      {"png", plots::learning_curves(r.out_dir, "tracks_xy", ser, "x (" + unit + ")", "y (" + unit + ")",
-                                                     false, &why)}});
+                      {"png", plots::tracks_by_state(r.out_dir, "tracks_xy", fig_tracks, names, "x (" + unit + ")",
+                                                     "y (" + unit + ")", "tracks coloured by predicted state", &why)}});
       std::vector<std::vector<int>> none(ex_pos.size());
       pl.push_back({{"name", "tracks_states"},
                     {"png", plots::example_trajectories(r.out_dir, "tracks_states", ex_pos, none, ex_state, &why)}});
