@@ -174,6 +174,19 @@ TEST(FitTracks, UnitsWithoutFrameIntervalArePerFrame) {
   EXPECT_NEAR(r2.states[1].exit_rate.value, 50 * r.states[1].exit_rate.value, 1e-6 * r2.states[1].exit_rate.value);
 }
 
+TEST(FitTracks, WarnsThatABootstrapOverFewTracksIsUnreliable) {
+  auto has_warning = [](const sptrain::FitResult& r) {
+    for (const auto& w : r.warnings)
+      if (w.find("unreliable below 10 tracks") != std::string::npos) return true;
+    return false;
+  };
+  sptrain::FitOptions o;
+  o.states = 2;
+  o.bootstrap = 5;
+  EXPECT_TRUE(has_warning(sptrain::fit_tracks(simulated_set(29, two_state(), 4, 0.0), o)));
+  EXPECT_FALSE(has_warning(sptrain::fit_tracks(simulated_set(29, two_state(), 12, 0.0), o)));
+}
+
 TEST(FitTracks, RefusesWhatCannotBeFitted) {
   sptrain::TrajectorySet t;
   t.source = "empty.csv";
@@ -278,9 +291,13 @@ TEST(FitPlots, DataFilesFiguresAndBadInput) {
   const int png = draw_all(d, false);
   for (const char* f : {"tracks_by_state", "d_histogram", "dwell_times", "msd_curves"}) {
     EXPECT_TRUE(fs::exists(dir.path / (std::string(f) + ".dat"))) << f;
-    if (sptrain::plots::gnuplot_available()) EXPECT_TRUE(is_png(dir.path / (std::string(f) + ".png"))) << f;
+    if (sptrain::plots::gnuplot_available()) {
+      EXPECT_TRUE(is_png(dir.path / (std::string(f) + ".png"))) << f;
+    }
   }
-  if (sptrain::plots::gnuplot_available()) EXPECT_EQ(png, 4);
+  if (sptrain::plots::gnuplot_available()) {
+    EXPECT_EQ(png, 4);
+  }
   const std::string tracks = slurp(dir.path / "tracks_by_state.dat");
   EXPECT_NE(tracks.find("# track x y x_next y_next state\n0 0 0 1 0.5 0\n0 1 0.5 2 0.2 1\n0 2 0.2 2.5 1 -1\n"),
             std::string::npos);
@@ -290,7 +307,9 @@ TEST(FitPlots, DataFilesFiguresAndBadInput) {
   EXPECT_NE(slurp(dir.path / "dwell_times.dat").find("# state 1: 1 dwells, fitted exit rate 30"), std::string::npos);
   sptrain::test::TempDir empty("fitplots_empty");
   const int png_empty = draw_all(empty.path.string(), true);
-  if (sptrain::plots::gnuplot_available()) EXPECT_EQ(png_empty, 4);
+  if (sptrain::plots::gnuplot_available()) {
+    EXPECT_EQ(png_empty, 4);
+  }
   EXPECT_THROW(sptrain::plots::tracks_by_state(d, "x", {{{0, 1}, {0, 1}, {}}}, {}, "x", "y", "t"), std::invalid_argument);
   EXPECT_THROW(sptrain::plots::dwell_times(d, "x", {{1.0}}, {}, {"a"}, "x", "t"), std::invalid_argument);
   EXPECT_THROW(sptrain::plots::log_histogram(d, "x", {1.0}, 0, {}, "x", "t"), std::invalid_argument);

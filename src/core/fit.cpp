@@ -24,6 +24,8 @@ namespace {
 namespace bl = baselines;
 namespace fs = std::filesystem;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Fewer tracks than this make a bootstrap over tracks a poor interval (the fit warns).
+constexpr std::size_t kFewTracks = 10;
 
 // The q-quantile of finite values (linear interpolation); NaN if none.
 double quantile(std::vector<double> v, double q) {
@@ -190,6 +192,10 @@ FitResult fit_tracks(const TrajectorySet& t, const FitOptions& opt) {
     } else if (opt.bootstrap > 0) {
       r.warnings.push_back("one track: no bootstrap over tracks, the HMM has no intervals");
     }
+    const std::size_t n_tracks = t.size();
+    if (opt.bootstrap > 0 && n_tracks > 1 && n_tracks < kFewTracks)
+      r.warnings.push_back("only " + std::to_string(n_tracks) + " tracks: the HMM's intervals (a bootstrap over tracks) "
+                           "are unreliable below " + std::to_string(kFewTracks) + " tracks and can even miss the estimate");
     r.bootstrap = int(boot.size());
     auto ci = [&](double value, auto get) {
       Estimate e{value, kNaN, kNaN};
