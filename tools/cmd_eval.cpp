@@ -20,7 +20,7 @@ void add_eval(CLI::App& app) {
   sub->add_option("--n", r->n, "Number of generated trajectories")->capture_default_str();
   sub->add_option("--seed", r->seed, "Seed of the generated trajectories, 0 to 2^64-1 (default: disjoint from the run's)")
       ->check(seed_validator());
-  sub->add_option("--input", r->input, "Score these trajectories instead (NPY from `sptrain simulate`, trackpy/TrackMate/AnDi CSV)");
+  sub->add_option("--input", r->input, "Score these trajectories instead (NPY from `sptrain simulate`, trackpy/TrackMate/Spot-On/AnDi CSV, TrackMate XML, AnDi 2020)");
   sub->add_option("--out-dir", r->out_dir, "Output directory: eval.json, predictions.csv, plots")->required();
   sub->add_flag("--force", r->force, "Write into a non-empty output directory");
   sub->add_flag("--no-plots", *no_plots, "Skip the plots");

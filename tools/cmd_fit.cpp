@@ -12,7 +12,7 @@ void add_fit(CLI::App& app) {
   auto read = std::make_shared<ReadOptions>();
   auto no_plots = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("fit", "Fit diffusion (per-track D, pooled HMM states, rates, dwell times) to tracked trajectories");
-  sub->add_option("--input", r->input, "Tracks (trackpy/TrackMate/Spot-On/AnDi CSV, NPY of `sptrain simulate`); gaps allowed")->required();
+  sub->add_option("--input", r->input, "Tracks (trackpy/TrackMate/Spot-On/AnDi CSV, TrackMate XML, AnDi 2020, NPY of `sptrain simulate`); gaps allowed")->required();
   add_track_options(sub, read);
   sub->add_option("--out-dir", r->out_dir, "Output directory: fit.json, tracks.csv, steps.csv, figures")->required();
   sub->add_flag("--force", r->force, "Write into a non-empty output directory");

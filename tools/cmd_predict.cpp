@@ -14,7 +14,7 @@ void add_predict(CLI::App& app) {
   auto no_plots = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("predict", "Apply a trained run to tracks of any length (units, gaps): states or estimates per track and step");
   sub->add_option("--run", r->run_dir, "Run directory of `sptrain train` (its config, spec and best checkpoint)")->required();
-  sub->add_option("--input", r->input, "Tracks: NPY from `sptrain simulate`, trackpy/TrackMate/Spot-On/AnDi CSV")->required();
+  sub->add_option("--input", r->input, "Tracks: NPY from `sptrain simulate`, trackpy/TrackMate/Spot-On/AnDi CSV, TrackMate XML, AnDi 2020")->required();
   add_track_options(sub, read);
   sub->add_option("--out-dir", r->out_dir, "Output directory: predict.json, tracks.csv, steps.csv or windows.csv, figures")
       ->required();
