@@ -359,7 +359,7 @@ TEST(BaselinesHmmFit, AllZeroDisplacementsAreRefused) {
 
 // Count-aware MAP on data from the model (~10 switches in 999 steps, stds 1 and 10, like 3.4.1
 // without noise but with switches on step boundaries). Measured over 300 x 200 trajectories: exact
-// count 77.0 % (sd over 200: 3.1 %), mean abs error 0.48 (sd 0.07); REFERENCE.md gives ~70 % /
+// count 77.0 % (sd over 200: 3.1 %), mean abs error 0.48 (sd 0.07); docs/limits.md gives ~70 % /
 // 0.65 for continuous switch times. Bounds 60 % and 0.85 are > 5 sd away (false failure < 1e-6).
 TEST(BaselinesHmm, CountMapOnSimulatedData) {
   std::mt19937_64 rng(23);
@@ -445,7 +445,7 @@ TEST(BaselinesEstimators, CveAndMsdUnbiasedUnderNoise) {
 }
 
 // The 3.2 baseline: the zero-mean MLE from 99 increments. Its relative sd is the Cramer-Rao value
-// 1/sqrt(198) = 7.1 % and its MAPE E|sigma-hat/sigma - 1| ~ 5.66 % (REFERENCE.md section 3), both
+// 1/sqrt(198) = 7.1 % and its MAPE E|sigma-hat/sigma - 1| ~ 5.66 % (docs/limits.md), both
 // scale-free. Over 4000 trajectories the MAPE's sd is 0.07 % and the sd's relative sd 1.1 %; the
 // bounds are > 4.5 sd wide (false-failure probability < 1e-5).
 TEST(BaselinesEstimators, MleAttainsCramerRaoOn99Steps) {
@@ -652,7 +652,7 @@ TEST(BaselinesSwitch, UniformPriorClassifierMatchesNumericIntegral) {
 }
 
 // The 3.4.3 settings, switch at step 500 of 999 with probability 1/2. Code version (stds i.i.d.
-// U(0, 20)): Bayes accuracy ~94.4 % (REFERENCE.md section 3; 94.3 % measured on 40,000); over
+// U(0, 20)): Bayes accuracy ~94.4 % (docs/limits.md; 94.3 % measured on 40,000); over
 // 3000 trajectories its sd is 0.42 %, so [92.5 %, 96.3 %] is > 4 sd wide on either side (false
 // failure < 1e-4). Report version (stds {1, 10}): essentially perfect; 1 error in 500 allowed.
 TEST(BaselinesSwitch, FixedTimeBayesClassifierAccuracy) {

@@ -1,4 +1,4 @@
-// sptrain eval: the baselines reach the statistical limits of REFERENCE.md section 3 on small
+// sptrain eval: the baselines reach the statistical limits of docs/limits.md on small
 // samples, outputs are complete, and the model path scores a trained run.
 #include <gtest/gtest.h>
 

@@ -3,7 +3,7 @@
 //   |G|^2    ~ (B_b |G_b|^2 - B_s |G_s|^2) / (B_b - B_s)
 //   tr(Sigma) ~ (|G_s|^2 - |G_b|^2) / (1/B_s - 1/B_b)
 // Both are unbiased but noisy per step; they are smoothed by separate exponential moving averages
-// and B_simple is the ratio of the averages (REFERENCE.md section 4).
+// and B_simple is the ratio of the averages.
 #pragma once
 #include <cstdint>
 

@@ -1,6 +1,6 @@
 // sptrain eval: the model of a run and every applicable classical baseline on the same
 // trajectories. Which baselines apply follows from the generating spec (known parameters: the
-// Bayes-optimal references of REFERENCE.md section 3) and from the labels the data carry:
+// Bayes-optimal references of docs/limits.md) and from the labels the data carry:
 //   sigma labels            MLE (zero mean, mean removed), CVE, MSD fit        MAPE, MAE, MSE
 //   single switch at t0     Bayes classifier P(switch | data) (known or U(0, s_max) stds)
 //                           and the likelihood-ratio test at t0                  accuracy, F1, confusion

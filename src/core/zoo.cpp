@@ -1,4 +1,4 @@
-// The model zoo: the 2020 report's architectures (REFERENCE.md section 2).
+// The model zoo: the 2020 report's architectures (docs/train.md, `zoo`).
 //   model1: four parallel Conv1D (1 filter, kernels 2/3/4/10, valid, ReLU) on the positions, each
 //           MaxPool(2, 2); concatenated along time (191), flattened; Dense 50 ReLU; Dense 1 ReLU.
 //           9,674 parameters for 100 input positions.
