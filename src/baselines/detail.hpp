@@ -153,4 +153,7 @@ struct FbResult {
 FbResult forward_backward_core(const std::vector<double>& s2, int dims, const HmmParams& p,
                                const LogHmm& lp, double* gamma, double* xi_sum);
 
+// Relabels states by increasing sigma (permuting trans and init alike): the order every fit reports.
+HmmParams sorted_by_sigma(const HmmParams& p);
+
 }  // namespace sptrain::baselines::detail

@@ -96,24 +96,6 @@ HmmParams initial_params(const Pooled& d, int K, double stay, double floor) {
   return p;
 }
 
-// Relabels states by increasing sigma (permuting trans and init alike).
-HmmParams sorted_by_sigma(const HmmParams& p) {
-  const int K = p.states();
-  std::vector<int> ord(K);
-  std::iota(ord.begin(), ord.end(), 0);
-  std::stable_sort(ord.begin(), ord.end(), [&](int a, int b) { return p.sigma[a] < p.sigma[b]; });
-  HmmParams q;
-  q.sigma.resize(K);
-  q.init.resize(K);
-  q.trans.resize(p.trans.size());
-  for (int a = 0; a < K; ++a) {
-    q.sigma[a] = p.sigma[ord[a]];
-    q.init[a] = p.init[ord[a]];
-    for (int b = 0; b < K; ++b) q.trans[a * K + b] = p.trans[ord[a] * K + ord[b]];
-  }
-  return q;
-}
-
 // Expected sufficient statistics of one trajectory.
 struct Stats {
   std::vector<double> g0, gsum, gss, xi;  // gamma_0(k), sum_t gamma_t(k), sum_t gamma_t(k) S_t, xi
@@ -184,7 +166,7 @@ EmFit run_em(const Pooled& d, HmmParams p, const EmOptions& opt) {
     if (opt.fit_init)
       for (int k = 0; k < K; ++k) p.init[k] = g0[k] / static_cast<double>(R);
   }
-  fit.params = sorted_by_sigma(fit.params);
+  fit.params = detail::sorted_by_sigma(fit.params);
   return fit;
 }
 
@@ -262,6 +244,24 @@ BicSelection select_states_bic(std::span<const std::span<const float>> trajector
   if (k_max < 1) fail("select_states_bic", "k_max must be >= 1 (got " + std::to_string(k_max) + ")");
   check_options("select_states_bic", opt);
   return bic_pooled("select_states_bic", pool("select_states_bic", trajectories, dims), k_max, opt);
+}
+
+// Relabels states by increasing sigma (permuting trans and init alike).
+HmmParams detail::sorted_by_sigma(const HmmParams& p) {
+  const int K = p.states();
+  std::vector<int> ord(K);
+  std::iota(ord.begin(), ord.end(), 0);
+  std::stable_sort(ord.begin(), ord.end(), [&](int a, int b) { return p.sigma[a] < p.sigma[b]; });
+  HmmParams q;
+  q.sigma.resize(K);
+  q.init.resize(K);
+  q.trans.resize(p.trans.size());
+  for (int a = 0; a < K; ++a) {
+    q.sigma[a] = p.sigma[ord[a]];
+    q.init[a] = p.init[ord[a]];
+    for (int b = 0; b < K; ++b) q.trans[a * K + b] = p.trans[ord[a] * K + ord[b]];
+  }
+  return q;
 }
 
 }  // namespace sptrain::baselines

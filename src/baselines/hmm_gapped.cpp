@@ -252,23 +252,6 @@ double fb(const Prepared& d, std::size_t r, const Model& m, double* gamma, doubl
   return ll;
 }
 
-HmmParams sorted_by_sigma(const HmmParams& p) {
-  const int K = p.states();
-  std::vector<int> ord(K);
-  std::iota(ord.begin(), ord.end(), 0);
-  std::stable_sort(ord.begin(), ord.end(), [&](int a, int b) { return p.sigma[a] < p.sigma[b]; });
-  HmmParams q;
-  q.sigma.resize(K);
-  q.init.resize(K);
-  q.trans.resize(p.trans.size());
-  for (int a = 0; a < K; ++a) {
-    q.sigma[a] = p.sigma[ord[a]];
-    q.init[a] = p.init[ord[a]];
-    for (int b = 0; b < K; ++b) q.trans[a * K + b] = p.trans[ord[a] * K + ord[b]];
-  }
-  return q;
-}
-
 struct Stats {
   std::vector<double> g0, G, SS, xi;  // G, SS: [gap index * K + k]
   double ll = 0;
@@ -339,7 +322,7 @@ EmFit run_em(const Prepared& d, HmmParams p, const NoiseModel& noise, const EmOp
     if (opt.fit_init)
       for (int k = 0; k < K; ++k) p.init[k] = g0[k] / static_cast<double>(R);
   }
-  fit.params = sorted_by_sigma(fit.params);
+  fit.params = detail::sorted_by_sigma(fit.params);
   return fit;
 }
 

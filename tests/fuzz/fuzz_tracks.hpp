@@ -4,6 +4,9 @@
 // range, units one of "um"/"px" and a frame interval that is finite and >= 0.
 #pragma once
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string_view>
 
 #include "fuzz_common.hpp"
 #include "sptrain/trajectory_read.hpp"
@@ -62,6 +65,22 @@ inline sptrain::ReadOptions options_from(const uint8_t*& data, size_t& size) {
   if (b & 4) o.pixel_size = 0.16;
   if (b & 8) o.frame_interval = 0.05;
   return o;
+}
+
+// The body of the per-format targets: options from the first byte, the rest parsed as a file named
+// `source` (its extension steers the format choice), the result checked. Stricter than run_reader:
+// bad content must be a UsageError; any other exception is a finding.
+inline int parse_and_check(const uint8_t* data, size_t size, const char* source) {
+  const sptrain::ReadOptions opts = options_from(data, size);
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  try {
+    check_trajectory_set(sptrain::parse_trajectories(bytes, source, opts), opts);
+  } catch (const sptrain::UsageError&) {
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fuzz: not a UsageError: %s\n", e.what());
+    std::abort();
+  }
+  return 0;
 }
 
 }  // namespace sptrain::fuzz
