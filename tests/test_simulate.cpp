@@ -370,3 +370,51 @@ TEST(Features, ShapesAndValues) {
   for (int t = 0; t < 4; ++t) md += dm[(0 * 4 + t) * 2];
   EXPECT_NEAR(md, 0.0, 1e-4);
 }
+
+namespace {
+uint64_t fnv1a(const void* data, size_t n, uint64_t h) {
+  const auto* c = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ c[i]) * 0x100000001b3ull;
+  return h;
+}
+template <class V>
+uint64_t fnv_vec(const V& v, uint64_t h) {
+  return fnv1a(v.data(), v.size() * sizeof(v[0]), h);
+}
+uint64_t batch_hash(const TrajectoryBatch& b) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  h = fnv_vec(b.positions, h);
+  h = fnv_vec(b.step_sigma, h);
+  h = fnv_vec(b.step_state, h);
+  h = fnv_vec(b.state_sigma, h);
+  h = fnv_vec(b.traj_sigma, h);
+  h = fnv_vec(b.n_switches, h);
+  h = fnv_vec(b.switch_times, h);
+  h = fnv_vec(b.initial_state, h);
+  return h;
+}
+}  // namespace
+
+// Specs written before the per-trajectory ranges (states.D_ratio, states.order, noise and rate
+// ranges) existed keep their exact bytes: the hashes below were taken from the simulator before
+// those keys were added (CPU backend; this platform's libm). A change to the stream of any
+// existing key fails here.
+TEST(Simulate, ExistingSpecsKeepTheirBytes) {
+  const std::pair<const char*, uint64_t> cases[] = {
+      {"length = 50\ndims = 2\n[states]\nsigma = [0.5, 2.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.05\n"
+       "[noise]\nlocalization = 0.2\n", 0x17caec2e15babfacull},
+      {"length = 40\n[states]\nprior = \"weibull\"\ncount = 2\nshape = 0.7\n[switching]\nmodel = \"single\"\n", 0x2e074a93fda6f1f5ull},
+      {"length = 40\ndims = 3\n[states]\nprior = \"loguniform\"\ncount = 3\nlow = 0.1\nhigh = 5.0\n"
+       "[switching]\nmodel = \"markov\"\nrate_matrix = [[-0.1, 0.05, 0.05], [0.02, -0.04, 0.02], [0.1, 0.1, -0.2]]\n", 0xdda3ed6614c2469cull},
+      {"length = 30\n[states]\nprior = \"uniform\"\ncount = 2\nlow = 0.0\nhigh = 3.0\n[switching]\nmodel = \"markov\"\n"
+       "transition_matrix = [[0.9, 0.1], [0.2, 0.8]]\n", 0x0538b662e73a3e54ull},
+      {"length = 60\ndims = 2\n[states]\nsigma = [0.28, 1.25]\ninitial = \"stationary\"\n[switching]\nmodel = \"markov\"\n"
+       "rate_matrix = [[-0.02, 0.02], [0.05, -0.05]]\n[noise]\nlocalization = 0.15\nexposure = 0.5\n", 0x652c5b34d6d5963bull},
+      {"length = 30\n[states]\nsigma = [1.0, 3.0]\n[switching]\nmodel = \"single\"\ntime_min = 5\ntime_max = 20\n"
+       "probability = 0.5\nblend = \"report_code\"\n", 0xea2b0ade6e4d485dull},
+  };
+  for (const auto& c : cases) {
+    auto b = run(c.first, 300, 5);
+    EXPECT_EQ(batch_hash(b), c.second) << c.first;
+  }
+}
