@@ -43,11 +43,12 @@ __global__ void positions_kernel(SimParams p, uint64_t seed, uint64_t first, con
     const uint64_t index = first + r;
     float* pos = o.positions + r * int64_t(p.length) * D;
     const float* sig = o.step_sigma + r * int64_t(S);
+    const float noise = trajectory_noise(p, seed, index);
     float carry[3];
     for (int d = 0; d < D; ++d) carry[d] = pos[d];  // start position written by the labels kernel
     __syncwarp();
-    if (lane == 0 && p.loc_noise > 0)
-      for (int d = 0; d < D; ++d) pos[d] = carry[d] + noise_at(key_noise, index, D, 0, d, p.loc_noise);
+    if (lane == 0 && noise > 0)
+      for (int d = 0; d < D; ++d) pos[d] = carry[d] + noise_at(key_noise, index, D, 0, d, noise);
     for (int base = 0; base < S; base += 32) {
       const int j = base + lane;
       const bool live = j < S;
@@ -61,7 +62,7 @@ __global__ void positions_kernel(SimParams p, uint64_t seed, uint64_t first, con
         float xj = carry[d] + x;
         if (live) {
           float out = xj;
-          if (p.loc_noise > 0) out += noise_at(key_noise, index, D, j + 1, d, p.loc_noise);
+          if (noise > 0) out += noise_at(key_noise, index, D, j + 1, d, noise);
           pos[int64_t(j + 1) * D + d] = out;
         }
         carry[d] = __shfl_sync(0xffffffffu, xj, 31);

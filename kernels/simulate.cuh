@@ -16,7 +16,9 @@
 
 namespace sptrain::sim {
 
-enum Purpose : uint64_t { kSetup = 1, kSwitch = 2, kIncrement = 3, kNoise = 4 };
+// kExtra: the per-trajectory draws of the range keys (noise, exposure, rate factor, state ratios),
+// a stream of its own so that specs without those keys keep their exact trajectories.
+enum Purpose : uint64_t { kSetup = 1, kSwitch = 2, kIncrement = 3, kNoise = 4, kExtra = 5 };
 
 SPTRAIN_HD inline uint64_t splitmix64(uint64_t x) {
   x += 0x9E3779B97F4A7C15ull;
@@ -47,7 +49,44 @@ struct Setup {
   int init;
   float start[3];
   double t_single;  // time of the single switch (infinity if none)
+  float noise;        // localization noise std of this trajectory
+  float exposure;     // exposure of this trajectory (fraction of the frame)
+  float rate_factor;  // factor on every switching rate of this trajectory
 };
+
+// u in (0, 1] to [low, high], linearly or in log.
+SPTRAIN_HD inline float range_draw(float low, float high, bool log_scale, float u) {
+  if (log_scale) return expf(logf(low) + u * (logf(high) - logf(low)));
+  return low + u * (high - low);
+}
+
+// Draws of the extra stream in their fixed order: noise, exposure, rate factor, then the K - 1 state
+// ratios; each only when its key is used. The noise comes first so that the position kernels can
+// read it without the rest (trajectory_noise).
+SPTRAIN_HD inline void draw_extras(const SimParams& p, uint64_t seed, uint64_t index, Setup& s) {
+  s.noise = p.loc_noise;
+  s.exposure = p.exposure;
+  s.rate_factor = 1.0f;
+  if (!p.extras()) return;
+  curandStatePhilox4_32_10_t rs;
+  curand_init(purpose_seed(seed, kExtra), index, 0, &rs);
+  if (p.noise_prior != PriorKind::Fixed)
+    s.noise = range_draw(p.noise_low, p.noise_high, p.noise_prior == PriorKind::LogUniform, curand_uniform(&rs));
+  if (p.exposure_range) s.exposure = range_draw(p.exposure_low, p.exposure_high, false, curand_uniform(&rs));
+  if (p.rate_factor_low > 0)
+    s.rate_factor = range_draw(p.rate_factor_low, p.rate_factor_high, true, curand_uniform(&rs));
+  if (p.ratio_low > 0)
+    for (int k = 1; k < p.n_states; ++k)
+      s.sigma[k] = s.sigma[k - 1] * range_draw(p.ratio_low, p.ratio_high, true, curand_uniform(&rs));
+}
+
+// The localization noise std of trajectory `index` (the first draw of its extra stream).
+SPTRAIN_HD inline float trajectory_noise(const SimParams& p, uint64_t seed, uint64_t index) {
+  if (p.noise_prior == PriorKind::Fixed) return p.loc_noise;
+  curandStatePhilox4_32_10_t rs;
+  curand_init(purpose_seed(seed, kExtra), index, 0, &rs);
+  return range_draw(p.noise_low, p.noise_high, p.noise_prior == PriorKind::LogUniform, curand_uniform(&rs));
+}
 
 SPTRAIN_HD inline int sample_cdf(const float* cdf, int n, float u) {
   for (int k = 0; k < n - 1; ++k)
@@ -78,10 +117,14 @@ SPTRAIN_HD inline Setup make_setup(const SimParams& p, uint64_t seed, uint64_t i
   curandStatePhilox4_32_10_t rs;
   curand_init(purpose_seed(seed, kSetup), index, 0, &rs);
   Setup s;
-  for (int k = 0; k < p.n_states; ++k) {
-    s.sigma[k] = draw_prior(p, k, &rs);
-    s.var[k] = s.sigma[k] * s.sigma[k];
-  }
+  for (int k = 0; k < p.n_states; ++k) s.sigma[k] = draw_prior(p, k, &rs);
+  if (p.sigma_order)  // ascending: state 0 is the slowest (insertion sort, K <= 8)
+    for (int k = 1; k < p.n_states; ++k)
+      for (int j = k; j > 0 && s.sigma[j] < s.sigma[j - 1]; --j) {
+        float t = s.sigma[j];
+        s.sigma[j] = s.sigma[j - 1];
+        s.sigma[j - 1] = t;
+      }
   s.init = sample_cdf(p.initial_cdf, p.n_states, curand_uniform(&rs));
   for (int d = 0; d < p.dims; ++d)
     s.start[d] = p.start_low + (p.start_high - p.start_low) * (1.0f - curand_uniform(&rs));
@@ -92,6 +135,8 @@ SPTRAIN_HD inline Setup make_setup(const SimParams& p, uint64_t seed, uint64_t i
       s.t_single = p.single_time >= 0 ? double(p.single_time)
                                       : p.single_tmin + double(1.0f - u_t) * (p.single_tmax - p.single_tmin);
   }
+  draw_extras(p, seed, index, s);  // may replace sigma[1..K-1] (state ratios)
+  for (int k = 0; k < p.n_states; ++k) s.var[k] = s.sigma[k] * s.sigma[k];
   return s;
 }
 
@@ -156,11 +201,11 @@ struct Walker {
     t_next = INFINITY;
     switch (p->switching) {
       case SwitchKind::Poisson:
-        t_next = t + exp_wait(p->rate);
+        t_next = t + exp_wait(p->rate * su->rate_factor);
         pending = other_state();
         break;
       case SwitchKind::Markov: {
-        float r = p->exit_rate[cur];
+        float r = p->exit_rate[cur] * su->rate_factor;
         if (r > 0) {
           t_next = t + exp_wait(r);
           pending = sample_cdf(p->jump_cdf[cur], p->n_states, curand_uniform(&rs));
@@ -275,13 +320,13 @@ SPTRAIN_HD inline float noise_at(rng::PhiloxKey key_noise, uint64_t index, int d
 // substeps) of the path over [i, i + exposure]. Labels as in simulate_labels.
 SPTRAIN_HD inline void simulate_blurred(const SimParams& p, uint64_t seed, uint64_t index, int64_t r, Outputs o) {
   const int S = p.steps(), K = p.n_states, C = p.max_switch_times, D = p.dims, M = p.blur_substeps;
-  int m = int(p.exposure * M + 0.5f);
+  Setup su = make_setup(p, seed, index);
+  int m = int(su.exposure * M + 0.5f);
   if (m < 1) m = 1;
   if (m > M) m = M;
   const double h = 1.0 / M;
   const rng::PhiloxKey key_inc = rng::philox_key(purpose_seed(seed, kIncrement));
   const rng::PhiloxKey key_noise = rng::philox_key(purpose_seed(seed, kNoise));
-  Setup su = make_setup(p, seed, index);
   for (int k = 0; k < K; ++k) o.state_sigma[r * K + k] = su.sigma[k];
   o.initial_state[r] = su.init;
   Walker w;
@@ -307,7 +352,7 @@ SPTRAIN_HD inline void simulate_blurred(const SimParams& p, uint64_t seed, uint6
     }
     for (int d = 0; d < D; ++d) {
       float y = acc[d] / float(m);
-      if (p.loc_noise > 0) y += noise_at(key_noise, index, D, i, d, p.loc_noise);
+      if (su.noise > 0) y += noise_at(key_noise, index, D, i, d, su.noise);
       pos[int64_t(i) * D + d] = y;
     }
     if (i < S) {

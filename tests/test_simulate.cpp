@@ -370,3 +370,175 @@ TEST(Features, ShapesAndValues) {
   for (int t = 0; t < 4; ++t) md += dm[(0 * 4 + t) * 2];
   EXPECT_NEAR(md, 0.0, 1e-4);
 }
+
+namespace {
+uint64_t fnv1a(const void* data, size_t n, uint64_t h) {
+  const auto* c = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ c[i]) * 0x100000001b3ull;
+  return h;
+}
+template <class V>
+uint64_t fnv_vec(const V& v, uint64_t h) {
+  return fnv1a(v.data(), v.size() * sizeof(v[0]), h);
+}
+uint64_t batch_hash(const TrajectoryBatch& b) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  h = fnv_vec(b.positions, h);
+  h = fnv_vec(b.step_sigma, h);
+  h = fnv_vec(b.step_state, h);
+  h = fnv_vec(b.state_sigma, h);
+  h = fnv_vec(b.traj_sigma, h);
+  h = fnv_vec(b.n_switches, h);
+  h = fnv_vec(b.switch_times, h);
+  h = fnv_vec(b.initial_state, h);
+  return h;
+}
+}  // namespace
+
+// Specs written before the per-trajectory ranges (states.D_ratio, states.order, noise and rate
+// ranges) existed keep their exact bytes: the hashes below were taken from the simulator before
+// those keys were added (CPU backend; this platform's libm). A change to the stream of any
+// existing key fails here.
+TEST(Simulate, ExistingSpecsKeepTheirBytes) {
+  const std::pair<const char*, uint64_t> cases[] = {
+      {"length = 50\ndims = 2\n[states]\nsigma = [0.5, 2.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.05\n"
+       "[noise]\nlocalization = 0.2\n", 0x17caec2e15babfacull},
+      {"length = 40\n[states]\nprior = \"weibull\"\ncount = 2\nshape = 0.7\n[switching]\nmodel = \"single\"\n", 0x2e074a93fda6f1f5ull},
+      {"length = 40\ndims = 3\n[states]\nprior = \"loguniform\"\ncount = 3\nlow = 0.1\nhigh = 5.0\n"
+       "[switching]\nmodel = \"markov\"\nrate_matrix = [[-0.1, 0.05, 0.05], [0.02, -0.04, 0.02], [0.1, 0.1, -0.2]]\n", 0xdda3ed6614c2469cull},
+      {"length = 30\n[states]\nprior = \"uniform\"\ncount = 2\nlow = 0.0\nhigh = 3.0\n[switching]\nmodel = \"markov\"\n"
+       "transition_matrix = [[0.9, 0.1], [0.2, 0.8]]\n", 0x0538b662e73a3e54ull},
+      {"length = 60\ndims = 2\n[states]\nsigma = [0.28, 1.25]\ninitial = \"stationary\"\n[switching]\nmodel = \"markov\"\n"
+       "rate_matrix = [[-0.02, 0.02], [0.05, -0.05]]\n[noise]\nlocalization = 0.15\nexposure = 0.5\n", 0x652c5b34d6d5963bull},
+      {"length = 30\n[states]\nsigma = [1.0, 3.0]\n[switching]\nmodel = \"single\"\ntime_min = 5\ntime_max = 20\n"
+       "probability = 0.5\nblend = \"report_code\"\n", 0xea2b0ade6e4d485dull},
+  };
+  for (const auto& c : cases) {
+    auto b = run(c.first, 300, 5);
+    EXPECT_EQ(batch_hash(b), c.second) << c.first;
+  }
+}
+
+namespace {
+// Kolmogorov-Smirnov statistic sqrt(n) * sup|F_n - F| of values against the uniform law on [0, 1].
+// P(sqrt(n) D_n > 2.8) <= 2 exp(-2 * 2.8^2) = 3.1e-7 (the Dvoretzky-Kiefer-Wolfowitz bound, exact for
+// every n), so each check below fails a correct generator with probability under 1e-6.
+double ks_uniform(std::vector<double> u) {
+  std::sort(u.begin(), u.end());
+  const double n = double(u.size());
+  double d = 0;
+  for (size_t i = 0; i < u.size(); ++i) d = std::max({d, (i + 1) / n - u[i], u[i] - i / n});
+  return std::sqrt(n) * d;
+}
+constexpr double kKs = 2.8;
+}  // namespace
+
+TEST(Simulate, AscendingOrderSortsEachTrajectorysDrawnSigmas) {
+  const std::string base = "length = 10\n[states]\nprior = \"loguniform\"\ncount = 3\nlow = 0.1\nhigh = 10.0\n";
+  auto a = run(base, 5000, 9), s = run(base + "order = \"ascending\"\n", 5000, 9);
+  int unsorted = 0;
+  for (int64_t r = 0; r < 5000; ++r) {
+    std::vector<float> v(a.state_sigma.begin() + r * 3, a.state_sigma.begin() + r * 3 + 3), w = v;
+    std::sort(w.begin(), w.end());
+    unsorted += v != w;
+    for (int k = 0; k < 3; ++k) ASSERT_EQ(s.state_sigma[r * 3 + k], w[k]) << r;  // the same draws, sorted
+  }
+  EXPECT_GT(unsorted, 4000);  // 5/6 of unordered draws are out of order
+  EXPECT_EQ(a.initial_state, s.initial_state);
+}
+
+TEST(Simulate, DRatioBuildsEachStateFromThePrevious) {
+  const std::string base = "length = 10\n[states]\nprior = \"loguniform\"\ncount = 3\nlow = 0.1\nhigh = 1.0\n";
+  auto a = run(base, 20000, 4), b = run(base + "D_ratio = [3.0, 30.0]\n", 20000, 4);
+  const double lo = std::log(std::sqrt(3.0)), hi = std::log(std::sqrt(30.0));
+  std::vector<double> u1, u2;
+  for (int64_t r = 0; r < 20000; ++r) {
+    const float* s = &b.state_sigma[r * 3];
+    ASSERT_EQ(s[0], a.state_sigma[r * 3]);  // state 0 keeps its prior draw
+    for (int k = 1; k < 3; ++k) {
+      const double lr = std::log(double(s[k]) / s[k - 1]);
+      ASSERT_GE(lr, lo - 1e-6);
+      ASSERT_LE(lr, hi + 1e-6);
+      (k == 1 ? u1 : u2).push_back(std::clamp((lr - lo) / (hi - lo), 0.0, 1.0));
+    }
+  }
+  EXPECT_LT(ks_uniform(u1), kKs);  // log of the sigma ratio uniform: the D ratio is log-uniform in [3, 30]
+  EXPECT_LT(ks_uniform(u2), kKs);
+}
+
+TEST(Simulate, NoiseExposureAndRateDrawsFollowTheirRanges) {
+  const SimParams p = parse_spec(
+      "length = 10\n[states]\nprior = \"loguniform\"\ncount = 2\nlow = 0.1\nhigh = 1.0\nD_ratio = [3.0, 30.0]\n"
+      "[switching]\nmodel = \"markov\"\nrate_matrix = [[-0.02, 0.02], [0.05, -0.05]]\nrate_factor = [0.316, 3.16]\n"
+      "[noise]\nlocalization_range = [0.05, 0.3]\nexposure_range = [0.1, 1.0]\n").params;
+  const SimParams q = parse_spec(
+      "length = 10\n[states]\nsigma = [1.0]\n[noise]\nlocalization_range = [0.02, 0.5]\nlocalization_prior = \"loguniform\"\n")
+                          .params;
+  const int n = 20000;
+  std::vector<double> un, ue, ur, uq;
+  for (int i = 0; i < n; ++i) {
+    sim::Setup s = sim::make_setup(p, 21, uint64_t(i));
+    ASSERT_EQ(s.noise, sim::trajectory_noise(p, 21, uint64_t(i)));  // the position kernels read the same noise
+    ASSERT_TRUE(s.noise >= 0.05f && s.noise <= 0.3f) << s.noise;
+    ASSERT_TRUE(s.exposure >= 0.1f && s.exposure <= 1.0f) << s.exposure;
+    ASSERT_TRUE(s.rate_factor >= 0.316f * 0.9999f && s.rate_factor <= 3.16f * 1.0001f) << s.rate_factor;
+    un.push_back((s.noise - 0.05) / 0.25);
+    ue.push_back((s.exposure - 0.1) / 0.9);
+    ur.push_back(std::clamp(std::log(s.rate_factor / 0.316) / std::log(10.0), 0.0, 1.0));
+    sim::Setup t = sim::make_setup(q, 21, uint64_t(i));
+    ASSERT_TRUE(t.noise >= 0.02f * 0.9999f && t.noise <= 0.5f * 1.0001f) << t.noise;
+    uq.push_back(std::clamp(std::log(t.noise / 0.02) / std::log(25.0), 0.0, 1.0));
+  }
+  EXPECT_LT(ks_uniform(un), kKs);  // noise uniform
+  EXPECT_LT(ks_uniform(ue), kKs);  // exposure uniform
+  EXPECT_LT(ks_uniform(ur), kKs);  // rate factor log-uniform
+  EXPECT_LT(ks_uniform(uq), kKs);  // noise log-uniform
+  // Different draws are independent: the correlation of noise and exposure is 0 +- 5.5 / sqrt(n).
+  double c = 0;
+  for (int i = 0; i < n; ++i) c += (un[i] - 0.5) * (ue[i] - 0.5) * 12.0 / n;
+  EXPECT_TRUE(within_z(c, 0.0, 1.0 / std::sqrt(double(n)))) << c;
+}
+
+// A range of one value is that fixed value, applied where the fixed key is: the trajectories are
+// identical to the fixed spec's (a factor of 2 on the rates is exact in float32), which checks that
+// the simulator uses the per-trajectory noise, exposure and rate factor everywhere.
+TEST(Simulate, DegenerateRangesEqualTheFixedValues) {
+  const std::string st = "length = 80\ndims = 2\n[states]\nsigma = [0.3, 1.2]\n";
+  const std::pair<std::string, std::string> cases[] = {
+      {st + "[noise]\nlocalization = 0.2\n", st + "[noise]\nlocalization_range = [0.2, 0.2]\n"},
+      {st + "[noise]\nlocalization = 0.2\nexposure = 0.5\n",
+       st + "[noise]\nlocalization_range = [0.2, 0.2]\nexposure_range = [0.5, 0.5]\n"},
+      {st + "[switching]\nmodel = \"markov\"\nrate_matrix = [[-0.04, 0.04], [0.1, -0.1]]\n",
+       st + "[switching]\nmodel = \"markov\"\nrate_matrix = [[-0.02, 0.02], [0.05, -0.05]]\nrate_factor = [2.0, 2.0]\n"},
+      {st + "[switching]\nmodel = \"poisson\"\nrate = 0.06\n[noise]\nexposure = 0.7\n",
+       st + "[switching]\nmodel = \"poisson\"\nrate = 0.03\nrate_factor = [2.0, 2.0]\n[noise]\nexposure_range = [0.7, 0.7]\n"},
+  };
+  for (const auto& c : cases) {
+    auto a = run(c.first, 400, 8), b = run(c.second, 400, 8);
+    EXPECT_EQ(batch_hash(a), batch_hash(b)) << c.second;
+    EXPECT_GT(*std::max_element(a.n_switches.begin(), a.n_switches.end()) + (c.first.find("noise") != std::string::npos), 0);
+  }
+  // A real range changes the trajectories (the check above can fail).
+  EXPECT_NE(batch_hash(run(st + "[noise]\nlocalization_range = [0.1, 0.3]\n", 400, 8)),
+            batch_hash(run(st + "[noise]\nlocalization = 0.2\n", 400, 8)));
+}
+
+// Per-trajectory noise reaches the positions: for a single state without blur the lag-1
+// autocovariance of displacements is -noise^2, so sum_j dx_j dx_{j+1} / (S - 1) averaged over
+// trajectories is -E[noise^2]; for noise uniform in [0.1, 0.5], E[noise^2] = (0.5^3 - 0.1^3) / (3 * 0.4).
+TEST(Simulate, PerTrajectoryNoiseHasItsMeanSquare) {
+  auto b = run("length = 201\n[states]\nsigma = [0.2]\n[noise]\nlocalization_range = [0.1, 0.5]\n", 4000, 13);
+  const int S = 200;
+  double sum = 0, sum2 = 0;
+  for (int64_t r = 0; r < 4000; ++r) {
+    double c = 0;
+    for (int j = 0; j + 1 < S; ++j) c += dx(b, r, j) * dx(b, r, j + 1);
+    c /= S - 1;
+    sum += c;
+    sum2 += c * c;
+  }
+  const double m = sum / 4000, se = std::sqrt((sum2 / 4000 - m * m) / 4000);
+  const double expect = -(0.125 - 0.001) / 1.2;
+  EXPECT_TRUE(within_z(m, expect, se)) << m << " vs " << expect << " se " << se;
+  EXPECT_LT(se, 0.01);  // tight enough that a fixed noise of 0.3 (-0.09) or 0.5 (-0.25) would fail
+}

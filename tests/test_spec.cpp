@@ -348,3 +348,62 @@ TEST(TrainConfigLimits, RunDirectoryOverridesAreReadWithTheFileChecks) {
     EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
   }
 }
+
+// The per-trajectory range keys: parsed into SimParams, and every bad value names its key.
+TEST(Spec, BroadPriorKeys) {
+  const std::string two = "[states]\nprior = \"loguniform\"\ncount = 2\nlow = 0.1\nhigh = 1.0\n";
+  const std::string markov = "[switching]\nmodel = \"markov\"\nrate_matrix = [[-0.02, 0.02], [0.05, -0.05]]\n";
+  SimParams p = parse_spec(two + "order = \"ascending\"\nD_ratio = [4.0, 25.0]\n" + markov +
+                           "rate_factor = [0.5, 2.0]\n[noise]\nlocalization_range = [0.05, 0.3]\n"
+                           "localization_prior = \"loguniform\"\nexposure_range = [0.2, 0.8]\n")
+                    .params;
+  EXPECT_EQ(p.sigma_order, 1);
+  EXPECT_FLOAT_EQ(p.ratio_low, 2.0f);  // sigma ratio = sqrt(D ratio)
+  EXPECT_FLOAT_EQ(p.ratio_high, 5.0f);
+  EXPECT_FLOAT_EQ(p.rate_factor_low, 0.5f);
+  EXPECT_FLOAT_EQ(p.rate_factor_high, 2.0f);
+  EXPECT_EQ(p.noise_prior, PriorKind::LogUniform);
+  EXPECT_FLOAT_EQ(p.noise_low, 0.05f);
+  EXPECT_FLOAT_EQ(p.loc_noise, 0.3f);  // the upper end, for the readers of the range
+  EXPECT_EQ(p.exposure_range, 1);
+  EXPECT_FLOAT_EQ(p.exposure, 0.8f);
+  EXPECT_TRUE(p.blurred());
+  EXPECT_TRUE(p.extras());
+  SimParams q = parse_spec(two + "[noise]\nlocalization_range = [0.0, 0.3]\n").params;
+  EXPECT_EQ(q.noise_prior, PriorKind::Uniform);
+  EXPECT_FALSE(parse_spec(two).params.extras());
+  EXPECT_FALSE(parse_spec(two + "order = \"ascending\"\n").params.extras());  // sorting draws nothing new
+
+  expect_key_error(two + "order = \"descending\"\n", "states.order", "not an order");
+  expect_key_error("[states]\nsigma = [1.0, 2.0]\norder = \"ascending\"\n", "states.order", "not used");
+  expect_key_error("[states]\nsigma = [1.0, 2.0]\nD_ratio = [2.0, 3.0]\n", "states.D_ratio", "not used");
+  expect_key_error(two + "D_ratio = [0.5, 3.0]\n", "states.D_ratio", "below 1");
+  expect_key_error(two + "D_ratio = [5.0, 3.0]\n", "states.D_ratio", "below low");
+  expect_key_error(two + "D_ratio = [5.0]\n", "states.D_ratio", "1 values given");
+  expect_key_error("[states]\nprior = \"loguniform\"\nlow = 0.1\nhigh = 1.0\nD_ratio = [2.0, 3.0]\n", "states.D_ratio",
+                   "at least 2 states");
+  expect_key_error("[states]\nprior = \"loguniform\"\ncount = 8\nlow = 0.1\nhigh = 1e5\nD_ratio = [1e5, 1e6]\n",
+                   "states.D_ratio", "too large");
+  expect_key_error(two + markov + "rate_factor = [0.0, 2.0]\n", "switching.rate_factor", "not positive");
+  expect_key_error(two + markov + "rate_factor = [3.0, 2.0]\n", "switching.rate_factor", "below low");
+  expect_key_error(two + markov + "rate_factor = [1.0, 1e9]\n", "switching.rate_factor", "too many");
+  expect_key_error(two + "[switching]\nmodel = \"markov\"\ntransition_matrix = [[0.9, 0.1], [0.2, 0.8]]\n"
+                         "rate_factor = [0.5, 2.0]\n",
+                   "switching.rate_factor", "transition_matrix");
+  expect_key_error(two + "[switching]\nmodel = \"single\"\nrate_factor = [0.5, 2.0]\n", "switching.rate_factor",
+                   "poisson, or markov");
+  expect_key_error(two + "[noise]\nlocalization_range = [-0.1, 0.3]\n", "noise.localization_range", "negative");
+  expect_key_error(two + "[noise]\nlocalization_range = [0.0, 0.3]\nlocalization_prior = \"loguniform\"\n",
+                   "noise.localization_range", "not positive");
+  expect_key_error(two + "[noise]\nlocalization_range = [0.4, 0.3]\n", "noise.localization_range", "below low");
+  expect_key_error(two + "[noise]\nlocalization_range = [0.1, 0.3]\nlocalization_prior = \"normal\"\n",
+                   "noise.localization_prior", "not a prior");
+  expect_key_error(two + "[noise]\nlocalization_prior = \"uniform\"\n", "noise.localization_prior", "not used");
+  expect_key_error(two + "[noise]\nlocalization = 0.1\nlocalization_range = [0.1, 0.3]\n", "noise.localization",
+                   "not used");
+  expect_key_error(two + "[noise]\nexposure_range = [0.5, 1.5]\n", "noise.exposure_range", "inside [0, 1]");
+  expect_key_error(two + "[noise]\nexposure_range = [0.0, 0.0]\n", "noise.exposure_range", "high is 0");
+  expect_key_error(two + "[noise]\nexposure = 0.3\nexposure_range = [0.1, 0.5]\n", "noise.exposure", "not used");
+  expect_key_error(two + "[switching]\nmodel = \"single\"\nblend = \"report_code\"\n[noise]\nexposure_range = [0.1, 0.5]\n",
+                   "switching.blend", "report_code");
+}

@@ -35,11 +35,24 @@ struct SimParams {
   float single_prob = 1;                      // Single: probability that the trajectory switches
   Blend blend = Blend::Exact;
 
-  float loc_noise = 0;        // localization noise std per position and axis
-  float exposure = 0;         // exposure as a fraction of the frame (0 = instantaneous)
+  float loc_noise = 0;        // localization noise std per position and axis (the upper end of a range)
+  float exposure = 0;         // exposure as a fraction of the frame (0 = instantaneous; upper end of a range)
   int32_t blur_substeps = 16; // substeps per frame used to integrate the exposure blur
   int32_t max_switch_times = 32;  // switch times recorded per trajectory (count is always exact)
 
+  // Per-trajectory draws (all off by default; each is drawn from its own stream only when used, so a
+  // spec without them keeps its exact trajectories). See make_setup in kernels/simulate.cuh.
+  int32_t sigma_order = 0;               // 1: a random prior's drawn sigmas are sorted ascending
+  float ratio_low = 0, ratio_high = 0;   // > 0: sigma_k = sigma_{k-1} * r, r log-uniform in [low, high]
+  PriorKind noise_prior = PriorKind::Fixed;  // Uniform / LogUniform: loc noise drawn per trajectory
+  float noise_low = 0, noise_high = 0;
+  int32_t exposure_range = 0;            // 1: exposure uniform in [exposure_low, exposure_high]
+  float exposure_low = 0, exposure_high = 0;
+  float rate_factor_low = 0, rate_factor_high = 0;  // > 0: all switching rates times a log-uniform factor
+
+  constexpr bool extras() const {
+    return ratio_low > 0 || noise_prior != PriorKind::Fixed || exposure_range != 0 || rate_factor_low > 0;
+  }
   constexpr int32_t steps() const { return length - 1; }
   constexpr bool blurred() const { return exposure > 0; }
 };

@@ -24,10 +24,12 @@ using cfg::require;
 const std::vector<std::string> kKeys = {
     "name", "description", "length", "dims", "dt", "start.low", "start.high",
     "states.sigma", "states.D", "states.prior", "states.count", "states.shape", "states.scale", "states.loc",
-    "states.low", "states.high", "states.initial",
+    "states.low", "states.high", "states.initial", "states.order", "states.D_ratio",
     "switching.model", "switching.rate", "switching.rate_matrix", "switching.transition_matrix", "switching.time",
     "switching.time_min", "switching.time_max", "switching.probability", "switching.blend", "switching.max_recorded",
-    "noise.localization", "noise.exposure", "noise.substeps",
+    "switching.rate_factor",
+    "noise.localization", "noise.exposure", "noise.substeps", "noise.localization_range", "noise.localization_prior",
+    "noise.exposure_range",
     "features.kind", "features.mean_removal", "features.log_eps"};
 
 // Stationary distribution of a row-stochastic (discrete) or generator (continuous) matrix, by
@@ -161,6 +163,32 @@ SimSpec build(const Items& items, const std::string& source) {
     }
   }
   p.n_states = K;
+  // Ordering of a random prior's states: sorted ascending, or built from state 0 by D ratios.
+  if (r.has("states.order") || r.has("states.D_ratio")) {
+    const std::string why = "with states.prior = \"fixed\" (the given step sizes keep their order)";
+    if (prior == "fixed") forbid(r, {"states.order", "states.D_ratio"}, why);
+  }
+  std::string order = r.string("states.order", "none");
+  if (order == "ascending") p.sigma_order = 1;
+  else if (order != "none") throw KeyError("states.order", "'" + order + "' is not an order", "none or ascending");
+  if (r.has("states.order")) js["order"] = order;  // absent otherwise: older specs resolve as before
+  if (r.has("states.D_ratio")) {
+    auto v = r.list("states.D_ratio");
+    require(v.size() == 2, "states.D_ratio", std::to_string(v.size()) + " values given", "[low, high]: two D ratios");
+    require(v[0] >= 1, "states.D_ratio", "low " + Reader::fmt(v[0]) + " is below 1",
+            "1 <= low <= high: each state's D is at least the previous state's");
+    require(v[1] >= v[0], "states.D_ratio", "high " + Reader::fmt(v[1]) + " is below low " + Reader::fmt(v[0]),
+            "1 <= low <= high");
+    require(K >= 2, "states.D_ratio", "needs at least 2 states, the spec has " + std::to_string(K), "states.count >= 2");
+    // The largest drawn sigma, the prior's top times sqrt(high)^(K-1), must stay finite in float32.
+    double top = p.prior == PriorKind::Weibull ? p.prior_c + p.prior_b * std::pow(23.0, 1.0 / p.prior_a) : p.prior_b;
+    top *= std::pow(std::sqrt(v[1]), K - 1);
+    require(top <= kMaxDrawnSigma, "states.D_ratio", "draws sigmas up to " + Reader::fmt(top) + ", too large",
+            "prior top * sqrt(high)^(count - 1) <= " + Reader::fmt(kMaxDrawnSigma));
+    p.ratio_low = float(std::sqrt(v[0]));
+    p.ratio_high = float(std::sqrt(v[1]));
+    js["D_ratio"] = v;
+  }
 
   // --- switching ---
   std::string model = r.string("switching.model", "none");
@@ -270,6 +298,24 @@ SimSpec build(const Items& items, const std::string& source) {
   } else {
     throw KeyError("switching.model", "'" + model + "' is not a switching model", "none, poisson, markov or single");
   }
+  if (r.has("switching.rate_factor")) {
+    require(p.switching == SwitchKind::Poisson || p.switching == SwitchKind::Markov, "switching.rate_factor",
+            "given with switching.model = \"" + model + "\"" + (model == "markov" ? " and a transition_matrix" : ""),
+            "poisson, or markov with a rate_matrix");
+    auto v = r.list("switching.rate_factor");
+    require(v.size() == 2, "switching.rate_factor", std::to_string(v.size()) + " values given", "[low, high]: two factors");
+    require(v[0] > 0, "switching.rate_factor", "low " + Reader::fmt(v[0]) + " is not positive", "0 < low <= high");
+    require(v[1] >= v[0], "switching.rate_factor", "high " + Reader::fmt(v[1]) + " is below low " + Reader::fmt(v[0]),
+            "0 < low <= high");
+    double top = p.rate;
+    for (int k = 0; k < K; ++k) top = std::max(top, double(p.exit_rate[k]));
+    require(top * v[1] * S <= kMaxExpectedSwitches, "switching.rate_factor",
+            "high " + Reader::fmt(v[1]) + " gives " + Reader::fmt(top * v[1] * S) + " expected switches per trajectory, too many",
+            "largest rate * high * steps <= " + Reader::fmt(kMaxExpectedSwitches));
+    p.rate_factor_low = float(v[0]);
+    p.rate_factor_high = float(v[1]);
+    jsw["rate_factor"] = v;
+  }
   std::string blend = r.string("switching.blend", "exact");
   if (blend == "exact") p.blend = Blend::Exact;
   else if (blend == "report_code") p.blend = Blend::ReportCode;
@@ -327,13 +373,52 @@ SimSpec build(const Items& items, const std::string& source) {
   require(expo >= 0 && expo <= 1, "noise.exposure", Reader::fmt(expo) + " is outside [0, 1]", "fraction of the frame");
   int64_t sub = r.integer("noise.substeps", 16);
   require(sub >= 1 && sub <= 4096, "noise.substeps", std::to_string(sub) + " is out of range", "1 to 4096");
+  nlohmann::json jn = {{"substeps", sub}};
+  if (r.has("noise.localization_range")) {
+    forbid(r, {"noise.localization"}, "with noise.localization_range");
+    auto v = r.list("noise.localization_range");
+    std::string np = r.string("noise.localization_prior", "uniform");
+    require(np == "uniform" || np == "loguniform", "noise.localization_prior", "'" + np + "' is not a prior",
+            "uniform or loguniform");
+    require(v.size() == 2, "noise.localization_range", std::to_string(v.size()) + " values given", "[low, high]");
+    require(np == "uniform" ? v[0] >= 0 : v[0] > 0, "noise.localization_range",
+            "low " + Reader::fmt(v[0]) + (np == "uniform" ? " is negative" : " is not positive"),
+            np == "uniform" ? "0 <= low <= high" : "0 < low <= high for a log-uniform prior");
+    require(v[1] >= v[0], "noise.localization_range", "high " + Reader::fmt(v[1]) + " is below low " + Reader::fmt(v[0]),
+            "low <= high");
+    bound(v[1], "noise.localization_range", 0, kMaxSigma);
+    p.noise_prior = np == "uniform" ? PriorKind::Uniform : PriorKind::LogUniform;
+    p.noise_low = float(v[0]);
+    p.noise_high = float(v[1]);
+    loc = v[1];
+    jn["localization_range"] = v;
+    jn["localization_prior"] = np;
+  } else {
+    forbid(r, {"noise.localization_prior"}, "without noise.localization_range");
+    jn["localization"] = loc;
+  }
+  if (r.has("noise.exposure_range")) {
+    forbid(r, {"noise.exposure"}, "with noise.exposure_range");
+    auto v = r.list("noise.exposure_range");
+    require(v.size() == 2, "noise.exposure_range", std::to_string(v.size()) + " values given", "[low, high]");
+    require(v[0] >= 0 && v[1] <= 1 && v[1] >= v[0], "noise.exposure_range",
+            "[" + Reader::fmt(v[0]) + ", " + Reader::fmt(v[1]) + "] is not a range inside [0, 1]", "0 <= low <= high <= 1");
+    require(v[1] > 0, "noise.exposure_range", "high is 0", "high > 0, or noise.exposure = 0 for no blur");
+    p.exposure_range = 1;
+    p.exposure_low = float(v[0]);
+    p.exposure_high = float(v[1]);
+    expo = v[1];
+    jn["exposure_range"] = v;
+  } else {
+    jn["exposure"] = expo;
+  }
   if (expo > 0)
     require(p.blend == Blend::Exact, "switching.blend", "report_code cannot be combined with exposure blur",
             "exact, or noise.exposure = 0");
   p.loc_noise = float(loc);
   p.exposure = float(expo);
   p.blur_substeps = int32_t(sub);
-  out["noise"] = {{"localization", loc}, {"exposure", expo}, {"substeps", sub}};
+  out["noise"] = jn;
 
   // --- features ---
   FeatureSpec& f = spec.features;

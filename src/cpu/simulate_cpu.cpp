@@ -44,9 +44,10 @@ void simulate_cpu(const SimParams& p, uint64_t seed, int64_t first, int64_t n, T
         for (int j = 0; j < S; ++j)
           for (int d = 0; d < D; ++d) pos[(j + 1) * D + d] = x[d] = x[d] + sig[j] * z[j * D + d];
       }
-      if (p.loc_noise > 0) {
+      const float noise = sim::trajectory_noise(p, seed, index);
+      if (noise > 0) {
         rng::normals_fill(key_noise, index, 0, int64_t(L) * D, z.data());
-        for (int64_t i = 0; i < int64_t(L) * D; ++i) pos[i] += p.loc_noise * z[i];
+        for (int64_t i = 0; i < int64_t(L) * D; ++i) pos[i] += noise * z[i];
       }
     }
   }
