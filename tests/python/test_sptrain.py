@@ -141,3 +141,15 @@ def test_predict_equals_cli(tmp_path, root, cli):
     pd.testing.assert_frame_equal(tracks, pd.read_csv(out / "tracks.csv"))
     if steps is not None:
         pd.testing.assert_frame_equal(steps, pd.read_csv(out / "steps.csv"))
+
+
+def test_train_and_run(tmp_path, root):
+    cfg = root / "experiments/train-3.2.toml"
+    res = sptrain.train(cfg, tmp_path / "run", overrides={"train.epochs": 1, "train.steps_per_epoch": 2,
+                        "data.val_size": 64, "data.test_size": 64}, device="cpu", progress=False)
+    r = sptrain.Run(tmp_path / "run")
+    assert r.results == res
+    assert len(r.metrics) >= 1
+    assert r.checkpoint("last")
+    with pytest.raises(ValueError, match="no_such_key"):
+        sptrain.train(cfg, tmp_path / "run2", overrides=["train.no_such_key=1"], progress=False)
