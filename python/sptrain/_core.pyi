@@ -1,0 +1,23 @@
+"""Type stubs of sptrain's extension module (internal: the functions of `sptrain` wrap these)."""
+from typing import Any
+
+def simulate(spec: str, is_path: bool, overrides: list[str], n: int, seed: int, first: int, device: str,
+             features: bool) -> dict[str, Any]:
+    """Arrays of trajectories first..first+n-1 (owning the library's buffers) and "spec_json"."""
+def read(data: str, is_path: bool, source: str, min_length: int, pixel_size: float,
+         frame_interval: float) -> dict[str, Any]:
+    """track, frame, positions arrays and the units of a track file (or CSV text)."""
+def fit(data: str, is_path: bool, source: str, min_length: int, pixel_size: float, frame_interval: float,
+        max_states: int, states: int, blur: float, bootstrap: int, seed: int, level: float) -> dict[str, str]:
+    """fit.json, tracks.csv and steps.csv of `sptrain fit` as text."""
+def predict(run_dir: str, input: str, out_dir: str, min_length: int, pixel_size: float, frame_interval: float,
+            device: str, decode: str, switch_penalty: float, model_units: str, plots: bool) -> str:
+    """Runs `sptrain predict` into out_dir; returns predict.json's text."""
+def load_checkpoint(path: str) -> dict[str, Any]:
+    """{"tensors": {name: ndarray}, "metadata": {key: str}} of a verified checkpoint."""
+def train(config: str, run_dir: str, overrides: list[str], resume: bool, device: str, precision: str,
+          max_epochs: int, force: bool, progress: bool) -> str:
+    """Trains; returns results.json's text. Raises KeyboardInterrupt after a Ctrl-C (checkpoint kept)."""
+def built_with_cuda() -> bool: ...
+def _last_buffers() -> dict[str, int]:
+    """Data addresses of the buffers the last call handed to NumPy (for the zero-copy test)."""

@@ -1,0 +1,155 @@
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sptrain
+
+SPEC_TEXT = """
+length = 50
+dims = 2
+[states]
+D = [0.25, 2.0]
+[switching]
+model = "poisson"
+rate = 0.05
+[features]
+kind = "displacements"
+"""
+
+
+def test_simulate_equals_cli_bytes(tmp_path, root, cli):
+    spec = root / "experiments/report-3.2-text.toml"
+    s = sptrain.simulate(spec, 64, seed=11, first_index=5)
+    out = tmp_path / "x.npy"
+    subprocess.run([cli, "simulate", "--spec", str(spec), "--n", "64", "--seed", "11", "--first-index", "5",
+                    "--out", str(out)], check=True, capture_output=True)
+    ref = np.load(out)
+    assert ref.dtype == s["positions"].dtype and ref.shape == s["positions"].shape
+    assert ref.tobytes() == s["positions"].tobytes()
+    lab = np.load(tmp_path / "x.labels.npz")
+    for k in ["index", "sigma", "state_sigma", "n_switches", "has_switch", "initial_state", "step_state", "step_sigma"]:
+        assert lab[k].tobytes() == s[k].tobytes(), k
+    assert np.array_equal(lab["switch_times"], s["switch_times"], equal_nan=True)
+
+
+def test_simulate_zero_copy():
+    s = sptrain.simulate(SPEC_TEXT, 10, seed=1)
+    addr = sptrain._core._last_buffers()
+    for k in ["positions", "step_state", "features"]:
+        assert s[k].ctypes.data == addr[k], k  # NumPy's data pointer is the library's buffer
+        assert not s[k].flags.owndata
+    assert s["positions"].shape == (10, 50, 2) and s["positions"].dtype == np.float32
+    assert s["features"].shape == (10, 49, 2)
+    assert np.allclose(s["features"], np.diff(s["positions"], axis=1), atol=1e-5)
+
+
+def test_simulate_dict_string_path_agree(tmp_path):
+    d = {"length": 50, "dims": 2, "states": {"D": [0.25, 2.0]},
+         "switching": {"model": "poisson", "rate": 0.05}, "features": {"kind": "displacements"}}
+    p = tmp_path / "s.toml"
+    p.write_text(SPEC_TEXT)
+    a = sptrain.simulate(d, 8, seed=4)["positions"]
+    b = sptrain.simulate(SPEC_TEXT, 8, seed=4)["positions"]
+    c = sptrain.simulate(p, 8, seed=4)["positions"]
+    assert a.tobytes() == b.tobytes() == c.tobytes()
+    # trajectory i is a function of (seed, i): a later window equals the tail of a longer call
+    e = sptrain.simulate(d, 4, seed=4, first_index=4)["positions"]
+    assert e.tobytes() == a[4:].tobytes()
+
+
+def test_bad_input_raises():
+    with pytest.raises(ValueError, match="switching.rate"):
+        sptrain.simulate(SPEC_TEXT.replace("rate = 0.05", "rate = -1"), 4)
+    with pytest.raises(ValueError, match="not positive"):
+        sptrain.simulate(SPEC_TEXT, 0)
+    with pytest.raises(TypeError):
+        sptrain.simulate(SPEC_TEXT, 2.5)
+    with pytest.raises(TypeError):
+        sptrain.simulate(42, 4)
+    with pytest.raises(ValueError, match="cannot open"):
+        sptrain.simulate("/nonexistent/spec.toml", 4)
+    with pytest.raises(ValueError, match="track column"):
+        sptrain.fit(pd.DataFrame({"frame": [0, 1], "x": [0.0, 1.0]}))
+    with pytest.raises(TypeError, match="dtype"):
+        sptrain.fit(pd.DataFrame({"particle": [0, 0], "frame": [0, 1], "x": ["a", "b"]}))
+    with pytest.raises(ValueError):
+        sptrain.Run("/nonexistent/run")
+
+
+def _tracks_df(n_tracks=12, length=50, seed=3):
+    s = sptrain.simulate(SPEC_TEXT, n_tracks, seed=seed)
+    pos = s["positions"].astype(np.float64)
+    rows = []
+    for i in range(n_tracks):
+        for j in range(length):
+            if j == 20 and i % 3 == 0:
+                continue  # a gap: frame 20 missing
+            rows.append((i, j, pos[i, j, 0], pos[i, j, 1]))
+    return pd.DataFrame(rows, columns=["particle", "frame", "x", "y"])
+
+
+def test_read_tracks_units():
+    df = _tracks_df()
+    t = sptrain.read_tracks(df, pixel_size=0.1, frame_interval=0.02)
+    assert list(t.columns) == ["track", "frame", "x", "y"]
+    assert t.attrs["space_unit"] == "um" and t.attrs["frame_interval"] == 0.02
+    assert len(t) == len(df)
+    assert np.allclose(t["x"].to_numpy(), 0.1 * df["x"].to_numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_fit_equals_cli(tmp_path, cli):
+    df = _tracks_df()
+    tracks, steps, pooled = sptrain.fit(df, pixel_size=0.1, frame_interval=0.02, max_states=3, bootstrap=20, seed=5)
+    csv = tmp_path / "t.csv"
+    df.to_csv(csv, index=False, float_format="%.17g")
+    out = tmp_path / "fit"
+    subprocess.run([cli, "fit", "--input", str(csv), "--pixel-size", "0.1", "--frame-interval", "0.02",
+                    "--max-states", "3", "--bootstrap", "20", "--seed", "5", "--no-plots", "--out-dir", str(out)],
+                   check=True, capture_output=True)
+    ref = json.loads((out / "fit.json").read_text())
+    ref.pop("source", None), pooled.pop("source", None)
+    assert pooled == ref
+    pd.testing.assert_frame_equal(tracks, pd.read_csv(out / "tracks.csv"))
+    pd.testing.assert_frame_equal(steps, pd.read_csv(out / "steps.csv"))
+    assert pooled["n_tracks"] == 12 and pooled["n_gaps"] == 4 and "D_mle_um2_per_s" in tracks.columns
+
+
+def test_checkpoint_and_run(root):
+    run = root / "models/broad-2state-2d"
+    if not run.is_dir():
+        pytest.skip("no shipped model")
+    r = sptrain.Run(run)
+    assert "[" in r.config_text
+    t = r.checkpoint()
+    assert t and all(isinstance(v, np.ndarray) for v in t.values())
+
+
+def test_predict_equals_cli(tmp_path, root, cli):
+    run = root / "models/broad-2state-2d"
+    if not run.is_dir():
+        pytest.skip("no shipped model")
+    df = _tracks_df(n_tracks=4)
+    tracks, steps, res = sptrain.predict(run, df, device="cpu")
+    csv = tmp_path / "t.csv"
+    df.to_csv(csv, index=False, float_format="%.17g")
+    out = tmp_path / "pred"
+    subprocess.run([cli, "predict", "--run", str(run), "--input", str(csv), "--device", "cpu", "--no-plots",
+                    "--out-dir", str(out)], check=True, capture_output=True)
+    pd.testing.assert_frame_equal(tracks, pd.read_csv(out / "tracks.csv"))
+    if steps is not None:
+        pd.testing.assert_frame_equal(steps, pd.read_csv(out / "steps.csv"))
+
+
+def test_train_and_run(tmp_path, root):
+    cfg = root / "experiments/train-3.2.toml"
+    res = sptrain.train(cfg, tmp_path / "run", overrides={"train.epochs": 1, "train.steps_per_epoch": 2,
+                        "data.val_size": 64, "data.test_size": 64}, device="cpu", progress=False)
+    r = sptrain.Run(tmp_path / "run")
+    assert r.results == res
+    assert len(r.metrics) >= 1
+    assert r.checkpoint("last")
+    with pytest.raises(ValueError, match="no_such_key"):
+        sptrain.train(cfg, tmp_path / "run2", overrides=["train.no_such_key=1"], progress=False)
