@@ -1,5 +1,5 @@
 // Per-element bodies of the feature transforms (sptrain/features.hpp), shared by the CPU loop in
-// src/core/features.cpp and the CUDA kernels in kernels/features.cu.
+// src/data/features.cpp and the CUDA kernels in kernels/features.cu.
 //   pos  (L, D) one trajectory's positions;  mean (D) its per-axis offset to remove (zeros if none)
 #pragma once
 #include <sptrain/features.hpp>

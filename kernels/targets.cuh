@@ -7,7 +7,7 @@
 
 namespace sptrain::ops {
 
-// Same order as sptrain::LabelKind (static_assert in src/core/trainer.cpp).
+// Same order as sptrain::LabelKind (static_assert in src/app/trainer.cpp).
 enum TargetKind : int32_t {
   kTargetSigma = 0,
   kTargetNSwitches = 1,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Proves that the project's ptxas flags (SPTRAIN_PTXAS_FLAGS, src/cuda/sources.cmake) turn a
+# Proves that the project's ptxas flags (SPTRAIN_PTXAS_FLAGS, src/CMakeLists.txt) turn a
 # register spill into a build error: tests/spill_probe.cu held to 24 registers must fail to
 # compile with them, naming the spill, and compile without them.
 #   check_spill_flags.sh NVCC ARCH FLAG...

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "core/batch_source.hpp"
+#include "engine/batch_source.hpp"
 #include "parity_tolerances.hpp"
 #include "sptrain/backend.hpp"
 #include "sptrain/device.hpp"

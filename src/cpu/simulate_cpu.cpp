@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "core/backends.hpp"
+#include "data/backends.hpp"
 #include "simulate.cuh"
 
 namespace sptrain::backend {

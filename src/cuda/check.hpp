@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/layer_scope.hpp"
+#include "engine/layer_scope.hpp"
 
 namespace sptrain {
 

@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-#include "core/batch_source.hpp"
+#include "engine/batch_source.hpp"
 #include "cuda/check.hpp"
 #include "cuda/cuda_backend.hpp"
 #include "cuda/device_buffer.hpp"

@@ -1,7 +1,7 @@
 // CUDA backend of the simulator and feature transforms: device buffers, launch, copy back.
 #include <cuda_runtime_api.h>
 
-#include "core/backends.hpp"
+#include "data/backends.hpp"
 #include "cuda/device_buffer.hpp"
 #include "features_launch.hpp"
 #include "simulate.cuh"

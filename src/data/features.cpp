@@ -1,7 +1,7 @@
 // Feature transforms: names, shapes, the CPU loop and dispatch to CUDA.
 #include <omp.h>
 
-#include "core/backends.hpp"
+#include "data/backends.hpp"
 #include "features.cuh"
 #include "sptrain/error.hpp"
 

@@ -1,7 +1,7 @@
 // simulate(): dispatch to the CPU or CUDA backend, batch storage and the printed summary.
 #include <cmath>
 
-#include "core/backends.hpp"
+#include "data/backends.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/sim.hpp"
 

@@ -1,6 +1,6 @@
 // Strictly checked TOML configuration: parsing with toml++, key matching, typed reading, overrides,
 // bounded file reading and the memory check.
-#include "core/toml_config.hpp"
+#include "data/toml_config.hpp"
 
 #include <unistd.h>
 

@@ -5,7 +5,7 @@
 #include <set>
 #include <sstream>
 
-#include "core/toml_config.hpp"
+#include "data/toml_config.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/train.hpp"
 

@@ -1,6 +1,6 @@
 // The CPU batch source: simulate on the host (the same counter-based generator as the GPU), compute
 // features and targets, copy into backend memory.
-#include "core/batch_source.hpp"
+#include "engine/batch_source.hpp"
 
 #include "sptrain/features.hpp"
 #include "sptrain/sim.hpp"

@@ -1,4 +1,4 @@
-#include "core/layer_scope.hpp"
+#include "engine/layer_scope.hpp"
 
 namespace sptrain::detail {
 const char*& current_layer() {

@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "core/toml_config.hpp"
+#include "data/toml_config.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/sim.hpp"
 

@@ -3,7 +3,7 @@
 // gradient buffer of the node it reads, so fan-out (parallel branches on one input) sums correctly.
 #include "sptrain/model.hpp"
 
-#include "core/layer_scope.hpp"
+#include "engine/layer_scope.hpp"
 
 #include <cmath>
 #include <iomanip>

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/toml_config.hpp"
+#include "data/toml_config.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/io.hpp"
 
