@@ -136,9 +136,8 @@ void check_graph_gradient(const ModelSpec& spec, LossKind kind, int outs, double
     if (kind == LossKind::CategoricalCrossEntropy) y[r * outs + r % outs] = 1.0f;
     else y[r] = 1.5f + r;
   }
-  float* xd = be->alloc(x.size());
-  float* yd = be->alloc(y.size());
-  float* gd = be->alloc(y.size());
+  const Buffer<float> xb = be->alloc<float>(x.size()), yb = be->alloc<float>(y.size()), gb = be->alloc<float>(y.size());
+  float *xd = xb.get(), *yd = yb.get(), *gd = gb.get();
   m.zero_grads();
   be->upload(xd, x.data(), x.size());
   be->upload(yd, y.data(), y.size());
@@ -162,9 +161,6 @@ void check_graph_gradient(const ModelSpec& spec, LossKind kind, int outs, double
     ++checked;
   }
   EXPECT_GT(checked, 20);
-  be->release(xd);
-  be->release(yd);
-  be->release(gd);
 }
 }  // namespace
 

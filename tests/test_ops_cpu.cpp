@@ -28,6 +28,7 @@
 namespace {
 
 using sptrain::Act;
+using sptrain::Buffer;
 using sptrain::Conv1dDesc;
 using sptrain::LossKind;
 using sptrain::cpu::CpuBackend;
@@ -844,7 +845,8 @@ TEST(OpsCpuOptim, SgdMomentumAndNesterovMatchHandComputation) {
 TEST(OpsCpuMisc, ElementwiseCopiesAndReductions) {
   CpuBackend be;
   EXPECT_EQ(be.device().str(), "cpu");
-  float* a = be.alloc(1000);
+  const Buffer<float> ab = be.alloc<float>(1000);
+  float* a = ab.get();
   EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % 64, 0u);
   be.fill(a, 2.0f, 1000);
   be.scale(a, 0.5f, 1000);
@@ -865,8 +867,7 @@ TEST(OpsCpuMisc, ElementwiseCopiesAndReductions) {
   EXPECT_FALSE(be.all_finite(bad.data(), 1000));
   bad[777] = kNaN;
   EXPECT_FALSE(be.all_finite(bad.data(), 1000));
-  be.release(a);
-  be.release(be.alloc_i32(10));
+  EXPECT_EQ(be.alloc<int32_t>(10).size(), 10u);
 
   // copy2d / add2d: a 3x2 block between row strides 4 and 5.
   const Vec src = {1, 2, 0, 0, 3, 4, 0, 0, 5, 6, 0, 0};

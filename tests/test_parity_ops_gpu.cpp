@@ -126,9 +126,6 @@ class OpRun {
   OpRun(Backend& backend, const std::vector<Vec>& inputs, bool abs_values) : be(backend), abs_(abs_values) {
     for (const Vec& h : inputs) in_.push_back(buf(h));
   }
-  ~OpRun() {
-    for (void* p : owned_) be.release(p);
-  }
   OpRun(const OpRun&) = delete;
   OpRun& operator=(const OpRun&) = delete;
 
@@ -140,15 +137,13 @@ class OpRun {
 
   // An output the op must overwrite.
   float* buf(size_t n) {
-    float* p = be.alloc(n);
-    owned_.push_back(p);
+    float* p = owned_.emplace_back(be.alloc<float>(n)).get();
     be.fill(p, kNaN, n);
     return p;
   }
   // Initial values (inputs, accumulating outputs, optimizer state).
   float* buf(const Vec& init) {
-    float* p = be.alloc(init.size());
-    owned_.push_back(p);
+    float* p = owned_.emplace_back(be.alloc<float>(init.size())).get();
     sizes_.push_back(init.size());
     if (abs_) {
       Vec a(init.size());
@@ -161,15 +156,13 @@ class OpRun {
   }
   // Index outputs, filled with a sentinel no op writes (-1).
   int32_t* buf_i32(size_t n) {
-    int32_t* p = be.alloc_i32(n);
-    owned_.push_back(p);
+    int32_t* p = owned_i32_.emplace_back(be.alloc<int32_t>(n)).get();
     const std::vector<int32_t> minus(n, -1);
     be.upload(reinterpret_cast<float*>(p), reinterpret_cast<const float*>(minus.data()), n);  // byte copy
     return p;
   }
   double* buf_f64(const DVec& init) {
-    double* p = be.alloc_f64(init.size());
-    owned_.push_back(p);
+    double* p = owned_f64_.emplace_back(be.alloc<double>(init.size())).get();
     be.upload_f64(p, init.data(), init.size());
     return p;
   }
@@ -196,7 +189,9 @@ class OpRun {
   bool abs_;
   std::vector<float*> in_;
   std::vector<size_t> sizes_;
-  std::vector<void*> owned_;
+  std::vector<Buffer<float>> owned_;
+  std::vector<Buffer<int32_t>> owned_i32_;
+  std::vector<Buffer<double>> owned_f64_;
 };
 
 using Case = std::function<void(OpRun&)>;

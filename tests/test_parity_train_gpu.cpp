@@ -95,13 +95,13 @@ Trained train(Backend& be, const ModelSpec& spec, int batch, LossKind kind, cons
   be.download(r.init.data(), m.params(), np);
   r.init_state.resize(size_t(m.n_state()));
   if (!r.init_state.empty()) be.download(r.init_state.data(), m.state(), r.init_state.size());
-  float* mom = be.alloc(np);
-  float* vel = be.alloc(np);
+  const Buffer<float> momb = be.alloc<float>(np), velb = be.alloc<float>(np);
+  float *mom = momb.get(), *vel = velb.get();
   be.fill(mom, 0.0f, np);
   be.fill(vel, 0.0f, np);
-  float* x = be.alloc(data.x[0].size());
-  float* y = be.alloc(data.y[0].size());
-  float* dpred = be.alloc(size_t(rows) * out.C);
+  const Buffer<float> xb = be.alloc<float>(data.x[0].size()), yb = be.alloc<float>(data.y[0].size()),
+                      db = be.alloc<float>(size_t(rows) * out.C);
+  float *x = xb.get(), *y = yb.get(), *dpred = db.get();
   for (int s = 0; s < kSteps; ++s) {
     m.zero_grads();
     be.upload(x, data.x[size_t(s)].data(), data.x[size_t(s)].size());
@@ -116,7 +116,6 @@ Trained train(Backend& be, const ModelSpec& spec, int batch, LossKind kind, cons
   r.state.resize(size_t(m.n_state()));
   if (!r.state.empty()) be.download(r.state.data(), m.state(), r.state.size());
   be.synchronize();
-  for (float* p : {mom, vel, x, y, dpred}) be.release(p);
   return r;
 }
 
@@ -196,16 +195,14 @@ void compare_sources(const TrainConfig& c, int64_t first, int64_t m) {
   Backend* bes[2] = {cpu.get(), gpu.get()};
   for (int b = 0; b < 2; ++b) {
     auto src = make_batch_source(c, c.data_seed, *bes[b], m);
-    float* x = bes[b]->alloc(nx);
-    float* y = bes[b]->alloc(ny);
+    const Buffer<float> xb = bes[b]->alloc<float>(nx), yb = bes[b]->alloc<float>(ny);
+    float *x = xb.get(), *y = yb.get();
     src->set_first(first);
     src->next(m, x, y);
     xs[b].resize(nx);
     ys[b].resize(ny);
     bes[b]->download(xs[b].data(), x, nx);
     bes[b]->download(ys[b].data(), y, ny);
-    bes[b]->release(x);
-    bes[b]->release(y);
   }
   size_t flips = 0, far = 0;
   for (size_t i = 0; i < ny; ++i) flips += ys[0][i] != ys[1][i] && std::abs(ys[0][i] - ys[1][i]) > 1e-5f * std::abs(ys[0][i]);

@@ -43,15 +43,70 @@ enum class LossKind : int32_t {
   CategoricalCrossEntropy = 5,  // from logits over the last axis, y one-hot or probabilities
 };
 
+class Backend;
+
+// What an allocation of T is called in an out-of-memory message.
+template <class T>
+struct BufferTraits;
+template <>
+struct BufferTraits<float> {
+  static constexpr const char* what = "tensor";
+};
+template <>
+struct BufferTraits<int32_t> {
+  static constexpr const char* what = "index tensor";
+};
+template <>
+struct BufferTraits<double> {
+  static constexpr const char* what = "step scalars";
+};
+
+// n elements of T in a backend's memory (host memory for the CPU backend, device memory for CUDA),
+// owned: move-only, freed by the destructor, so memory is never leaked when something throws.
+// get() is the raw pointer the backend's ops take; it stays valid for the Buffer's lifetime.
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Buffer&& o) noexcept : be_(o.be_), p_(o.p_), n_(o.n_) { o.be_ = nullptr, o.p_ = nullptr, o.n_ = 0; }
+  Buffer& operator=(Buffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      be_ = o.be_, p_ = o.p_, n_ = o.n_;
+      o.be_ = nullptr, o.p_ = nullptr, o.n_ = 0;
+    }
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { reset(); }
+
+  T* get() const noexcept { return p_; }
+  size_t size() const noexcept { return n_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+  void reset() noexcept;  // frees now (defined after Backend)
+
+ private:
+  friend class Backend;
+  Buffer(Backend* be, T* p, size_t n) : be_(be), p_(p), n_(n) {}
+  Backend* be_ = nullptr;
+  T* p_ = nullptr;
+  size_t n_ = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
 
   // --- memory (element counts are floats unless named otherwise) ---
-  virtual float* alloc(size_t n) = 0;
-  virtual void release(void* p) noexcept = 0;
-  virtual int32_t* alloc_i32(size_t n) = 0;
+  // n elements of T (float, int32_t or double) on this backend's device, owned by the returned
+  // Buffer and freed when it goes; contents undefined. Throws OutOfDeviceMemory (CUDA) or
+  // std::bad_alloc (CPU). The Buffer must not outlive the backend.
+  template <class T>
+  Buffer<T> alloc(size_t n) {
+    return Buffer<T>(this, static_cast<T*>(alloc_bytes(n * sizeof(T), BufferTraits<T>::what)), n);
+  }
   virtual void upload(float* dst, const float* host_src, size_t n) = 0;
   virtual void download(float* host_dst, const float* src, size_t n) = 0;
   virtual void fill(float* dst, float value, size_t n) = 0;
@@ -136,7 +191,6 @@ class Backend {
   // --- device-resident step scalars: a training step that never waits for the host, so the CUDA
   // backend can capture it in a graph. Scalars are doubles in the backend's memory, indexed by
   // StepScalar; the host writes kLr/kT/kClipNorm before a step and reads the rest after it. ---
-  virtual double* alloc_f64(size_t n) = 0;
   virtual void upload_f64(double* dst, const double* host_src, size_t n) = 0;
   virtual void download_f64(double* host_dst, const double* src, size_t n) = 0;
   // *acc += weight * (the mean loss loss() would return); dpred as in loss().
@@ -172,9 +226,25 @@ class Backend {
   virtual void run_captured(int key, const std::function<void()>& ops) { ops(); }
   // Device memory (free, total) in bytes; the CPU backend reports 0, 0.
   virtual void memory_info(size_t& free_bytes, size_t& total_bytes) { free_bytes = total_bytes = 0; }
+
+ protected:
+  // At least max(bytes, 1) bytes, aligned for any element type; `what` names the allocation in an
+  // out-of-memory message. Only Buffer frees what this returns, through release().
+  virtual void* alloc_bytes(size_t bytes, const char* what) = 0;
+  virtual void release(void* p) noexcept = 0;
+  template <class T>
+  friend class Buffer;
 };
 
-// Slots of the step-scalar array (alloc_f64(kStepScalars)).
+template <class T>
+void Buffer<T>::reset() noexcept {
+  if (p_) be_->release(p_);
+  be_ = nullptr;
+  p_ = nullptr;
+  n_ = 0;
+}
+
+// Slots of the step-scalar array (alloc<double>(kStepScalars)).
 enum StepScalar : int { kLr = 0, kT = 1, kClipNorm = 2, kGradSq = 3, kLossSum = 4, kGradSmallSq = 5, kStepScalars = 8 };
 
 // Compute precision of convolutions and GEMMs (FP32 storage and master weights in every mode):

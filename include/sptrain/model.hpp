@@ -93,9 +93,9 @@ class Model {
 
   // Flat slabs on the device: trainable parameters and their gradients; BatchNorm running
   // statistics (mean then variance per BatchNorm layer).
-  float* params() { return params_; }
-  float* grads() { return grads_; }
-  float* state() { return state_; }
+  float* params() { return params_.get(); }
+  float* grads() { return grads_.get(); }
+  float* state() { return state_.get(); }
   int64_t n_params() const { return info_.trainable; }
   int64_t n_state() const { return info_.non_trainable; }
   void zero_grads();
@@ -108,12 +108,12 @@ class Model {
   Backend& be_;
   int max_batch_;
   int n_ = 0;
-  float* params_ = nullptr;
-  float* grads_ = nullptr;
-  float* state_ = nullptr;
+  Buffer<float> params_, grads_, state_;
+  std::vector<Buffer<float>> owned_;      // per-layer outputs, gradients and BatchNorm saves
+  std::vector<Buffer<int32_t>> owned_i32_;  // per-layer pooling argmax
   std::vector<Node> nodes_;
   const float* input_ = nullptr;
-  float* scratch_ = nullptr;  // largest activation, for gradients of fan-out inputs
+  Buffer<float> scratch_;  // largest activation, for gradients of fan-out inputs
 };
 
 }  // namespace sptrain

@@ -110,14 +110,14 @@ std::vector<float> RunModel::forward(const float* positions, int64_t n, int leng
   const Shape os = model_->output_shape();
   const size_t outs = size_t(os.T) * os.C;
   std::vector<float> out(size_t(n) * outs);
-  float* xd = be_->alloc(size_t(chunk) * in_elems);
+  const Buffer<float> xb = be_->alloc<float>(size_t(chunk) * in_elems);
+  float* xd = xb.get();
   for (int64_t off = 0; off < n; off += chunk) {
     const int64_t m = std::min(chunk, n - off);
     be_->upload(xd, &x[size_t(off) * in_elems], size_t(m) * in_elems);
     const float* y = model_->forward(xd, int(m), false);
     be_->download(&out[size_t(off) * outs], y, size_t(m) * outs);
   }
-  be_->release(xd);
   return out;
 }
 

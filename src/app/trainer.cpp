@@ -196,23 +196,23 @@ class Trainer {
       model_ = std::make_unique<Model>(c.model, *be_, int(c.micro_batch), c.init_seed);
       out_shape_ = model_->output_shape();
       const size_t P = std::max<int64_t>(model_->n_params(), 1);
-      m1_ = be_->alloc(P);
-      m2_ = be_->alloc(P);
-      be_->fill(m1_, 0, P);
-      be_->fill(m2_, 0, P);
+      m1_ = be_->alloc<float>(P);
+      m2_ = be_->alloc<float>(P);
+      be_->fill(m1_.get(), 0, P);
+      be_->fill(m2_.get(), 0, P);
       in_elems_ = size_t(c.model.T_in) * c.model.C_in;
-      x_dev_ = be_->alloc(size_t(c.micro_batch) * in_elems_);
-      y_dev_ = be_->alloc(size_t(c.micro_batch) * c.target_elems());
-      g_dev_ = be_->alloc(size_t(c.micro_batch) * c.target_elems());
-      scal_ = be_->alloc_f64(kStepScalars);
+      x_dev_ = be_->alloc<float>(size_t(c.micro_batch) * in_elems_);
+      y_dev_ = be_->alloc<float>(size_t(c.micro_batch) * c.target_elems());
+      g_dev_ = be_->alloc<float>(size_t(c.micro_batch) * c.target_elems());
+      scal_ = be_->alloc<double>(kStepScalars);
       if (c.optimizer == "lamb" || c.optimizer == "lars") {  // per layer: (|p|^2, |u|^2 or |g|^2)
         int64_t off = 0;
         for (int64_t n : model_->info().params) {
           if (n > 0) segments_.push_back({off, n});
           off += n;
         }
-        if (c.optimizer == "lamb") lamb_u_ = be_->alloc(P);  // LAMB's direction slab
-        layer_norms_ = be_->alloc_f64(2 * std::max<size_t>(segments_.size(), 1));
+        if (c.optimizer == "lamb") lamb_u_ = be_->alloc<float>(P);  // LAMB's direction slab
+        layer_norms_ = be_->alloc<double>(2 * std::max<size_t>(segments_.size(), 1));
       }
       if (!c.fixed) src_ = make_batch_source(c, train_seed(c), *be_, c.micro_batch);
     } catch (const OutOfDeviceMemory& e) {
@@ -227,11 +227,9 @@ class Trainer {
 
  private:
   void free_all() noexcept {
-    for (float* p : {m1_, m2_, x_dev_, y_dev_, g_dev_, lamb_u_}) be_->release(p);
-    be_->release(scal_);
-    be_->release(layer_norms_);
-    m1_ = m2_ = x_dev_ = y_dev_ = g_dev_ = lamb_u_ = nullptr;
-    scal_ = layer_norms_ = nullptr;
+    for (Buffer<float>* b : {&m1_, &m2_, &x_dev_, &y_dev_, &g_dev_, &lamb_u_}) b->reset();
+    scal_.reset();
+    layer_norms_.reset();
   }
   // The micro-batch that fits: free memory (with 10 % headroom, after the model's parameter slabs)
   // over the bytes one sample needs.
@@ -281,11 +279,11 @@ class Trainer {
   std::unique_ptr<Backend> be_;
   std::unique_ptr<Model> model_;
   Shape out_shape_;
-  float *m1_ = nullptr, *m2_ = nullptr, *x_dev_ = nullptr, *y_dev_ = nullptr, *g_dev_ = nullptr;
-  double* scal_ = nullptr;  // StepScalar slots in backend memory
+  Buffer<float> m1_, m2_, x_dev_, y_dev_, g_dev_;
+  Buffer<double> scal_;  // StepScalar slots in backend memory
   std::vector<std::pair<int64_t, int64_t>> segments_;  // LAMB, LARS: (offset, count) of each layer's parameters
-  float* lamb_u_ = nullptr;
-  double* layer_norms_ = nullptr;
+  Buffer<float> lamb_u_;
+  Buffer<double> layer_norms_;
   std::unique_ptr<BatchSource> src_;
   int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
@@ -322,7 +320,7 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   scal[kLr] = schedule_lr(step);
   scal[kT] = double(step + 1);
   scal[kClipNorm] = c_.clip_norm;
-  be_->upload_f64(scal_, scal, kStepScalars);
+  be_->upload_f64(scal_.get(), scal, kStepScalars);
   // The source's counter advances by B every step (eagerly or in replayed graphs), so it is set
   // only when it cannot already be there: the first step of this invocation (fresh or resumed).
   if (!fixed && src_first_ != step * B) src_->set_first(step * B);
@@ -341,29 +339,29 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
         std::copy_n(&fixed->x[src * in_elems_], in_elems_, &xb[i * in_elems_]);
         std::copy_n(&fixed->y[src * outs], outs, &yb[i * outs]);
       }
-      be_->upload(x_dev_, xb.data(), xb.size());
-      be_->upload(y_dev_, yb.data(), yb.size());
+      be_->upload(x_dev_.get(), xb.data(), xb.size());
+      be_->upload(y_dev_.get(), yb.data(), yb.size());
     }
     auto micro_batch = [&, m, first_mb] {
       if (first_mb) model_->zero_grads();
       if (!fixed) {
         NvtxRange r("generate");
-        src_->next(m, x_dev_, y_dev_);
+        src_->next(m, x_dev_.get(), y_dev_.get());
       }
       const float* out;
       {
         NvtxRange r("forward");
-        out = model_->forward(x_dev_, int(m), true);
-        be_->loss_accumulate(c_.loss, int(m) * out_shape_.T, out_shape_.C, out, y_dev_, g_dev_, float(double(m) / B),
-                             double(m) / double(B), scal_ + kLossSum);
+        out = model_->forward(x_dev_.get(), int(m), true);
+        be_->loss_accumulate(c_.loss, int(m) * out_shape_.T, out_shape_.C, out, y_dev_.get(), g_dev_.get(), float(double(m) / B),
+                             double(m) / double(B), scal_.get() + kLossSum);
       }
       {
         NvtxRange r("backward");
-        model_->backward(g_dev_);
+        model_->backward(g_dev_.get());
       }
       if (first_mb && MB < B) {  // the first micro-batch's gradient, for the noise scale
         NvtxRange r("reduce");
-        be_->sum_squares_to(model_->grads(), P, scal_ + kGradSmallSq);
+        be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSmallSq);
       }
     };
     // Keys: 0 and 1 the first and later full micro-batches, 2 and 3 a shorter tail (fixed data
@@ -376,35 +374,35 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   {
     NvtxRange r("optimizer");
     be_->run_captured(4, [&] {
-      be_->sum_squares_to(model_->grads(), P, scal_ + kGradSq);
+      be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSq);
       if (c_.optimizer == "adam") {
-        be_->adam_step_dev(model_->params(), model_->grads(), m1_, m2_, P, float(c_.beta1), float(c_.beta2),
-                           float(c_.eps), scal_);
+        be_->adam_step_dev(model_->params(), model_->grads(), m1_.get(), m2_.get(), P, float(c_.beta1), float(c_.beta2),
+                           float(c_.eps), scal_.get());
       } else if (c_.optimizer == "lamb") {
         float* p = model_->params();
-        be_->lamb_direction_dev(p, model_->grads(), m1_, m2_, lamb_u_, P, float(c_.beta1), float(c_.beta2),
-                                float(c_.eps), float(c_.weight_decay), scal_);
+        be_->lamb_direction_dev(p, model_->grads(), m1_.get(), m2_.get(), lamb_u_.get(), P, float(c_.beta1), float(c_.beta2),
+                                float(c_.eps), float(c_.weight_decay), scal_.get());
         for (size_t l = 0; l < segments_.size(); ++l) {
           const auto [off, n] = segments_[l];
-          be_->sum_squares_to(p + off, size_t(n), layer_norms_ + 2 * l);
-          be_->sum_squares_to(lamb_u_ + off, size_t(n), layer_norms_ + 2 * l + 1);
-          be_->trust_step_dev(p + off, lamb_u_ + off, size_t(n), layer_norms_ + 2 * l, scal_);
+          be_->sum_squares_to(p + off, size_t(n), layer_norms_.get() + 2 * l);
+          be_->sum_squares_to(lamb_u_.get() + off, size_t(n), layer_norms_.get() + 2 * l + 1);
+          be_->trust_step_dev(p + off, lamb_u_.get() + off, size_t(n), layer_norms_.get() + 2 * l, scal_.get());
         }
       } else if (c_.optimizer == "lars") {  // m1_ holds the velocity
         float* p = model_->params();
         const float* g = model_->grads();
         for (size_t l = 0; l < segments_.size(); ++l) {
           const auto [off, n] = segments_[l];
-          be_->sum_squares_to(p + off, size_t(n), layer_norms_ + 2 * l);
-          be_->sum_squares_to(g + off, size_t(n), layer_norms_ + 2 * l + 1);
-          be_->lars_step_dev(p + off, g + off, m1_ + off, size_t(n), layer_norms_ + 2 * l, float(c_.lars_eta),
-                             float(c_.weight_decay), float(c_.momentum), scal_);
+          be_->sum_squares_to(p + off, size_t(n), layer_norms_.get() + 2 * l);
+          be_->sum_squares_to(g + off, size_t(n), layer_norms_.get() + 2 * l + 1);
+          be_->lars_step_dev(p + off, g + off, m1_.get() + off, size_t(n), layer_norms_.get() + 2 * l, float(c_.lars_eta),
+                             float(c_.weight_decay), float(c_.momentum), scal_.get());
         }
       } else
-        be_->sgd_step_dev(model_->params(), model_->grads(), m1_, P, float(c_.momentum), c_.nesterov, scal_);
+        be_->sgd_step_dev(model_->params(), model_->grads(), m1_.get(), P, float(c_.momentum), c_.nesterov, scal_.get());
     });
   }
-  be_->download_f64(scal, scal_, kStepScalars);
+  be_->download_f64(scal, scal_.get(), kStepScalars);
   const double loss = scal[kLossSum], gn2 = scal[kGradSq];
   if (!std::isfinite(loss)) diverged("loss", loss, "training");
   if (!std::isfinite(gn2)) diverged("gradient norm", std::sqrt(gn2), "training");
@@ -426,8 +424,8 @@ void Trainer::save(const std::string& path) {
   const int64_t P = model_->n_params(), S = model_->n_state();
   ck.add("params", fetch(model_->params(), P), {P});
   ck.add("state", fetch(model_->state(), S), {S});
-  ck.add("opt_m", fetch(m1_, P), {P});
-  ck.add("opt_v", fetch(m2_, P), {P});
+  ck.add("opt_m", fetch(m1_.get(), P), {P});
+  ck.add("opt_v", fetch(m2_.get(), P), {P});
   ck.metadata["config"] = c_.resolved.dump();
   ck.metadata["trainer"] = st_.to_json(c_.steps_per_epoch).dump();
   ck.metadata["step"] = std::to_string(st_.step);
@@ -472,8 +470,8 @@ void Trainer::load(const std::string& path, bool weights_only) {
   put(model_->params(), ck.get<float>("params"));
   put(model_->state(), ck.get<float>("state"));
   if (weights_only) return;  // the best model for evaluation: the run's own state stays
-  put(m1_, ck.get<float>("opt_m"));
-  put(m2_, ck.get<float>("opt_v"));
+  put(m1_.get(), ck.get<float>("opt_m"));
+  put(m2_.get(), ck.get<float>("opt_v"));
 }
 
 nlohmann::json Trainer::run() {
@@ -667,8 +665,8 @@ nlohmann::json evaluate(const TrainConfig& c, Model& model, Backend& be, const s
   const size_t per = size_t(os.T) * os.C;  // outputs per trajectory (T > 1: per-step labels)
   const size_t in_elems = size_t(c.model.T_in) * c.model.C_in;
   chunk = std::min<int64_t>(chunk, n);
-  float* xd = be.alloc(size_t(chunk) * in_elems);
-  float* yd = be.alloc(size_t(chunk) * per);
+  Buffer<float> xb = be.alloc<float>(size_t(chunk) * in_elems), yb = be.alloc<float>(size_t(chunk) * per);
+  float *xd = xb.get(), *yd = yb.get();
   std::vector<float> pred(size_t(n) * per);
   double loss = 0;
   for (int64_t off = 0; off < n; off += chunk) {
@@ -679,8 +677,6 @@ nlohmann::json evaluate(const TrainConfig& c, Model& model, Backend& be, const s
     loss += be.loss(c.loss, int(m) * os.T, outs, out, yd, nullptr, 1.0f) * double(m);
     be.download(&pred[off * per], out, m * per);
   }
-  be.release(xd);
-  be.release(yd);
   nlohmann::json j;
   j["loss"] = loss / double(n);
   if (c.classification()) {  // accuracy over rows: trajectories, or steps for per-step labels

@@ -42,8 +42,7 @@ void parallel_memcpy(void* dst, const void* src, size_t bytes) {
 }
 }  // namespace
 
-float* CpuBackend::alloc(size_t n) { return static_cast<float*>(aligned_bytes(n * sizeof(float))); }
-int32_t* CpuBackend::alloc_i32(size_t n) { return static_cast<int32_t*>(aligned_bytes(n * sizeof(int32_t))); }
+void* CpuBackend::alloc_bytes(size_t bytes, const char*) { return aligned_bytes(bytes); }
 void CpuBackend::release(void* p) noexcept { std::free(p); }
 void CpuBackend::upload(float* dst, const float* host_src, size_t n) { parallel_memcpy(dst, host_src, n * sizeof(float)); }
 void CpuBackend::download(float* host_dst, const float* src, size_t n) {
@@ -154,7 +153,6 @@ void CpuBackend::sgd_step(float* p, const float* g, float* vel, size_t n, float 
 
 // --- device-resident step scalars (host memory here; same arithmetic as the host-driven step) ---
 
-double* CpuBackend::alloc_f64(size_t n) { return static_cast<double*>(aligned_bytes(n * sizeof(double))); }
 void CpuBackend::upload_f64(double* dst, const double* host_src, size_t n) { std::memcpy(dst, host_src, n * sizeof(double)); }
 void CpuBackend::download_f64(double* host_dst, const double* src, size_t n) {
   std::memcpy(host_dst, src, n * sizeof(double));

@@ -13,9 +13,6 @@ class CpuBackend final : public Backend {
   CpuBackend();
   Device device() const override { return Device::cpu(); }
 
-  float* alloc(size_t n) override;
-  void release(void* p) noexcept override;
-  int32_t* alloc_i32(size_t n) override;
   void upload(float* dst, const float* host_src, size_t n) override;
   void download(float* host_dst, const float* src, size_t n) override;
   void fill(float* dst, float value, size_t n) override;
@@ -67,7 +64,6 @@ class CpuBackend final : public Backend {
                  int64_t t) override;
   void sgd_step(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov) override;
 
-  double* alloc_f64(size_t n) override;
   void upload_f64(double* dst, const double* host_src, size_t n) override;
   void download_f64(double* host_dst, const double* src, size_t n) override;
   void loss_accumulate(LossKind k, int rows, int C, const float* pred, const float* target, float* dpred, float scale,
@@ -81,6 +77,9 @@ class CpuBackend final : public Backend {
   void lamb_direction_dev(const float* p, float* g, float* m, float* v, float* u, size_t n, float b1, float b2, float eps,
                           float wd, const double* s) override;
   void trust_step_dev(float* p, const float* u, size_t n, const double* norms2, const double* s) override;
+ protected:
+  void* alloc_bytes(size_t bytes, const char* what) override;
+  void release(void* p) noexcept override;
 };
 
 }  // namespace sptrain::cpu

@@ -652,14 +652,8 @@ std::unique_ptr<Backend> make_cuda_backend(int ordinal, MathMode math) {
 
 // --- memory ---
 
-float* CudaBackend::alloc(size_t n) {
-  return static_cast<float*>(device_alloc(std::max<size_t>(n, 1) * sizeof(float), "tensor"));
-}
-int32_t* CudaBackend::alloc_i32(size_t n) {
-  return static_cast<int32_t*>(device_alloc(std::max<size_t>(n, 1) * sizeof(int32_t), "index tensor"));
-}
-double* CudaBackend::alloc_f64(size_t n) {
-  return static_cast<double*>(device_alloc(std::max<size_t>(n, 1) * sizeof(double), "step scalars"));
+void* CudaBackend::alloc_bytes(size_t bytes, const char* what) {
+  return device_alloc(std::max<size_t>(bytes, 1), what);
 }
 void CudaBackend::release(void* p) noexcept { device_free(p); }
 

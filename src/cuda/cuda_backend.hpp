@@ -27,9 +27,6 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::cuda(ordinal_); }
   cudaStream_t stream() const { return stream_; }
 
-  float* alloc(size_t n) override;
-  void release(void* p) noexcept override;
-  int32_t* alloc_i32(size_t n) override;
   void upload(float* dst, const float* host_src, size_t n) override;
   void download(float* host_dst, const float* src, size_t n) override;
   void fill(float* dst, float value, size_t n) override;
@@ -81,7 +78,6 @@ class CudaBackend final : public Backend {
                  int64_t t) override;
   void sgd_step(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov) override;
 
-  double* alloc_f64(size_t n) override;
   void upload_f64(double* dst, const double* host_src, size_t n) override;
   void download_f64(double* host_dst, const double* src, size_t n) override;
   void loss_accumulate(LossKind k, int rows, int C, const float* pred, const float* target, float* dpred, float scale,
@@ -99,6 +95,10 @@ class CudaBackend final : public Backend {
   // CUDA graphs of captured step sequences and the memory query (src/cuda/graph_capture.cpp).
   void run_captured(int key, const std::function<void()>& ops) override;
   void memory_info(size_t& free_bytes, size_t& total_bytes) override;
+
+ protected:
+  void* alloc_bytes(size_t bytes, const char* what) override;
+  void release(void* p) noexcept override;
 
  private:
   void copy_sync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);

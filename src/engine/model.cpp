@@ -222,6 +222,7 @@ struct Model::Node {
   int consumers = 0;
   Pads pads;
   int64_t poff = 0, soff = 0;
+  // Raw views of buffers Model owns (owned_, owned_i32_), or of the input's for aliases.
   float* y = nullptr;      // output (max_batch, T, C)
   float* z = nullptr;      // pre-activation (Conv1D / Dense with an activation), else == y
   float* dy = nullptr;     // gradient w.r.t. y
@@ -255,10 +256,12 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
     index[nd.l->name] = int(i);
     largest = std::max(largest, size_t(max_batch) * nd.out.T * nd.out.C);
   }
-  params_ = be_.alloc(std::max<int64_t>(info_.trainable, 1));
-  grads_ = be_.alloc(std::max<int64_t>(info_.trainable, 1));
-  state_ = be_.alloc(std::max<int64_t>(info_.non_trainable, 1));
-  scratch_ = be_.alloc(largest);
+  params_ = be_.alloc<float>(std::max<int64_t>(info_.trainable, 1));
+  grads_ = be_.alloc<float>(std::max<int64_t>(info_.trainable, 1));
+  state_ = be_.alloc<float>(std::max<int64_t>(info_.non_trainable, 1));
+  scratch_ = be_.alloc<float>(largest);
+  // Per-layer buffers are owned by owned_ / owned_i32_; nodes hold their raw pointers.
+  auto own = [&](size_t n) { return owned_.emplace_back(be_.alloc<float>(n)).get(); };
   for (size_t i = 1; i < nodes_.size(); ++i) {
     Node& nd = nodes_[i];
     const size_t sz = size_t(max_batch) * nd.out.T * nd.out.C;
@@ -267,15 +270,15 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
       nd.alias = true;
       continue;
     }
-    nd.y = be_.alloc(sz);
-    nd.dy = be_.alloc(sz);
+    nd.y = own(sz);
+    nd.dy = own(sz);
     nd.z = nd.y;
-    if ((t == LayerType::Conv1D || t == LayerType::Dense) && nd.l->activation != Act::Linear) nd.z = be_.alloc(sz);
+    if ((t == LayerType::Conv1D || t == LayerType::Dense) && nd.l->activation != Act::Linear) nd.z = own(sz);
     if (t == LayerType::Conv1D) nd.pads = conv_pads(*nd.l, nd.in.T);
-    if (t == LayerType::MaxPool1D || t == LayerType::GlobalMaxPool1D) nd.argmax = be_.alloc_i32(sz);
+    if (t == LayerType::MaxPool1D || t == LayerType::GlobalMaxPool1D) nd.argmax = owned_i32_.emplace_back(be_.alloc<int32_t>(sz)).get();
     if (t == LayerType::BatchNorm) {
-      nd.save_mean = be_.alloc(nd.out.C);
-      nd.save_invstd = be_.alloc(nd.out.C);
+      nd.save_mean = own(nd.out.C);
+      nd.save_invstd = own(nd.out.C);
     }
   }
   // Aliases take their input's buffers (resolved in order, so chains work).
@@ -290,21 +293,7 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
   init_params(init_seed);
 }
 
-Model::~Model() {
-  for (auto& nd : nodes_) {
-    if (nd.alias) continue;
-    if (nd.z != nd.y) be_.release(nd.z);
-    be_.release(nd.y);
-    be_.release(nd.dy);
-    be_.release(nd.argmax);
-    be_.release(nd.save_mean);
-    be_.release(nd.save_invstd);
-  }
-  be_.release(params_);
-  be_.release(grads_);
-  be_.release(state_);
-  be_.release(scratch_);
-}
+Model::~Model() = default;
 
 void Model::init_params(uint64_t seed) {
   std::vector<float> p(std::max<int64_t>(info_.trainable, 1), 0.0f), s(std::max<int64_t>(info_.non_trainable, 1), 0.0f);
@@ -342,12 +331,12 @@ void Model::init_params(uint64_t seed) {
       for (int c = 0; c < nd.out.C; ++c) s[nd.soff + nd.out.C + c] = 1.0f;  // running var = 1
     }
   }
-  be_.upload(params_, p.data(), p.size());
-  be_.upload(state_, s.data(), s.size());
+  be_.upload(params_.get(), p.data(), p.size());
+  be_.upload(state_.get(), s.data(), s.size());
   zero_grads();
 }
 
-void Model::zero_grads() { be_.fill(grads_, 0.0f, std::max<int64_t>(info_.trainable, 1)); }
+void Model::zero_grads() { be_.fill(grads_.get(), 0.0f, std::max<int64_t>(info_.trainable, 1)); }
 
 const float* Model::forward(const float* x, int n, bool training) {
   if (n < 1 || n > max_batch_)
@@ -360,7 +349,7 @@ const float* Model::forward(const float* x, int n, bool training) {
     const LayerSpec& l = *nd.l;
     const ScopedLayer scope(l.name.c_str());  // names the layer in device errors
     const float* in = out_of(nd.inputs[0]);
-    float* P = params_ + nd.poff;
+    float* P = params_.get() + nd.poff;
     const size_t out_n = size_t(n) * nd.out.T * nd.out.C;
     switch (l.type) {
       case LayerType::Input: break;
@@ -382,7 +371,7 @@ const float* Model::forward(const float* x, int n, bool training) {
       case LayerType::GlobalMaxPool1D: be_.global_maxpool_forward(n, nd.in.T, nd.in.C, in, nd.y, nd.argmax); break;
       case LayerType::BatchNorm: {
         const int C = nd.out.C;
-        float* S = state_ + nd.soff;
+        float* S = state_.get() + nd.soff;
         if (training)
           be_.batchnorm_forward_train(n * nd.out.T, C, in, P, P + C, l.eps, l.momentum, S, S + C, nd.y, nd.save_mean,
                                       nd.save_invstd);
@@ -420,7 +409,7 @@ void Model::backward(const float* dy_out) {
   auto out_of = [&](int j) -> const float* { return j == 0 ? input_ : nodes_[j].y; };
   // Adds a computed input gradient (in scratch_) into node j's gradient; the input needs none.
   auto add_into = [&](int j, size_t count) {
-    if (nodes_[j].needs_grad) be_.axpy(1.0f, scratch_, nodes_[j].dy, count);
+    if (nodes_[j].needs_grad) be_.axpy(1.0f, scratch_.get(), nodes_[j].dy, count);
   };
   for (size_t i = nodes_.size() - 1; i >= 1; --i) {
     Node& nd = nodes_[i];
@@ -430,8 +419,8 @@ void Model::backward(const float* dy_out) {
     const int j0 = nd.inputs[0];
     const bool need_dx = nodes_[j0].needs_grad;
     const float* in = out_of(j0);
-    float* P = params_ + nd.poff;
-    float* G = grads_ + nd.poff;
+    float* P = params_.get() + nd.poff;
+    float* G = grads_.get() + nd.poff;
     const size_t out_n = size_t(n) * nd.out.T * nd.out.C, in_n = size_t(n) * nd.in.T * nd.in.C;
     switch (l.type) {
       case LayerType::Input: break;
@@ -441,7 +430,7 @@ void Model::backward(const float* dy_out) {
         const int64_t nw = int64_t(l.kernel) * nd.in.C * l.filters;
         be_.conv1d_backward_filter(d, in, nd.dy, G, l.bias ? G + nw : nullptr);
         if (need_dx) {
-          be_.conv1d_backward_data(d, nd.dy, P, scratch_);
+          be_.conv1d_backward_data(d, nd.dy, P, scratch_.get());
           add_into(j0, in_n);
         }
         break;
@@ -449,38 +438,38 @@ void Model::backward(const float* dy_out) {
       case LayerType::Dense: {
         if (l.activation != Act::Linear) be_.act_backward(l.activation, l.alpha, nd.z, nd.y, nd.dy, nd.dy, out_n);
         const int64_t nw = int64_t(nd.in.C) * l.filters;
-        be_.dense_backward(n * nd.in.T, nd.in.C, l.filters, in, P, nd.dy, need_dx ? scratch_ : nullptr, G,
+        be_.dense_backward(n * nd.in.T, nd.in.C, l.filters, in, P, nd.dy, need_dx ? scratch_.get() : nullptr, G,
                            l.bias ? G + nw : nullptr);
         add_into(j0, in_n);
         break;
       }
       case LayerType::Activation:
         if (need_dx) {
-          be_.act_backward(l.activation, l.alpha, in, nd.y, nd.dy, scratch_, out_n);
+          be_.act_backward(l.activation, l.alpha, in, nd.y, nd.dy, scratch_.get(), out_n);
           add_into(j0, in_n);
         }
         break;
       case LayerType::Softmax:
         if (need_dx) {
-          be_.softmax_backward(n * nd.out.T, nd.out.C, nd.y, nd.dy, scratch_);
+          be_.softmax_backward(n * nd.out.T, nd.out.C, nd.y, nd.dy, scratch_.get());
           add_into(j0, in_n);
         }
         break;
       case LayerType::MaxPool1D:
         if (need_dx) {
-          be_.maxpool1d_backward(n, nd.in.T, nd.out.T, nd.in.C, nd.argmax, nd.dy, scratch_);
+          be_.maxpool1d_backward(n, nd.in.T, nd.out.T, nd.in.C, nd.argmax, nd.dy, scratch_.get());
           add_into(j0, in_n);
         }
         break;
       case LayerType::GlobalMaxPool1D:
         if (need_dx) {
-          be_.global_maxpool_backward(n, nd.in.T, nd.in.C, nd.argmax, nd.dy, scratch_);
+          be_.global_maxpool_backward(n, nd.in.T, nd.in.C, nd.argmax, nd.dy, scratch_.get());
           add_into(j0, in_n);
         }
         break;
       case LayerType::BatchNorm: {
         const int C = nd.out.C;
-        be_.batchnorm_backward(n * nd.out.T, C, in, nd.dy, P, nd.save_mean, nd.save_invstd, scratch_, G, G + C);
+        be_.batchnorm_backward(n * nd.out.T, C, in, nd.dy, P, nd.save_mean, nd.save_invstd, scratch_.get(), G, G + C);
         add_into(j0, in_n);
         break;
       }
