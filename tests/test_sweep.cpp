@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "sptrain/evaluate.hpp"
 #include "sptrain/run_dir.hpp"
 #include "sptrain/sweep.hpp"
 #include "sptrain/train.hpp"
@@ -106,6 +107,28 @@ TEST(Sweep, LearningRateGridPicksTheBestRateAndResumes) {
   const TrainConfig rc = load_run_config(run_dir);
   EXPECT_EQ(rc.batch, 64);
   EXPECT_EQ(rc.steps_per_epoch, 64);
+  // ... and is evaluated and resumed like any run: eval scores its best checkpoint, and resuming
+  // the finished run re-evaluates it to the test results the sweep recorded.
+  EvalRequest er;
+  er.run_dir = run_dir;
+  er.n = 300;
+  er.out_dir = (out / "eval").string();
+  er.plots = false;
+  er.device = Device::cpu();
+  const nlohmann::json ev = run_eval(er);
+  EXPECT_TRUE(fs::exists(out / "eval" / "eval.json"));
+  EXPECT_TRUE(ev.dump().find("\"model\"") != std::string::npos) << ev.dump();
+  nlohmann::json recorded;
+  std::ifstream(run_dir + "/results.json") >> recorded;
+  {
+    const RunDir dir = RunDir::open(run_dir);
+    TrainOptions o;
+    o.run_dir = run_dir;
+    o.resume = true;
+    o.progress = false;
+    const nlohmann::json resumed = train(rc, Device::cpu(), o);
+    EXPECT_EQ(resumed["test"], recorded["test"]) << resumed.dump();
+  }
   const auto stamp = fs::last_write_time(metrics);
   r.resume = true;
   auto again = run_sweep(r);

@@ -206,6 +206,31 @@ TEST(Train, ResultsCountTheEpochsRunAndNameTheBestOne) {
   EXPECT_EQ(res["best_epoch"].get<int64_t>(), best);
 }
 
+// [target]: a run stops at the first epoch end whose metric reaches the value, records the step, and
+// keeps the target when resumed (it is part of the config); the keys come together or not at all.
+TEST(Train, TargetStopsTheRunAndIsKeptOnResume) {
+  Tmp t;
+  // val_loss (MAPE) <= 1e6 holds at the first epoch end: the run stops there.
+  auto cfg = load_train_config(t.config("[target]\nmonitor = \"val_loss\"\nvalue = 1e6\nmode = \"min\"\n"));
+  auto res = train(cfg, Device::cpu(), quiet(t.run("t")));
+  EXPECT_EQ(res["epochs"], 1);
+  EXPECT_EQ(res["target_step"].get<int64_t>(), 5);  // 5 steps per epoch
+  TrainOptions o = quiet(t.run("t"));
+  o.resume = true;
+  auto again = train(cfg, Device::cpu(), o);
+  EXPECT_EQ(again["target_step"], res["target_step"]);
+  EXPECT_EQ(again["epochs"], 1);
+  // Never reached (val_loss >= 0 > -1): every epoch runs, the step is null.
+  auto never = load_train_config(t.config("[target]\nmonitor = \"val_loss\"\nvalue = -1\nmode = \"min\"\n"));
+  auto res2 = train(never, Device::cpu(), quiet(t.run("n")));
+  EXPECT_EQ(res2["epochs"], 4);
+  EXPECT_TRUE(res2["target_step"].is_null());
+  EXPECT_THROW(load_train_config(t.config(), {"target.value=1"}), KeyError);
+  EXPECT_THROW(load_train_config(t.config(), {"target.monitor=\"val_loss\"", "target.mode=\"min\""}), KeyError);
+  EXPECT_THROW(load_train_config(t.config(), {"target.monitor=\"val_acc\"", "target.value=1", "target.mode=\"max\""}),
+               KeyError);  // val_acc needs a classification label
+}
+
 TEST(Train, ReduceOnPlateauCutsTheRateWhenValidationStalls) {
   Tmp t;
   // A rate so small that the parameters do not move: val_loss repeats exactly, so with patience 1

@@ -63,6 +63,12 @@ struct TrainConfig {
   // [checkpoint]
   std::string ckpt_monitor = "val_loss";
   bool ckpt_max = false;
+  // [target]: stop once the metric target_monitor (e.g. "val_loss") reaches target_value (<= for
+  // min, >= for max) at an epoch end; results.json then holds target_step. Empty: no target.
+  std::string target_monitor;
+  double target_value = 0;
+  bool target_max = false;
+  bool stop_at_target = true;  // false: record target_step and train on to the end
 
   int outputs() const;  // model outputs per time step the label needs (classes, or 1)
   int target_steps() const;  // time steps of the model output: the spec's steps for StepState, else 1
@@ -85,12 +91,6 @@ struct TrainOptions {
   bool resume = false;
   bool progress = true;   // progress line on stderr (rewritten in place on a terminal)
   int64_t max_epochs = -1;  // stop after this many epochs in this invocation (testing interrupts); -1: all
-  // Stop once the metric `target_monitor` (e.g. "val_loss") reaches target_value (<= for min, >=
-  // for max) at an epoch end; results.json then holds target_step. Empty: no target.
-  std::string target_monitor;
-  double target_value = 0;
-  bool target_max = false;
-  bool stop_at_target = true;  // false: record target_step and train on to the end
   // Compute precision of convolutions and GEMMs on the GPU (FP32 master weights in every mode).
   MathMode math = MathMode::Fp32;
   // Polled at every step boundary (and before each epoch); once it returns true the trainer writes

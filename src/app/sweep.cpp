@@ -98,6 +98,12 @@ nlohmann::json run_sweep(const SweepRequest& r) {
             "train.steps_per_epoch=" + std::to_string(spe), "train.epochs=" + std::to_string(epochs),
             std::string("early_stopping.patience=0")})
         set.push_back(kv);
+      std::ostringstream tv;
+      tv << std::setprecision(17) << r.target_value;
+      for (const std::string& kv : {"target.monitor=\"" + r.target_monitor + "\"", "target.value=" + tv.str(),
+                                    std::string("target.mode=\"") + (r.target_max ? "max" : "min") + "\"",
+                                    std::string("target.stop=") + (r.continue_after_target ? "false" : "true")})
+        set.push_back(kv);
       if (r.warmup_examples > 0) {
         set.push_back("train.schedule=\"warmup\"");
         set.push_back("train.warmup_steps=" + std::to_string((r.warmup_examples + B - 1) / B));
@@ -108,10 +114,6 @@ nlohmann::json run_sweep(const SweepRequest& r) {
       opt.run_dir = r.out_dir + "/runs/B" + std::to_string(B) +
                     (r.lr_factors.size() > 1 ? "_lr" + std::to_string(li) : std::string()) + "_s" + std::to_string(seed);
       opt.progress = false;
-      opt.target_monitor = r.target_monitor;
-      opt.target_value = r.target_value;
-      opt.target_max = r.target_max;
-      opt.stop_at_target = !r.continue_after_target;
       nlohmann::json res;
       const bool finished = r.resume && fs::exists(opt.run_dir + "/results.json");
       if (finished) {  // a finished run of an earlier invocation

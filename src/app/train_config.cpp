@@ -26,7 +26,8 @@ const std::vector<std::string> kKeys = {
     "train.seed",
     "early_stopping.monitor", "early_stopping.mode", "early_stopping.patience", "early_stopping.min_delta",
     "early_stopping.restore_best",
-    "checkpoint.monitor", "checkpoint.mode"};
+    "checkpoint.monitor", "checkpoint.mode",
+    "target.monitor", "target.value", "target.mode", "target.stop"};
 
 using cfg::bound;
 using cfg::fmt;
@@ -413,6 +414,23 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   j["early_stopping"] = {{"monitor", c.es_monitor}, {"mode", c.es_max ? "max" : "min"}, {"patience", c.es_patience},
                          {"min_delta", c.es_min_delta}, {"restore_best", c.restore_best}};
   j["checkpoint"] = {{"monitor", c.ckpt_monitor}, {"mode", c.ckpt_max ? "max" : "min"}};
+  // [target]: a metric value to reach (sweeps measure steps to it); part of the config so that a
+  // resumed run keeps it.
+  c.target_monitor = r.string("target.monitor", "");
+  if (!c.target_monitor.empty()) {
+    check_monitor("target.monitor", c.target_monitor);
+    require(r.has("target.value"), "target.value", "missing", "the value of target.monitor to reach");
+    require(r.has("target.mode"), "target.mode", "missing", "min or max (declare it explicitly)");
+    c.target_value = r.number("target.value", 0.0);
+    bound(c.target_value, "target.value", -kMaxScalar, kMaxScalar);
+    c.target_max = parse_mode("target.mode", r.string("target.mode", "min"));
+    c.stop_at_target = r.boolean("target.stop", true);
+    j["target"] = {{"monitor", c.target_monitor}, {"value", c.target_value}, {"mode", c.target_max ? "max" : "min"},
+                   {"stop", c.stop_at_target}};
+  } else {
+    for (const char* k : {"target.value", "target.mode", "target.stop"})
+      require(!r.has(k), k, "given without target.monitor", "target.monitor as well, or neither");
+  }
   return c;
 }
 

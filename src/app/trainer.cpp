@@ -88,7 +88,7 @@ struct TrainerState {
   double best_ckpt = NAN, es_best = NAN, plateau_best = NAN;
   int64_t es_wait = 0, plateau_wait = 0;
   int64_t best_epoch = 0;  // epoch of best.safetensors
-  int64_t target_step = -1;  // step at which TrainOptions' target was reached
+  int64_t target_step = -1;  // step at which the config's target was reached
   bool stopped = false;
   // Loss sum of the steps taken in the unfinished epoch: only a checkpoint written between two
   // epoch ends (step != epoch x steps per epoch: a stop request) records it, so epoch-end
@@ -584,12 +584,12 @@ nlohmann::json Trainer::run() {
         st_.stopped = true;
       }
     }
-    if (!opt_.target_monitor.empty()) {
-      const double v = metric(opt_.target_monitor);
-      const bool reached = opt_.target_max ? v >= opt_.target_value : v <= opt_.target_value;
+    if (!c_.target_monitor.empty()) {
+      const double v = metric(c_.target_monitor);
+      const bool reached = c_.target_max ? v >= c_.target_value : v <= c_.target_value;
       if (reached && st_.target_step < 0) {
         st_.target_step = st_.step;
-        if (opt_.stop_at_target) st_.stopped = true;
+        if (c_.stop_at_target) st_.stopped = true;
       }
       rec["target_reached"] = reached;
     }
@@ -630,7 +630,7 @@ nlohmann::json Trainer::run() {
                         {"model", c_.model.name}, {"checkpoint", use_best ? "best" : "last"},
                         {"best_epoch", best_epoch}};
   if (!baselines.is_null()) res["baselines"] = baselines;
-  if (!opt_.target_monitor.empty()) res["target_step"] = st_.target_step >= 0 ? nlohmann::json(st_.target_step) : nlohmann::json();
+  if (!c_.target_monitor.empty()) res["target_step"] = st_.target_step >= 0 ? nlohmann::json(st_.target_step) : nlohmann::json();
   if (c_.micro_batch < c_.batch) res["b_simple"] = st_.noise.b_simple();
   io::write_file_atomic(dir + "/results.json", res.dump(2) + "\n");
   return res;
