@@ -18,6 +18,7 @@
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/metrics_log.hpp"
+#include "sptrain/optimizer.hpp"
 #include "sptrain/train.hpp"
 
 using namespace sptrain;
@@ -139,6 +140,73 @@ TEST(Train, ResumeReproducesTheUninterruptedRunBitwise) {
   }
   auto pa = params_of(t.run("full") + "/last.safetensors"), pb = params_of(t.run("resumed") + "/last.safetensors");
   EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
+}
+
+// Each optimizer saves its state under its own names (SGD and LARS: opt_velocity); a checkpoint of
+// an older version, which saved every optimizer's state as opt_m and opt_v, still resumes exactly.
+TEST(Train, OptimizerStateIsNamedAndOlderCheckpointsResumeBitwise) {
+  Tmp t;
+  auto cfg = load_train_config(t.config(), {"train.optimizer=\"sgd\"", "train.momentum=0.9", "train.lr=1e-4"});
+  train(cfg, Device::cpu(), quiet(t.run("full")));
+  TrainOptions first = quiet(t.run("old"));
+  first.max_epochs = 2;
+  train(cfg, Device::cpu(), first);
+  const std::string last = t.run("old") + "/last.safetensors";
+  ckpt::Checkpoint c = ckpt::load(last);
+  ASSERT_NE(c.find("opt_velocity"), nullptr);
+  EXPECT_EQ(c.find("opt_m"), nullptr);
+  EXPECT_EQ(c.find("opt_v"), nullptr);
+  // Rewritten as an older version wrote it: the velocity as opt_m, and a zero opt_v.
+  ckpt::Checkpoint legacy;
+  legacy.metadata = c.metadata;
+  for (const auto& tn : c.tensors) {
+    const std::vector<float> v = c.get<float>(tn.name);
+    legacy.add(tn.name == "opt_velocity" ? std::string("opt_m") : tn.name, v, {int64_t(v.size())});
+    if (tn.name == "opt_velocity") legacy.add("opt_v", std::vector<float>(v.size(), 0.0f), {int64_t(v.size())});
+  }
+  ckpt::save(legacy, last);
+  TrainOptions second = quiet(t.run("old"));
+  second.resume = true;
+  train(cfg, Device::cpu(), second);
+  auto pa = params_of(t.run("full") + "/last.safetensors"), pb = params_of(last);
+  ASSERT_EQ(pa.size(), pb.size());
+  EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
+  EXPECT_NE(ckpt::load(last).find("opt_velocity"), nullptr);  // written under the new name again
+}
+
+// An optimizer defined here and added through the registry alone: the config accepts its name, the
+// trainer runs it, and its state is checkpointed under its own name. It is plain SGD written through
+// the velocity op with momentum 0, so its run equals optimizer = "sgd" bitwise.
+TEST(Train, OptimizerAddedThroughTheRegistryTrains) {
+  class PlainSgd final : public Optimizer {
+   public:
+    PlainSgd(Backend& be, size_t n) { vel_ = add_state(be, "plain_velocity", n); }
+    void step(Backend& be, float* p, float* g, size_t n, const double* s) override {
+      be.sgd_step_dev(p, g, vel_, n, 0.0f, false, s);
+    }
+
+   private:
+    float* vel_ = nullptr;
+  };
+  register_optimizer(
+      "test_plain_sgd",
+      [](Backend& be, const OptimizerSettings&, const std::vector<int64_t>& layers) -> std::unique_ptr<Optimizer> {
+        int64_t n = 0;
+        for (int64_t k : layers) n += k;
+        return std::make_unique<PlainSgd>(be, size_t(std::max<int64_t>(n, 1)));
+      },
+      {"plain_velocity"});
+  Tmp t;
+  auto mine = load_train_config(t.config(), {"train.optimizer=\"test_plain_sgd\"", "train.lr=1e-4"});
+  auto sgd = load_train_config(t.config(), {"train.optimizer=\"sgd\"", "train.lr=1e-4"});
+  train(mine, Device::cpu(), quiet(t.run("mine")));
+  train(sgd, Device::cpu(), quiet(t.run("sgd")));
+  auto a = read_metrics(t.run("mine")), b = read_metrics(t.run("sgd"));
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t e = 0; e < 4; ++e) EXPECT_EQ(a[e]["loss"].get<double>(), b[e]["loss"].get<double>()) << "epoch " << e + 1;
+  EXPECT_NE(ckpt::load(t.run("mine") + "/last.safetensors").find("plain_velocity"), nullptr);
+  EXPECT_THROW(load_train_config(t.config(), {"train.optimizer=\"nope\""}), KeyError);
 }
 
 TEST(Train, CorruptedCheckpointIsRejectedOnResume) {

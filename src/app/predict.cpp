@@ -20,6 +20,7 @@
 
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
+#include "sptrain/optimizer.hpp"
 #include "sptrain/features.hpp"
 #include "sptrain/io.hpp"
 #include "sptrain/plots.hpp"
@@ -36,7 +37,9 @@ RunModel::RunModel(const TrainConfig& cfg, const std::string& run_dir, const Dev
   if (!fs::exists(path)) throw UsageError(run_dir + ": no checkpoint (best.safetensors or last.safetensors)");
   const ModelInfo info = analyze(cfg_.model);
   ckpt::Checkpoint ck = ckpt::load(path);
-  ckpt::expect_only(ck, {"params", "state", "opt_m", "opt_v"});
+  std::vector<std::string> allowed = {"params", "state"};
+  for (const std::string& n : optimizer_state_tensors()) allowed.push_back(n);
+  ckpt::expect_only(ck, allowed);
   ckpt::expect_floats(ck, "params", info.trainable, "the model");
   ckpt::expect_floats(ck, "state", info.non_trainable, "the model");
   ckpt::expect_finite(ck, "params");

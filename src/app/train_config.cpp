@@ -7,6 +7,7 @@
 
 #include "data/toml_config.hpp"
 #include "sptrain/error.hpp"
+#include "sptrain/optimizer.hpp"
 #include "sptrain/train.hpp"
 
 namespace sptrain {
@@ -334,8 +335,15 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   if (!c.classification() && c.loss == LossKind::CategoricalCrossEntropy)
     throw KeyError("train.loss", "categorical_crossentropy needs a classification label", "has_switch, initial_state or step_state");
   c.optimizer = r.string("train.optimizer", "adam");
-  if (c.optimizer != "adam" && c.optimizer != "sgd" && c.optimizer != "lamb" && c.optimizer != "lars")
-    throw KeyError("train.optimizer", "'" + c.optimizer + "' is not an optimizer", "adam, sgd, lamb or lars");
+  {
+    const std::vector<std::string> names = optimizer_names();
+    if (std::find(names.begin(), names.end(), c.optimizer) == names.end()) {
+      std::string list;
+      for (size_t i = 0; i < names.size(); ++i)
+        list += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+      throw KeyError("train.optimizer", "'" + c.optimizer + "' is not an optimizer", list);
+    }
+  }
   const bool layerwise = c.optimizer == "lamb" || c.optimizer == "lars";
   c.weight_decay = r.number("train.weight_decay", 0.0);
   bound(c.weight_decay, "train.weight_decay", -kMaxScalar, kMaxScalar);

@@ -24,6 +24,7 @@
 #include "sptrain/io.hpp"
 #include "sptrain/metrics_log.hpp"
 #include "sptrain/noise_scale.hpp"
+#include "sptrain/optimizer.hpp"
 #include "sptrain/train.hpp"
 
 namespace sptrain {
@@ -182,6 +183,14 @@ struct TrainerState {
 
 // Device bytes one sample of a micro-batch needs: every layer's output and its gradient (plus the
 // pre-activation copy and argmax of some layers: counted as a third array), input and targets.
+OptimizerSettings optimizer_settings(const TrainConfig& c) {
+  OptimizerSettings s;
+  s.beta1 = c.beta1, s.beta2 = c.beta2, s.eps = c.eps;
+  s.momentum = c.momentum, s.nesterov = c.nesterov;
+  s.weight_decay = c.weight_decay, s.lars_eta = c.lars_eta;
+  return s;
+}
+
 size_t bytes_per_sample(const ModelInfo& info, const TrainConfig& c) {
   size_t floats = size_t(c.model.T_in) * c.model.C_in + 2 * size_t(c.target_elems());
   for (const Shape& sh : info.shapes) floats += 3 * size_t(sh.T) * size_t(sh.C);
@@ -195,25 +204,12 @@ class Trainer {
     try {
       model_ = std::make_unique<Model>(c.model, *be_, int(c.micro_batch), c.init_seed);
       out_shape_ = model_->output_shape();
-      const size_t P = std::max<int64_t>(model_->n_params(), 1);
-      m1_ = be_->alloc<float>(P);
-      m2_ = be_->alloc<float>(P);
-      be_->fill(m1_.get(), 0, P);
-      be_->fill(m2_.get(), 0, P);
+      optim_ = make_optimizer(c.optimizer, *be_, optimizer_settings(c), model_->info().params);
       in_elems_ = size_t(c.model.T_in) * c.model.C_in;
       x_dev_ = be_->alloc<float>(size_t(c.micro_batch) * in_elems_);
       y_dev_ = be_->alloc<float>(size_t(c.micro_batch) * c.target_elems());
       g_dev_ = be_->alloc<float>(size_t(c.micro_batch) * c.target_elems());
       scal_ = be_->alloc<double>(kStepScalars);
-      if (c.optimizer == "lamb" || c.optimizer == "lars") {  // per layer: (|p|^2, |u|^2 or |g|^2)
-        int64_t off = 0;
-        for (int64_t n : model_->info().params) {
-          if (n > 0) segments_.push_back({off, n});
-          off += n;
-        }
-        if (c.optimizer == "lamb") lamb_u_ = be_->alloc<float>(P);  // LAMB's direction slab
-        layer_norms_ = be_->alloc<double>(2 * std::max<size_t>(segments_.size(), 1));
-      }
       if (!c.fixed) src_ = make_batch_source(c, train_seed(c), *be_, c.micro_batch);
     } catch (const OutOfDeviceMemory& e) {
       free_all();
@@ -227,9 +223,9 @@ class Trainer {
 
  private:
   void free_all() noexcept {
-    for (Buffer<float>* b : {&m1_, &m2_, &x_dev_, &y_dev_, &g_dev_, &lamb_u_}) b->reset();
+    optim_.reset();
+    for (Buffer<float>* b : {&x_dev_, &y_dev_, &g_dev_}) b->reset();
     scal_.reset();
-    layer_norms_.reset();
   }
   // The micro-batch that fits: free memory (with 10 % headroom, after the model's parameter slabs)
   // over the bytes one sample needs.
@@ -279,11 +275,9 @@ class Trainer {
   std::unique_ptr<Backend> be_;
   std::unique_ptr<Model> model_;
   Shape out_shape_;
-  Buffer<float> m1_, m2_, x_dev_, y_dev_, g_dev_;
+  std::unique_ptr<Optimizer> optim_;  // owns its state slabs
+  Buffer<float> x_dev_, y_dev_, g_dev_;
   Buffer<double> scal_;  // StepScalar slots in backend memory
-  std::vector<std::pair<int64_t, int64_t>> segments_;  // LAMB, LARS: (offset, count) of each layer's parameters
-  Buffer<float> lamb_u_;
-  Buffer<double> layer_norms_;
   std::unique_ptr<BatchSource> src_;
   int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
@@ -375,31 +369,7 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
     NvtxRange r("optimizer");
     be_->run_captured(4, [&] {
       be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSq);
-      if (c_.optimizer == "adam") {
-        be_->adam_step_dev(model_->params(), model_->grads(), m1_.get(), m2_.get(), P, float(c_.beta1), float(c_.beta2),
-                           float(c_.eps), scal_.get());
-      } else if (c_.optimizer == "lamb") {
-        float* p = model_->params();
-        be_->lamb_direction_dev(p, model_->grads(), m1_.get(), m2_.get(), lamb_u_.get(), P, float(c_.beta1), float(c_.beta2),
-                                float(c_.eps), float(c_.weight_decay), scal_.get());
-        for (size_t l = 0; l < segments_.size(); ++l) {
-          const auto [off, n] = segments_[l];
-          be_->sum_squares_to(p + off, size_t(n), layer_norms_.get() + 2 * l);
-          be_->sum_squares_to(lamb_u_.get() + off, size_t(n), layer_norms_.get() + 2 * l + 1);
-          be_->trust_step_dev(p + off, lamb_u_.get() + off, size_t(n), layer_norms_.get() + 2 * l, scal_.get());
-        }
-      } else if (c_.optimizer == "lars") {  // m1_ holds the velocity
-        float* p = model_->params();
-        const float* g = model_->grads();
-        for (size_t l = 0; l < segments_.size(); ++l) {
-          const auto [off, n] = segments_[l];
-          be_->sum_squares_to(p + off, size_t(n), layer_norms_.get() + 2 * l);
-          be_->sum_squares_to(g + off, size_t(n), layer_norms_.get() + 2 * l + 1);
-          be_->lars_step_dev(p + off, g + off, m1_.get() + off, size_t(n), layer_norms_.get() + 2 * l, float(c_.lars_eta),
-                             float(c_.weight_decay), float(c_.momentum), scal_.get());
-        }
-      } else
-        be_->sgd_step_dev(model_->params(), model_->grads(), m1_.get(), P, float(c_.momentum), c_.nesterov, scal_.get());
+      optim_->step(*be_, model_->params(), model_->grads(), P, scal_.get());
     });
   }
   be_->download_f64(scal, scal_.get(), kStepScalars);
@@ -424,8 +394,7 @@ void Trainer::save(const std::string& path) {
   const int64_t P = model_->n_params(), S = model_->n_state();
   ck.add("params", fetch(model_->params(), P), {P});
   ck.add("state", fetch(model_->state(), S), {S});
-  ck.add("opt_m", fetch(m1_.get(), P), {P});
-  ck.add("opt_v", fetch(m2_.get(), P), {P});
+  for (const Optimizer::State& st : optim_->state()) ck.add(st.name, fetch(st.buf.get(), P), {P});
   ck.metadata["config"] = c_.resolved.dump();
   ck.metadata["trainer"] = st_.to_json(c_.steps_per_epoch).dump();
   ck.metadata["step"] = std::to_string(st_.step);
@@ -437,14 +406,26 @@ void Trainer::save(const std::string& path) {
 void Trainer::load(const std::string& path, bool weights_only) {
   ckpt::Checkpoint ck = ckpt::load(path);
   const int64_t P = model_->n_params(), S = model_->n_state();
+  // The optimizer's state under its names, or (a checkpoint of an older version, which saved
+  // every optimizer's state as opt_m and opt_v) under their legacy names.
+  std::vector<std::string> state_names, allowed = {"params", "state"};
+  bool legacy = false;
+  for (const Optimizer::State& st : optim_->state()) {
+    const bool old = !ck.find(st.name) && !st.legacy.empty() && ck.find(st.legacy);
+    legacy = legacy || old;
+    state_names.push_back(old ? st.legacy : st.name);
+  }
+  for (const std::string& n : legacy ? std::vector<std::string>{"opt_m", "opt_v"} : state_names) allowed.push_back(n);
+  if (weights_only)  // the best checkpoint, for evaluation: any optimizer's state may be there
+    for (const std::string& n : optimizer_state_tensors()) allowed.push_back(n);
   // Every tensor checked (name, dtype, length, finite) before anything is uploaded.
-  ckpt::expect_only(ck, {"params", "state", "opt_m", "opt_v"});
+  ckpt::expect_only(ck, allowed);
   ckpt::expect_floats(ck, "params", P, "the model");
   ckpt::expect_floats(ck, "state", S, "the model");
   ckpt::expect_finite(ck, "params");
   ckpt::expect_finite(ck, "state");
   if (!weights_only) {
-    for (const char* name : {"opt_m", "opt_v"}) {
+    for (const std::string& name : state_names) {
       ckpt::expect_floats(ck, name, P, "the model and optimizer");
       ckpt::expect_finite(ck, name);
     }
@@ -470,8 +451,7 @@ void Trainer::load(const std::string& path, bool weights_only) {
   put(model_->params(), ck.get<float>("params"));
   put(model_->state(), ck.get<float>("state"));
   if (weights_only) return;  // the best model for evaluation: the run's own state stays
-  put(m1_.get(), ck.get<float>("opt_m"));
-  put(m2_.get(), ck.get<float>("opt_v"));
+  for (size_t i = 0; i < state_names.size(); ++i) put(optim_->state()[i].buf.get(), ck.get<float>(state_names[i]));
 }
 
 nlohmann::json Trainer::run() {

@@ -1,0 +1,43 @@
+// LAMB: Adam's direction plus decoupled weight decay over the whole slab, then per layer a step
+// scaled by the trust ratio |p| / |u| (kernels/optim.cuh). State m and v (opt_m, opt_v); the
+// direction u and the per-layer norms are scratch, recomputed every step.
+#include "engine/optim/optimizers.hpp"
+
+namespace sptrain::optim {
+
+namespace {
+class Lamb final : public Optimizer {
+ public:
+  Lamb(Backend& be, const OptimizerSettings& s, const std::vector<int64_t>& layers)
+      : b1_(float(s.beta1)), b2_(float(s.beta2)), eps_(float(s.eps)), wd_(float(s.weight_decay)),
+        segments_(layer_segments(layers)) {
+    const size_t n = slab_length(layers);
+    m_ = add_state(be, "opt_m", n);
+    v_ = add_state(be, "opt_v", n);
+    u_ = be.alloc<float>(n);
+    norms_ = be.alloc<double>(2 * std::max<size_t>(segments_.size(), 1));  // per layer (|p|^2, |u|^2)
+  }
+  void step(Backend& be, float* p, float* g, size_t n, const double* s) override {
+    be.lamb_direction_dev(p, g, m_, v_, u_.get(), n, b1_, b2_, eps_, wd_, s);
+    for (size_t l = 0; l < segments_.size(); ++l) {
+      const auto [off, k] = segments_[l];
+      be.sum_squares_to(p + off, size_t(k), norms_.get() + 2 * l);
+      be.sum_squares_to(u_.get() + off, size_t(k), norms_.get() + 2 * l + 1);
+      be.trust_step_dev(p + off, u_.get() + off, size_t(k), norms_.get() + 2 * l, s);
+    }
+  }
+
+ private:
+  float b1_, b2_, eps_, wd_;
+  std::vector<std::pair<int64_t, int64_t>> segments_;
+  float *m_ = nullptr, *v_ = nullptr;
+  Buffer<float> u_;
+  Buffer<double> norms_;
+};
+}  // namespace
+
+std::unique_ptr<Optimizer> make_lamb(Backend& be, const OptimizerSettings& s, const std::vector<int64_t>& layers) {
+  return std::make_unique<Lamb>(be, s, layers);
+}
+
+}  // namespace sptrain::optim
