@@ -247,7 +247,7 @@ TEST(Predict, FixedLengthModelRunsOnWindows) {
                                    "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
   train_run(t.p);
   {
-    RunModel m(load_run_config((t.p / "run").string()), (t.p / "run").string(), Device::cpu());
+    Predictor m(load_run_config((t.p / "run").string()), (t.p / "run").string(), Device::cpu());
     EXPECT_FALSE(m.any_length());
     EXPECT_TRUE(m.runs_at(60));
     EXPECT_FALSE(m.runs_at(61));

@@ -169,7 +169,7 @@ std::vector<float> predict(const TrainConfig& cfg, const std::string& run_dir, c
     throw UsageError(d.source + ": trajectories of " + std::to_string(d.length) + " positions in " + std::to_string(d.dims) +
                      "-D, the model was trained on " + std::to_string(cfg.spec.params.length) + " in " +
                      std::to_string(cfg.spec.params.dims) + "-D");
-  RunModel model(cfg, run_dir, dev);
+  Predictor model(cfg, run_dir, dev);
   *checkpoint_used = model.checkpoint();
   return model.forward(d.positions.data(), d.n, d.length);
 }

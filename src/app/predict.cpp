@@ -29,101 +29,6 @@ namespace sptrain {
 
 namespace fs = std::filesystem;
 
-// RunModel -----------------------------------------------------------------------------------------
-
-RunModel::RunModel(const TrainConfig& cfg, const std::string& run_dir, const Device& dev) : cfg_(cfg) {
-  std::string path = run_dir + "/best.safetensors";
-  if (!fs::exists(path)) path = run_dir + "/last.safetensors";
-  if (!fs::exists(path)) throw UsageError(run_dir + ": no checkpoint (best.safetensors or last.safetensors)");
-  const ModelInfo info = analyze(cfg_.model);
-  ckpt::Checkpoint ck = ckpt::load(path);
-  std::vector<std::string> allowed = {"params", "state"};
-  for (const std::string& n : optimizer_state_tensors()) allowed.push_back(n);
-  ckpt::expect_only(ck, allowed);
-  ckpt::expect_floats(ck, "params", info.trainable, "the model");
-  ckpt::expect_floats(ck, "state", info.non_trainable, "the model");
-  ckpt::expect_finite(ck, "params");
-  ckpt::expect_finite(ck, "state");
-  params_ = ck.get<float>("params");
-  state_ = ck.get<float>("state");
-  checkpoint_ = path;
-  be_ = make_backend(dev);
-  // Any length: the parameter counts stay, and the output keeps its per-step or per-track form, at
-  // two other lengths.
-  const int L = train_length();
-  const int want_C = cfg_.outputs();
-  auto same_form = [&](int len) {
-    try {
-      const ModelInfo o = analyze(spec_at(len));
-      const Shape s = o.shapes[o.output_index];
-      const int want_T = cfg_.label == LabelKind::StepState ? len - 1 : 1;
-      return o.trainable == info.trainable && o.non_trainable == info.non_trainable && s.T == want_T && s.C == want_C;
-    } catch (const std::exception&) {
-      return false;
-    }
-  };
-  any_length_ = same_form(L + 17) && same_form(2 * L + 5);
-  min_length_ = L;
-  if (any_length_)
-    for (int len = 2; len < L; ++len)
-      if (same_form(len)) {
-        min_length_ = len;
-        break;
-      }
-}
-
-RunModel::~RunModel() = default;
-
-ModelSpec RunModel::spec_at(int length) const {
-  ModelSpec s = cfg_.model;
-  s.T_in = feature_length(cfg_.spec.features, length);
-  return s;
-}
-
-bool RunModel::runs_at(int length) const {
-  return length == train_length() || (any_length_ && length >= min_length_);
-}
-
-Shape RunModel::output_shape(int length) const {
-  const ModelInfo o = analyze(spec_at(length));
-  return o.shapes[o.output_index];
-}
-
-std::vector<float> RunModel::forward(const float* positions, int64_t n, int length) {
-  if (!runs_at(length))
-    throw UsageError("the model runs on " +
-                     (any_length_ ? "at least " + std::to_string(min_length_) : "exactly " + std::to_string(train_length())) +
-                     " positions, not " + std::to_string(length));
-  const int dims = cfg_.spec.params.dims;
-  auto x = compute_features(cfg_.spec.features, positions, n, length, dims);
-  const ModelSpec spec = spec_at(length);
-  const size_t in_elems = size_t(spec.T_in) * spec.C_in;
-  // Chunks of the run's micro-batch (at least 256), bounded so that one chunk's input stays a few
-  // million values whatever the length.
-  int64_t chunk = std::min<int64_t>(std::max<int64_t>(cfg_.micro_batch, 256), n);
-  chunk = std::max<int64_t>(1, std::min<int64_t>(chunk, (int64_t(1) << 22) / std::max<int64_t>(1, spec.T_in)));
-  if (!model_ || model_length_ != length || model_chunk_ < chunk) {
-    model_.reset();
-    model_ = std::make_unique<Model>(spec, *be_, int(chunk), cfg_.init_seed);
-    if (!params_.empty()) be_->upload(model_->params(), params_.data(), params_.size());
-    if (!state_.empty()) be_->upload(model_->state(), state_.data(), state_.size());
-    model_length_ = length;
-    model_chunk_ = int(chunk);
-  }
-  const Shape os = model_->output_shape();
-  const size_t outs = size_t(os.T) * os.C;
-  std::vector<float> out(size_t(n) * outs);
-  const Buffer<float> xb = be_->alloc<float>(size_t(chunk) * in_elems);
-  float* xd = xb.get();
-  for (int64_t off = 0; off < n; off += chunk) {
-    const int64_t m = std::min(chunk, n - off);
-    be_->upload(xd, &x[size_t(off) * in_elems], size_t(m) * in_elems);
-    const float* y = model_->forward(xd, int(m), false);
-    be_->download(&out[size_t(off) * outs], y, size_t(m) * outs);
-  }
-  return out;
-}
-
 // Decoding -----------------------------------------------------------------------------------------
 
 std::vector<double> log_softmax_rows(const float* logits, int64_t S, int K) {
@@ -459,7 +364,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
   const double fi = ts.frame_interval;
   std::vector<std::string> warnings(ts.warnings);
 
-  RunModel model(cfg, r.run_dir, r.device);
+  Predictor model(cfg, r.run_dir, r.device);
   const int L = model.train_length();
 
   // Segments of consecutive frames, and the pieces the model runs on.

@@ -25,6 +25,7 @@
 #include "sptrain/metrics_log.hpp"
 #include "sptrain/noise_scale.hpp"
 #include "sptrain/optimizer.hpp"
+#include "sptrain/predictor.hpp"
 #include "sptrain/train.hpp"
 
 namespace sptrain {
@@ -405,7 +406,7 @@ void Trainer::save(const std::string& path) {
 
 void Trainer::load(const std::string& path, bool weights_only) {
   ckpt::Checkpoint ck = ckpt::load(path);
-  const int64_t P = model_->n_params(), S = model_->n_state();
+  const int64_t P = model_->n_params();
   // The optimizer's state under its names, or (a checkpoint of an older version, which saved
   // every optimizer's state as opt_m and opt_v) under their legacy names.
   std::vector<std::string> state_names, allowed = {"params", "state"};
@@ -420,10 +421,7 @@ void Trainer::load(const std::string& path, bool weights_only) {
     for (const std::string& n : optimizer_state_tensors()) allowed.push_back(n);
   // Every tensor checked (name, dtype, length, finite) before anything is uploaded.
   ckpt::expect_only(ck, allowed);
-  ckpt::expect_floats(ck, "params", P, "the model");
-  ckpt::expect_floats(ck, "state", S, "the model");
-  ckpt::expect_finite(ck, "params");
-  ckpt::expect_finite(ck, "state");
+  check_weights(ck, model_->info());
   if (!weights_only) {
     for (const std::string& name : state_names) {
       ckpt::expect_floats(ck, name, P, "the model and optimizer");
@@ -643,20 +641,15 @@ nlohmann::json evaluate(const TrainConfig& c, Model& model, Backend& be, const s
   const Shape os = model.output_shape();
   const int outs = os.C;
   const size_t per = size_t(os.T) * os.C;  // outputs per trajectory (T > 1: per-step labels)
-  const size_t in_elems = size_t(c.model.T_in) * c.model.C_in;
   chunk = std::min<int64_t>(chunk, n);
-  Buffer<float> xb = be.alloc<float>(size_t(chunk) * in_elems), yb = be.alloc<float>(size_t(chunk) * per);
-  float *xd = xb.get(), *yd = yb.get();
+  const Buffer<float> yb = be.alloc<float>(size_t(chunk) * per);
   std::vector<float> pred(size_t(n) * per);
   double loss = 0;
-  for (int64_t off = 0; off < n; off += chunk) {
-    const int64_t m = std::min(chunk, n - off);
-    be.upload(xd, &x[off * in_elems], m * in_elems);
-    be.upload(yd, &y[off * per], m * per);
-    const float* out = model.forward(xd, int(m), false);
-    loss += be.loss(c.loss, int(m) * os.T, outs, out, yd, nullptr, 1.0f) * double(m);
+  forward_in_chunks(model, be, x.data(), n, chunk, [&](const float* out, int64_t off, int64_t m) {
+    be.upload(yb.get(), &y[off * per], m * per);
+    loss += be.loss(c.loss, int(m) * os.T, outs, out, yb.get(), nullptr, 1.0f) * double(m);
     be.download(&pred[off * per], out, m * per);
-  }
+  });
   nlohmann::json j;
   j["loss"] = loss / double(n);
   if (c.classification()) {  // accuracy over rows: trajectories, or steps for per-step labels
