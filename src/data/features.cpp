@@ -50,15 +50,7 @@ void features_cpu(const FeatureSpec& f, const float* positions, int64_t n, int l
 std::vector<float> compute_features(const FeatureSpec& f, const float* positions, int64_t n, int length, int dims,
                                     const Device& dev) {
   std::vector<float> out(size_t(n) * feature_length(f, length) * feature_channels(f, dims));
-  if (dev.is_cuda()) {
-#ifdef SPTRAIN_HAVE_CUDA
-    backend::features_cuda(f, positions, n, length, dims, out.data(), dev.ordinal);
-#else
-    throw UsageError("this sptrain was built without CUDA");
-#endif
-  } else {
-    backend::features_cpu(f, positions, n, length, dims, out.data());
-  }
+  backend::device_functions(dev).features(f, positions, n, length, dims, out.data(), dev.ordinal);
   return out;
 }
 

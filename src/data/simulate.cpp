@@ -32,15 +32,7 @@ void simulate(const SimParams& p, uint64_t seed, int64_t first, int64_t n, const
   out.seed = seed;
   out.first = first;
   if (n == 0) return;
-  if (dev.is_cuda()) {
-#ifdef SPTRAIN_HAVE_CUDA
-    backend::simulate_cuda(p, seed, first, n, dev.ordinal, out);
-#else
-    throw UsageError("this sptrain was built without CUDA");
-#endif
-  } else {
-    backend::simulate_cpu(p, seed, first, n, out);
-  }
+  backend::device_functions(dev).simulate(p, seed, first, n, dev.ordinal, out);
 }
 
 nlohmann::json summarize(const TrajectoryBatch& b) {

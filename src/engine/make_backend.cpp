@@ -1,4 +1,5 @@
-// make_backend: the training backend for a device; checks shared by both backends.
+// The one place that knows which devices this build has: make_backend (the training backend of a
+// device), the per-device simulation and feature functions, and checks shared by both backends.
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -7,6 +8,7 @@
 #ifdef SPTRAIN_HAVE_CUDA
 #include "cuda/cuda_backend.hpp"
 #endif
+#include "data/backends.hpp"
 #include "sptrain/backend.hpp"
 #include "sptrain/error.hpp"
 
@@ -22,15 +24,37 @@ void check_conv1d_desc(const Conv1dDesc& d) {
                                 " pad_left=" + std::to_string(d.pad_left));
 }
 
+namespace {
+[[noreturn]] void no_cuda() { throw UsageError("this build has no CUDA (configure with -DSPTRAIN_WITH_CUDA=ON)"); }
+}  // namespace
+
 std::unique_ptr<Backend> make_backend(const Device& dev, MathMode math) {
   if (dev.is_cuda()) {
 #ifdef SPTRAIN_HAVE_CUDA
     return cuda::make_cuda_backend(dev.ordinal, math);
 #else
-    throw UsageError("this build has no CUDA (configure with -DSPTRAIN_WITH_CUDA=ON)");
+    (void)math;
+    no_cuda();
 #endif
   }
   return std::make_unique<cpu::CpuBackend>();
+}
+
+const backend::DeviceFunctions& backend::device_functions(const Device& dev) {
+  static const DeviceFunctions cpu = {
+      [](const SimParams& p, uint64_t seed, int64_t first, int64_t n, int, TrajectoryBatch& out) {
+        simulate_cpu(p, seed, first, n, out);
+      },
+      [](const FeatureSpec& f, const float* positions, int64_t n, int length, int dims, float* out, int) {
+        features_cpu(f, positions, n, length, dims, out);
+      }};
+  if (!dev.is_cuda()) return cpu;
+#ifdef SPTRAIN_HAVE_CUDA
+  static const DeviceFunctions gpu = {simulate_cuda, features_cuda};
+  return gpu;
+#else
+  no_cuda();
+#endif
 }
 
 }  // namespace sptrain
