@@ -76,6 +76,7 @@ nlohmann::json run_sweep(const SweepRequest& r) {
     return v;
   };
   nlohmann::json runs = nlohmann::json::array();
+  std::vector<std::pair<int64_t, size_t>> run_keys;  // per run: (batch, learning-rate index), typed
   // Per run (batch, lr index, seed): B_simple at each validation, against examples seen.
   std::map<std::tuple<int64_t, int, uint64_t>, std::vector<std::pair<double, double>>> traces;
   for (int64_t B : r.batches) {
@@ -159,6 +160,7 @@ nlohmann::json run_sweep(const SweepRequest& r) {
                        : std::string("target not reached"))
                 << ", B_simple " << run["b_simple"].dump() << (finished ? " (kept from an earlier run)" : "") << std::endl;
       runs.push_back(run);
+      run_keys.push_back({B, li});
     }
   }
 
@@ -174,8 +176,9 @@ nlohmann::json run_sweep(const SweepRequest& r) {
       std::vector<double> steps, at_budget;
       int64_t total = 0;
       double lr = 0;
-      for (const auto& run : runs) {
-        if (run["batch"] != B || run["lr_factor"].get<double>() != r.lr_factors[li]) continue;
+      for (size_t ri = 0; ri < runs.size(); ++ri) {
+        if (run_keys[ri] != std::make_pair(B, li)) continue;
+        const nlohmann::json& run = runs[ri];
         ++total;
         lr = run["lr"];
         if (run["reached"].get<bool>()) steps.push_back(run["steps_to_target"].get<double>());
