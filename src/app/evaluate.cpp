@@ -24,6 +24,7 @@
 #include "sptrain/backend.hpp"
 #include "sptrain/baselines.hpp"
 #include "sptrain/checkpoint.hpp"
+#include "sptrain/decode.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/io.hpp"
 #include "sptrain/metrics_log.hpp"
@@ -172,14 +173,6 @@ std::vector<float> predict(const TrainConfig& cfg, const std::string& run_dir, c
   RunModel model(cfg, run_dir, dev);
   *checkpoint_used = model.checkpoint();
   return model.forward(d.positions.data(), d.n, d.length);
-}
-
-// Count bins of the switch-count posterior: room for 4x the expected switches of the fastest state.
-int count_bins(const SimParams& p, int64_t S) {
-  double max_exit = p.rate;
-  if (p.switching != SwitchKind::Poisson)
-    for (int k = 0; k < p.n_states; ++k) max_exit = std::max(max_exit, double(p.exit_rate[k]));
-  return std::max(20, int(4 * max_exit * S + 20));
 }
 
 // Switch-time MAE over the switches more than one step from either end of [t_min, t_max]: a switch
