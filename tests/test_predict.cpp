@@ -19,8 +19,10 @@
 #include "sptrain/train.hpp"
 #include "sptrain/trajectory_io.hpp"
 #include "temp_dir.hpp"
+#include "tiny_run.hpp"
 
 using namespace sptrain;
+using test::train_run;
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,18 +30,6 @@ struct Tmp : test::TempDir {
   Tmp() : test::TempDir("predict") {}
   const fs::path& p = path;
 };
-
-// Trains dir/c.toml (with dir/spec.toml) into dir/run.
-void train_run(const fs::path& dir) {
-  auto cfg = load_train_config((dir / "c.toml").string());
-  TrainOptions o;
-  o.run_dir = (dir / "run").string();
-  o.progress = false;
-  fs::create_directories(o.run_dir);
-  fs::copy_file(dir / "c.toml", dir / "run" / "config.toml");
-  fs::copy_file(dir / "spec.toml", dir / "run" / "spec.toml");
-  train(cfg, Device::cpu(), o);
-}
 
 std::vector<std::vector<std::string>> read_csv(const fs::path& f) {
   std::vector<std::vector<std::string>> rows;
@@ -239,13 +229,7 @@ TEST(Predict, PerStepModelRunsAtAnyLengthAcrossGaps) {
 // warning naming the length.
 TEST(Predict, FixedLengthModelRunsOnWindows) {
   Tmp t;
-  std::ofstream(t.p / "spec.toml") << "length = 60\n[states]\nprior = \"loguniform\"\nlow = 0.5\nhigh = 5.0\n"
-                                      "[features]\nkind = \"squared_displacements\"\n";
-  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 200\ntest_size = 200\n[train]\nbatch = 200\n"
-                                   "steps_per_epoch = 25\nepochs = 8\nloss = \"mape\"\nlr = 1e-2\n"
-                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
-                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
-  train_run(t.p);
+  train_run(t.p, test::kSigmaSpec, test::kSigmaConfig);
   {
     RunModel m(load_run_config((t.p / "run").string()), (t.p / "run").string(), Device::cpu());
     EXPECT_FALSE(m.any_length());
@@ -348,23 +332,11 @@ TEST(Predict, CliWritesOutputsAndRefusesBadInput) {
 // clipped or dropped: a sigma model whose weights are all set to -1 outputs sign(x) sqrt(|x|) < 0.
 TEST(Predict, NegativeRegressionOutputIsReported) {
   Tmp t;
-  std::ofstream(t.p / "spec.toml") << "length = 30\n[states]\nsigma = [1.0]\n[features]\nkind = \"squared_displacements\"\n";
-  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 16\ntest_size = 16\n[train]\nbatch = 16\n"
-                                   "steps_per_epoch = 1\nepochs = 1\nloss = \"mape\"\nlr = 1e-3\n"
-                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
-                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
-  train_run(t.p);
-  for (const char* name : {"best.safetensors", "last.safetensors"}) {
-    const std::string path = (t.p / "run" / name).string();
-    if (!fs::exists(path)) continue;
-    ckpt::Checkpoint c = ckpt::load(path);
-    for (auto& ten : c.tensors)
-      if (ten.name == "params") {
-        const float minus_one = -1.0f;
-        for (size_t off = 0; off + 4 <= ten.bytes.size(); off += 4) std::memcpy(ten.bytes.data() + off, &minus_one, 4);
-      }
-    ckpt::save(c, path);
-  }
+  train_run(t.p, test::kOneStepSpec, test::kOneStepConfig);
+  test::edit_params(t.p / "run", [](std::vector<char>& bytes) {
+    const float minus_one = -1.0f;
+    for (size_t off = 0; off + 4 <= bytes.size(); off += 4) std::memcpy(bytes.data() + off, &minus_one, 4);
+  });
   std::ofstream o(t.p / "tracks.csv");
   o << "particle,frame,x\n";
   for (int f = 0; f < 30; ++f) o << "0," << f << "," << (f % 2) << "\n";
