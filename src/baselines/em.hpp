@@ -10,6 +10,7 @@
 //     int64_t steps() const;                       // all tracks' steps
 //     const std::vector<double>& sq(int64_t r) const;  // per-step sums of squares of track r
 //     int group(int64_t r, size_t t) const;        // group of step t of track r, in [0, J)
+//     int frames(int64_t r, size_t t) const;       // frames step t of track r spans (1 without gaps)
 //     Model model(const HmmParams& p) const;       // what one iteration's E-step needs
 //     // E-step of track r: gamma [n*K] receives the state posteriors, xi [K*K] (zeroed) the expected
 //     // transitions the M-step counts; returns the log-likelihood.
@@ -37,6 +38,38 @@ inline void check_em_options(const char* fn, const EmOptions& opt) {
   if (opt.restarts < 1) fail(fn, "restarts must be >= 1 (got " + std::to_string(opt.restarts) + ")");
   if (!(opt.init_stay > 0 && opt.init_stay <= 1))
     fail(fn, "init_stay must lie in (0, 1] (got " + std::to_string(opt.init_stay) + ")");
+}
+
+// The deterministic start's statistics: the per-step mean squares per frame S_t / (dims g_t) of a
+// strided sample of at most 200,000 steps, sorted and cut into K equal-count groups; returns the K
+// group means (each model turns them into its starting stds).
+template <class Source>
+std::vector<double> equal_count_means(const Source& src, int dims, int K) {
+  const std::int64_t stride = std::max<std::int64_t>(1, src.steps() / 200000);
+  std::vector<double> v;
+  std::int64_t c = 0;
+  for (std::int64_t r = 0; r < src.tracks(); ++r) {
+    const auto& s2 = src.sq(r);
+    for (std::size_t t = 0; t < s2.size(); ++t)
+      if (c++ % stride == 0) v.push_back(s2[t] / (dims * double(src.frames(r, t))));
+  }
+  std::sort(v.begin(), v.end());
+  std::vector<double> means(K);
+  const std::size_t m = v.size();
+  for (int g = 0; g < K; ++g) {
+    const std::size_t a = m * g / K, b = std::max(m * (g + 1) / K, a + 1);
+    double s = 0;
+    for (std::size_t i = a; i < b && i < m; ++i) s += v[i];
+    means[g] = s / double(b - a);
+  }
+  return means;
+}
+
+// The start's chain: stay probability `stay` on the diagonal, the rest spread evenly; init uniform.
+inline void sticky_chain(HmmParams& p, int K, double stay) {
+  p.trans.assign(std::size_t(K) * K, K > 1 ? (1.0 - stay) / (K - 1) : 1.0);
+  for (int i = 0; i < K; ++i) p.trans[i * K + i] = K > 1 ? stay : 1.0;
+  p.init.assign(K, 1.0 / K);
 }
 
 // Baum-Welch from p. E-step: the source's forward-backward on every track with the current

@@ -29,6 +29,7 @@ struct Pooled {
   std::int64_t steps() const { return total_steps; }
   const std::vector<double>& sq(std::int64_t r) const { return s2[r]; }
   int group(std::int64_t, std::size_t) const { return 0; }
+  int frames(std::int64_t, std::size_t) const { return 1; }
   struct Model {
     HmmParams p;
     detail::LogHmm lp;
@@ -87,26 +88,14 @@ std::vector<std::span<const float>> spans_of(const char* fn, const SeriesBatch& 
 // are made strictly increasing so no two states start identical. trans: stay init_stay, the rest
 // spread evenly; init uniform.
 HmmParams initial_params(const Pooled& d, int K, double stay, double floor) {
-  const std::int64_t stride = std::max<std::int64_t>(1, d.total_steps / 200000);
-  std::vector<double> v;
-  std::int64_t k = 0;
-  for (const auto& s : d.s2)
-    for (double x : s)
-      if (k++ % stride == 0) v.push_back(x / d.dims);
-  std::sort(v.begin(), v.end());
+  const std::vector<double> mean = detail::equal_count_means(d, d.dims, K);
   HmmParams p;
   p.sigma.resize(K);
-  const std::size_t m = v.size();
   for (int g = 0; g < K; ++g) {
-    const std::size_t a = m * g / K, b = std::max(m * (g + 1) / K, a + 1);
-    double s = 0;
-    for (std::size_t i = a; i < b && i < m; ++i) s += v[i];
-    p.sigma[g] = std::max(std::sqrt(s / static_cast<double>(b - a)), floor);
+    p.sigma[g] = std::max(std::sqrt(mean[g]), floor);
     if (g > 0) p.sigma[g] = std::max(p.sigma[g], p.sigma[g - 1] * 1.01);
   }
-  p.trans.assign(static_cast<std::size_t>(K) * K, K > 1 ? (1.0 - stay) / (K - 1) : 1.0);
-  for (int i = 0; i < K; ++i) p.trans[i * K + i] = K > 1 ? stay : 1.0;
-  p.init.assign(K, 1.0 / K);
+  detail::sticky_chain(p, K, stay);
   return p;
 }
 

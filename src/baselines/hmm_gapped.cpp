@@ -265,6 +265,7 @@ struct GappedSource {
   std::int64_t steps() const { return d.total_steps; }
   const std::vector<double>& sq(std::int64_t r) const { return d.s2[r]; }
   int group(std::int64_t r, std::size_t t) const { return d.gi[r][t]; }
+  int frames(std::int64_t r, std::size_t t) const { return d.gaps[d.gi[r][t]]; }
   Model model(const HmmParams& p) const { return make_model(d, p, noise); }
   double estep(const Model& m, std::int64_t r, double* gamma, double* xi) const {
     return fb(d, static_cast<std::size_t>(r), m, gamma, xi, nullptr);
@@ -292,28 +293,16 @@ struct GappedSource {
 // Deterministic start: per-step mean squares per frame S_t / (dims g_t) sorted and cut into K
 // equal-count groups; sigma2_k from the group mean with the noise taken off.
 HmmParams initial_params(const Prepared& d, int K, const NoiseModel& noise, double stay) {
-  const std::int64_t stride = std::max<std::int64_t>(1, d.total_steps / 200000);
-  std::vector<double> v;
-  std::int64_t c = 0;
-  for (std::size_t r = 0; r < d.s2.size(); ++r)
-    for (std::size_t t = 0; t < d.s2[r].size(); ++t)
-      if (c++ % stride == 0) v.push_back(d.s2[r][t] / (d.dims * double(d.gaps[d.gi[r][t]])));
-  std::sort(v.begin(), v.end());
+  const std::vector<double> mean = detail::equal_count_means(GappedSource{d, noise}, d.dims, K);
   const double floor = 1e-3 * std::sqrt(d.mean_sq);
   HmmParams p;
   p.sigma.resize(K);
-  const std::size_t m = v.size();
   for (int g = 0; g < K; ++g) {
-    const std::size_t a = m * g / K, b = std::max(m * (g + 1) / K, a + 1);
-    double s = 0;
-    for (std::size_t i = a; i < b && i < m; ++i) s += v[i];
-    const double var = (s / double(b - a) - 2 * noise.loc2) / (1 - 2 * noise.blur);
+    const double var = (mean[g] - 2 * noise.loc2) / (1 - 2 * noise.blur);
     p.sigma[g] = std::max(std::sqrt(std::max(var, 0.0)), floor);
     if (g > 0) p.sigma[g] = std::max(p.sigma[g], p.sigma[g - 1] * 1.2);
   }
-  p.trans.assign(size_t(K) * K, K > 1 ? (1.0 - stay) / (K - 1) : 1.0);
-  for (int i = 0; i < K; ++i) p.trans[i * K + i] = K > 1 ? stay : 1.0;
-  p.init.assign(K, 1.0 / K);
+  detail::sticky_chain(p, K, stay);
   return p;
 }
 
