@@ -19,6 +19,7 @@
 #include "sptrain/train.hpp"
 #include "stat_bounds.hpp"
 #include "tiny_run.hpp"
+#include "usage_error.hpp"
 
 using namespace sptrain;
 using test::train_run;
@@ -159,20 +160,10 @@ TEST(Eval, InputFilesWithoutLabelsOrWrongShapesAreRejected) {
   r.baselines_only = true;
   r.input = (t.p / "tracks.csv").string();
   r.out_dir = (t.p / "o").string();
-  try {
-    run_eval(r);
-    FAIL();
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("nothing to score against"), std::string::npos) << e.what();
-  }
+  EXPECT_HAS(test::usage_error([&] { run_eval(r); }), "nothing to score against");
   std::ofstream(t.p / "ragged.csv") << "particle,frame,x,sigma\n0,0,1.0,1\n0,1,1.5,1\n0,2,1.7,1\n1,0,1.0,1\n1,1,2.0,1\n";
   r.input = (t.p / "ragged.csv").string();
-  try {
-    run_eval(r);
-    FAIL();
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("one length"), std::string::npos) << e.what();
-  }
+  EXPECT_HAS(test::usage_error([&] { run_eval(r); }), "one length");
 }
 
 // Bad input is a UsageError naming the file, line and track, found before any work: tracks too

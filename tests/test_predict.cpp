@@ -20,6 +20,7 @@
 #include "sptrain/trajectory_io.hpp"
 #include "temp_dir.hpp"
 #include "tiny_run.hpp"
+#include "usage_error.hpp"
 
 using namespace sptrain;
 using test::train_run;
@@ -48,6 +49,24 @@ size_t col(const std::vector<std::string>& header, const std::string& name) {
     if (header[i] == name) return i;
   ADD_FAILURE() << "no column " << name;
   return 0;
+}
+
+// Whether one of predict.json's warnings holds part.
+bool warned(const nlohmann::json& pj, const std::string& part) {
+  for (const auto& w : pj["warnings"])
+    if (w.get<std::string>().find(part) != std::string::npos) return true;
+  return false;
+}
+
+// A quiet request without figures: the run dir/run on dir/input, outputs in dir/out.
+PredictRequest request(const fs::path& dir, const std::string& input) {
+  PredictRequest r;
+  r.run_dir = (dir / "run").string();
+  r.input = (dir / input).string();
+  r.out_dir = (dir / "out").string();
+  r.plots = false;
+  r.quiet = true;
+  return r;
 }
 
 // Log-probabilities (S x 2) favouring state 1 from step `at` on, with single flipped steps.
@@ -129,12 +148,7 @@ TEST(Predict, PerStepModelRunsAtAnyLengthAcrossGaps) {
       o << full[r][0] << "," << full[r][1] << "," << full[r][2] << "," << full[r][3] << "\n";
     }
   }
-  PredictRequest r;
-  r.run_dir = (t.p / "run").string();
-  r.input = (t.p / "gaps.csv").string();
-  r.out_dir = (t.p / "out").string();
-  r.plots = false;
-  r.quiet = true;
+  PredictRequest r = request(t.p, "gaps.csv");
   auto pj = run_predict(r);
   EXPECT_EQ(pj["decoding"]["rule"], "chain");
   EXPECT_EQ(pj["decoding"]["from"], "the training spec");
@@ -180,14 +194,8 @@ TEST(Predict, PerStepModelRunsAtAnyLengthAcrossGaps) {
   EXPECT_TRUE(pu["summary"]["states"][0].contains("D_um2_per_s")) << pu["summary"].dump();
   // ... and outside the training range of step sizes (0.5-3 per frame; now 0.05-0.3): a warning
   // naming both.
-  bool warned = false;
-  for (const auto& w : pu["warnings"])
-    warned = warned || w.get<std::string>().find("the model was trained on") != std::string::npos;
-  EXPECT_TRUE(warned) << pu["warnings"].dump();
-  bool warned_px = false;
-  for (const auto& w : pj["warnings"])
-    warned_px = warned_px || w.get<std::string>().find("the model was trained on") != std::string::npos;
-  EXPECT_FALSE(warned_px) << pj["warnings"].dump();
+  EXPECT_TRUE(warned(pu, "the model was trained on")) << pu["warnings"].dump();
+  EXPECT_FALSE(warned(pj, "the model was trained on")) << pj["warnings"].dump();
   // A model trained in pixels on tracks in micrometres: --model-units px feeds it pixels again,
   // so the states are those of the pixel run (up to float rounding), without the warning, and the
   // outputs stay in micrometres.
@@ -246,12 +254,7 @@ TEST(Predict, FixedLengthModelRunsOnWindows) {
     for (int f = 0; f < 150; ++f) o << "0," << f << "," << b.positions[f] << "\n";
     for (int f = 0; f < 40; ++f) o << "1," << f << "," << 0.5 * f << "\n";
   }
-  PredictRequest r;
-  r.run_dir = (t.p / "run").string();
-  r.input = (t.p / "tracks.csv").string();
-  r.out_dir = (t.p / "out").string();
-  r.plots = false;
-  r.quiet = true;
+  PredictRequest r = request(t.p, "tracks.csv");
   auto pj = run_predict(r);
   auto w = read_csv(t.p / "out" / "windows.csv");
   ASSERT_EQ(w.size(), 4u);
@@ -265,20 +268,12 @@ TEST(Predict, FixedLengthModelRunsOnWindows) {
   // A trained windowed estimator (MAPE ~8 % on 59 steps) averaged over 3 windows: within 25 % of 2.
   EXPECT_NEAR(est, 2.0, 0.5) << tr[1][col(tr[0], "model_step_sigma_px")];
   EXPECT_EQ(tr[2][col(tr[0], "windows")], "0");
-  bool warned = false;
-  for (const auto& x : pj["warnings"])
-    warned = warned || x.get<std::string>().find("60 positions") != std::string::npos;
-  EXPECT_TRUE(warned) << pj["warnings"].dump();
+  EXPECT_TRUE(warned(pj, "60 positions")) << pj["warnings"].dump();
   // Only tracks too short for any window: an error naming the length.
   std::ofstream(t.p / "short.csv") << "particle,frame,x\n0,0,1\n0,1,2\n0,2,4\n";
   r.input = (t.p / "short.csv").string();
   r.out_dir = (t.p / "out2").string();
-  try {
-    run_predict(r);
-    FAIL();
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("60 positions"), std::string::npos) << e.what();
-  }
+  EXPECT_HAS(test::usage_error([&] { run_predict(r); }), "60 positions");
 }
 
 // The CLI: a table on stdout, outputs in the directory, exit 2 with `error:` on bad input.
@@ -341,19 +336,10 @@ TEST(Predict, NegativeRegressionOutputIsReported) {
   o << "particle,frame,x\n";
   for (int f = 0; f < 30; ++f) o << "0," << f << "," << (f % 2) << "\n";
   o.close();
-  PredictRequest r;
-  r.run_dir = (t.p / "run").string();
-  r.input = (t.p / "tracks.csv").string();
-  r.out_dir = (t.p / "out").string();
-  r.plots = false;
-  r.quiet = true;
+  PredictRequest r = request(t.p, "tracks.csv");
   auto pj = run_predict(r);
   auto tr = read_csv(t.p / "out" / "tracks.csv");
   ASSERT_EQ(tr.size(), 2u);
   EXPECT_LT(std::stod(tr[1][col(tr[0], "model_step_sigma_px")]), 0.0);
-  bool warned = false;
-  for (const auto& w : pj["warnings"])
-    warned = warned || w.get<std::string>().find("1 of 1 model outputs (step_sigma_px) are negative or not finite") !=
-                           std::string::npos;
-  EXPECT_TRUE(warned) << pj["warnings"].dump();
+  EXPECT_TRUE(warned(pj, "1 of 1 model outputs (step_sigma_px) are negative or not finite")) << pj["warnings"].dump();
 }
