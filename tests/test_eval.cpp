@@ -18,8 +18,11 @@
 #include "sptrain/trajectory_io.hpp"
 #include "sptrain/train.hpp"
 #include "stat_bounds.hpp"
+#include "tiny_run.hpp"
+#include "usage_error.hpp"
 
 using namespace sptrain;
+using test::train_run;
 namespace fs = std::filesystem;
 
 namespace {
@@ -39,18 +42,6 @@ nlohmann::json baselines(const std::string& spec, int64_t n, const fs::path& out
   r.out_dir = out.string();
   r.plots = plots;
   return run_eval(r);
-}
-
-// Trains dir/c.toml (with dir/spec.toml) into dir/run, a run directory eval can read.
-nlohmann::json train_run(const fs::path& dir) {
-  auto cfg = load_train_config((dir / "c.toml").string());
-  TrainOptions o;
-  o.run_dir = (dir / "run").string();
-  o.progress = false;
-  fs::create_directories(o.run_dir);
-  fs::copy_file(dir / "c.toml", dir / "run" / "config.toml");
-  fs::copy_file(dir / "spec.toml", dir / "run" / "spec.toml");
-  return train(cfg, Device::cpu(), o);
 }
 
 bool is_png(const fs::path& f) {
@@ -102,13 +93,7 @@ TEST(Eval, HmmCountsSwitchesNearTheLimit) {
 
 TEST(Eval, ScoresATrainedModelBesideTheBaselines) {
   Tmp t;
-  std::ofstream(t.p / "spec.toml") << "length = 60\n[states]\nprior = \"loguniform\"\nlow = 0.5\nhigh = 5.0\n"
-                                      "[features]\nkind = \"squared_displacements\"\n";
-  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 200\ntest_size = 200\n[train]\nbatch = 200\n"
-                                   "steps_per_epoch = 25\nepochs = 8\nloss = \"mape\"\nlr = 1e-2\n"
-                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
-                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
-  train_run(t.p);
+  train_run(t.p, test::kSigmaSpec, test::kSigmaConfig);
   EvalRequest r;
   r.run_dir = (t.p / "run").string();
   r.n = 500;
@@ -175,20 +160,10 @@ TEST(Eval, InputFilesWithoutLabelsOrWrongShapesAreRejected) {
   r.baselines_only = true;
   r.input = (t.p / "tracks.csv").string();
   r.out_dir = (t.p / "o").string();
-  try {
-    run_eval(r);
-    FAIL();
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("nothing to score against"), std::string::npos) << e.what();
-  }
+  EXPECT_HAS(test::usage_error([&] { run_eval(r); }), "nothing to score against");
   std::ofstream(t.p / "ragged.csv") << "particle,frame,x,sigma\n0,0,1.0,1\n0,1,1.5,1\n0,2,1.7,1\n1,0,1.0,1\n1,1,2.0,1\n";
   r.input = (t.p / "ragged.csv").string();
-  try {
-    run_eval(r);
-    FAIL();
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("one length"), std::string::npos) << e.what();
-  }
+  EXPECT_HAS(test::usage_error([&] { run_eval(r); }), "one length");
 }
 
 // Bad input is a UsageError naming the file, line and track, found before any work: tracks too
@@ -230,23 +205,11 @@ TEST(Eval, BadTrajectoriesAreUsageErrorsNamingFileLineAndTrack) {
 
 TEST(Eval, CheckpointWithNonFiniteWeightsIsRefusedNamingTheTensor) {
   Tmp t;
-  std::ofstream(t.p / "spec.toml") << "length = 30\n[states]\nsigma = [1.0]\n[features]\nkind = \"squared_displacements\"\n";
-  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 16\ntest_size = 16\n[train]\nbatch = 16\n"
-                                   "steps_per_epoch = 1\nepochs = 1\nloss = \"mape\"\nlr = 1e-3\n"
-                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
-                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
-  train_run(t.p);
-  for (const char* name : {"best.safetensors", "last.safetensors"}) {
-    const std::string path = (t.p / "run" / name).string();
-    if (!fs::exists(path)) continue;
-    ckpt::Checkpoint c = ckpt::load(path);
-    for (auto& ten : c.tensors)
-      if (ten.name == "params") {
-        const float inf = INFINITY;
-        std::memcpy(ten.bytes.data() + 4, &inf, 4);
-      }
-    ckpt::save(c, path);
-  }
+  train_run(t.p, test::kOneStepSpec, test::kOneStepConfig);
+  test::edit_params(t.p / "run", [](std::vector<char>& bytes) {
+    const float inf = INFINITY;
+    std::memcpy(bytes.data() + 4, &inf, 4);
+  });
   EvalRequest r;
   r.run_dir = (t.p / "run").string();
   r.n = 20;

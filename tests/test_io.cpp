@@ -10,6 +10,7 @@
 
 #include "sptrain/error.hpp"
 #include "sptrain/io.hpp"
+#include "usage_error.hpp"
 
 using namespace sptrain;
 namespace fs = std::filesystem;
@@ -128,7 +129,6 @@ std::string parse_error(const std::string& bytes) {
   }
   return "(parsed)";
 }
-#define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << "message: " << (msg)
 }  // namespace
 
 TEST(Npy, HeaderIsParsedAsAPythonDictLiteral) {

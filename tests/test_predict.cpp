@@ -19,8 +19,11 @@
 #include "sptrain/train.hpp"
 #include "sptrain/trajectory_io.hpp"
 #include "temp_dir.hpp"
+#include "tiny_run.hpp"
+#include "usage_error.hpp"
 
 using namespace sptrain;
+using test::train_run;
 namespace fs = std::filesystem;
 
 namespace {
@@ -28,18 +31,6 @@ struct Tmp : test::TempDir {
   Tmp() : test::TempDir("predict") {}
   const fs::path& p = path;
 };
-
-// Trains dir/c.toml (with dir/spec.toml) into dir/run.
-void train_run(const fs::path& dir) {
-  auto cfg = load_train_config((dir / "c.toml").string());
-  TrainOptions o;
-  o.run_dir = (dir / "run").string();
-  o.progress = false;
-  fs::create_directories(o.run_dir);
-  fs::copy_file(dir / "c.toml", dir / "run" / "config.toml");
-  fs::copy_file(dir / "spec.toml", dir / "run" / "spec.toml");
-  train(cfg, Device::cpu(), o);
-}
 
 std::vector<std::vector<std::string>> read_csv(const fs::path& f) {
   std::vector<std::vector<std::string>> rows;
@@ -58,6 +49,24 @@ size_t col(const std::vector<std::string>& header, const std::string& name) {
     if (header[i] == name) return i;
   ADD_FAILURE() << "no column " << name;
   return 0;
+}
+
+// Whether one of predict.json's warnings holds part.
+bool warned(const nlohmann::json& pj, const std::string& part) {
+  for (const auto& w : pj["warnings"])
+    if (w.get<std::string>().find(part) != std::string::npos) return true;
+  return false;
+}
+
+// A quiet request without figures: the run dir/run on dir/input, outputs in dir/out.
+PredictRequest request(const fs::path& dir, const std::string& input) {
+  PredictRequest r;
+  r.run_dir = (dir / "run").string();
+  r.input = (dir / input).string();
+  r.out_dir = (dir / "out").string();
+  r.plots = false;
+  r.quiet = true;
+  return r;
 }
 
 // Log-probabilities (S x 2) favouring state 1 from step `at` on, with single flipped steps.
@@ -139,12 +148,7 @@ TEST(Predict, PerStepModelRunsAtAnyLengthAcrossGaps) {
       o << full[r][0] << "," << full[r][1] << "," << full[r][2] << "," << full[r][3] << "\n";
     }
   }
-  PredictRequest r;
-  r.run_dir = (t.p / "run").string();
-  r.input = (t.p / "gaps.csv").string();
-  r.out_dir = (t.p / "out").string();
-  r.plots = false;
-  r.quiet = true;
+  PredictRequest r = request(t.p, "gaps.csv");
   auto pj = run_predict(r);
   EXPECT_EQ(pj["decoding"]["rule"], "chain");
   EXPECT_EQ(pj["decoding"]["from"], "the training spec");
@@ -190,14 +194,8 @@ TEST(Predict, PerStepModelRunsAtAnyLengthAcrossGaps) {
   EXPECT_TRUE(pu["summary"]["states"][0].contains("D_um2_per_s")) << pu["summary"].dump();
   // ... and outside the training range of step sizes (0.5-3 per frame; now 0.05-0.3): a warning
   // naming both.
-  bool warned = false;
-  for (const auto& w : pu["warnings"])
-    warned = warned || w.get<std::string>().find("the model was trained on") != std::string::npos;
-  EXPECT_TRUE(warned) << pu["warnings"].dump();
-  bool warned_px = false;
-  for (const auto& w : pj["warnings"])
-    warned_px = warned_px || w.get<std::string>().find("the model was trained on") != std::string::npos;
-  EXPECT_FALSE(warned_px) << pj["warnings"].dump();
+  EXPECT_TRUE(warned(pu, "the model was trained on")) << pu["warnings"].dump();
+  EXPECT_FALSE(warned(pj, "the model was trained on")) << pj["warnings"].dump();
   // A model trained in pixels on tracks in micrometres: --model-units px feeds it pixels again,
   // so the states are those of the pixel run (up to float rounding), without the warning, and the
   // outputs stay in micrometres.
@@ -239,13 +237,7 @@ TEST(Predict, PerStepModelRunsAtAnyLengthAcrossGaps) {
 // warning naming the length.
 TEST(Predict, FixedLengthModelRunsOnWindows) {
   Tmp t;
-  std::ofstream(t.p / "spec.toml") << "length = 60\n[states]\nprior = \"loguniform\"\nlow = 0.5\nhigh = 5.0\n"
-                                      "[features]\nkind = \"squared_displacements\"\n";
-  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 200\ntest_size = 200\n[train]\nbatch = 200\n"
-                                   "steps_per_epoch = 25\nepochs = 8\nloss = \"mape\"\nlr = 1e-2\n"
-                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
-                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
-  train_run(t.p);
+  train_run(t.p, test::kSigmaSpec, test::kSigmaConfig);
   {
     Predictor m(load_run_config((t.p / "run").string()), (t.p / "run").string(), Device::cpu());
     EXPECT_FALSE(m.any_length());
@@ -262,12 +254,7 @@ TEST(Predict, FixedLengthModelRunsOnWindows) {
     for (int f = 0; f < 150; ++f) o << "0," << f << "," << b.positions[f] << "\n";
     for (int f = 0; f < 40; ++f) o << "1," << f << "," << 0.5 * f << "\n";
   }
-  PredictRequest r;
-  r.run_dir = (t.p / "run").string();
-  r.input = (t.p / "tracks.csv").string();
-  r.out_dir = (t.p / "out").string();
-  r.plots = false;
-  r.quiet = true;
+  PredictRequest r = request(t.p, "tracks.csv");
   auto pj = run_predict(r);
   auto w = read_csv(t.p / "out" / "windows.csv");
   ASSERT_EQ(w.size(), 4u);
@@ -281,20 +268,12 @@ TEST(Predict, FixedLengthModelRunsOnWindows) {
   // A trained windowed estimator (MAPE ~8 % on 59 steps) averaged over 3 windows: within 25 % of 2.
   EXPECT_NEAR(est, 2.0, 0.5) << tr[1][col(tr[0], "model_step_sigma_px")];
   EXPECT_EQ(tr[2][col(tr[0], "windows")], "0");
-  bool warned = false;
-  for (const auto& x : pj["warnings"])
-    warned = warned || x.get<std::string>().find("60 positions") != std::string::npos;
-  EXPECT_TRUE(warned) << pj["warnings"].dump();
+  EXPECT_TRUE(warned(pj, "60 positions")) << pj["warnings"].dump();
   // Only tracks too short for any window: an error naming the length.
   std::ofstream(t.p / "short.csv") << "particle,frame,x\n0,0,1\n0,1,2\n0,2,4\n";
   r.input = (t.p / "short.csv").string();
   r.out_dir = (t.p / "out2").string();
-  try {
-    run_predict(r);
-    FAIL();
-  } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("60 positions"), std::string::npos) << e.what();
-  }
+  EXPECT_HAS(test::usage_error([&] { run_predict(r); }), "60 positions");
 }
 
 // The CLI: a table on stdout, outputs in the directory, exit 2 with `error:` on bad input.
@@ -348,40 +327,19 @@ TEST(Predict, CliWritesOutputsAndRefusesBadInput) {
 // clipped or dropped: a sigma model whose weights are all set to -1 outputs sign(x) sqrt(|x|) < 0.
 TEST(Predict, NegativeRegressionOutputIsReported) {
   Tmp t;
-  std::ofstream(t.p / "spec.toml") << "length = 30\n[states]\nsigma = [1.0]\n[features]\nkind = \"squared_displacements\"\n";
-  std::ofstream(t.p / "c.toml") << "[data]\nspec = \"spec.toml\"\nval_size = 16\ntest_size = 16\n[train]\nbatch = 16\n"
-                                   "steps_per_epoch = 1\nepochs = 1\nloss = \"mape\"\nlr = 1e-3\n"
-                                   "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n"
-                                   "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
-  train_run(t.p);
-  for (const char* name : {"best.safetensors", "last.safetensors"}) {
-    const std::string path = (t.p / "run" / name).string();
-    if (!fs::exists(path)) continue;
-    ckpt::Checkpoint c = ckpt::load(path);
-    for (auto& ten : c.tensors)
-      if (ten.name == "params") {
-        const float minus_one = -1.0f;
-        for (size_t off = 0; off + 4 <= ten.bytes.size(); off += 4) std::memcpy(ten.bytes.data() + off, &minus_one, 4);
-      }
-    ckpt::save(c, path);
-  }
+  train_run(t.p, test::kOneStepSpec, test::kOneStepConfig);
+  test::edit_params(t.p / "run", [](std::vector<char>& bytes) {
+    const float minus_one = -1.0f;
+    for (size_t off = 0; off + 4 <= bytes.size(); off += 4) std::memcpy(bytes.data() + off, &minus_one, 4);
+  });
   std::ofstream o(t.p / "tracks.csv");
   o << "particle,frame,x\n";
   for (int f = 0; f < 30; ++f) o << "0," << f << "," << (f % 2) << "\n";
   o.close();
-  PredictRequest r;
-  r.run_dir = (t.p / "run").string();
-  r.input = (t.p / "tracks.csv").string();
-  r.out_dir = (t.p / "out").string();
-  r.plots = false;
-  r.quiet = true;
+  PredictRequest r = request(t.p, "tracks.csv");
   auto pj = run_predict(r);
   auto tr = read_csv(t.p / "out" / "tracks.csv");
   ASSERT_EQ(tr.size(), 2u);
   EXPECT_LT(std::stod(tr[1][col(tr[0], "model_step_sigma_px")]), 0.0);
-  bool warned = false;
-  for (const auto& w : pj["warnings"])
-    warned = warned || w.get<std::string>().find("1 of 1 model outputs (step_sigma_px) are negative or not finite") !=
-                           std::string::npos;
-  EXPECT_TRUE(warned) << pj["warnings"].dump();
+  EXPECT_TRUE(warned(pj, "1 of 1 model outputs (step_sigma_px) are negative or not finite")) << pj["warnings"].dump();
 }

@@ -15,26 +15,16 @@
 #include "sptrain/io.hpp"
 #include "sptrain/trajectory_read.hpp"
 #include "temp_dir.hpp"
+#include "usage_error.hpp"
 
 using namespace sptrain;
+using test::usage_error;
 
 namespace {
-
-std::string usage_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no UsageError";
-  return "";
-}
 
 std::string parse_error(const std::string& bytes, const std::string& name, const ReadOptions& o = {}) {
   return usage_error([&] { parse_trajectories(bytes, name, o); });
 }
-
-#define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << "message: " << (msg)
 
 bool has_warning(const TrajectorySet& t, const std::string& part) {
   for (const auto& w : t.warnings)

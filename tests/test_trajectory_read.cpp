@@ -16,8 +16,10 @@
 #include "sptrain/sim.hpp"
 #include "sptrain/trajectory_io.hpp"
 #include "sptrain/trajectory_read.hpp"
+#include "usage_error.hpp"
 
 using namespace sptrain;
+using test::usage_error;
 namespace fs = std::filesystem;
 
 namespace {
@@ -32,22 +34,9 @@ struct TempDir : test::TempDir {
   std::string operator/(const std::string& name) const { return (path / name).string(); }
 };
 
-// The UsageError message of f(), or "" (a failure) if it does not throw one.
-std::string usage_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UsageError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no UsageError";
-  return "";
-}
-
 std::string read_error(const std::string& path, const ReadOptions& o = {}) {
   return usage_error([&] { read_trajectories(path, o); });
 }
-
-#define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << "message: " << (msg)
 
 template <class T>
 void write_npy_file(const std::string& path, const std::vector<T>& v, std::vector<int64_t> shape) {

@@ -1,14 +1,15 @@
 // HMM of switching diffusion on tracks with gaps and localization noise (real data): a displacement
 // over g frames is emitted by the state at its start with variance sigma2_k (g - 2R) + 2 loc2 per
-// dimension, and the next state follows trans^g. Forward-backward, Viterbi and pooled EM with BIC.
+// dimension, and the next state follows trans^g. Forward-backward, Viterbi and pooled EM with BIC
+// (the EM is em.hpp's, with this model's E- and M-steps).
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
-#include <random>
 #include <string>
 
 #include "detail.hpp"
+#include "em.hpp"
 #include "gapped.hpp"
 #include "sptrain/baselines.hpp"
 
@@ -252,54 +253,27 @@ double fb(const Prepared& d, std::size_t r, const Model& m, double* gamma, doubl
   return ll;
 }
 
-struct Stats {
-  std::vector<double> g0, G, SS, xi;  // G, SS: [gap index * K + k]
-  double ll = 0;
-};
+// The EM source of the gapped model (see em.hpp): the groups are the distinct gaps, the E-step is
+// fb, and the step sizes' M-step maximizes, per state, the likelihood of its steps grouped by gap
+// (variance sigma2 (g - 2R) + 2 loc2; no closed form).
+struct GappedSource {
+  const Prepared& d;
+  NoiseModel noise;
 
-EmFit run_em(const Prepared& d, HmmParams p, const NoiseModel& noise, const EmOptions& opt) {
-  const int K = p.states();
-  const int J = static_cast<int>(d.gaps.size());
-  const auto R = static_cast<std::int64_t>(d.s2.size());
-  const double floor = 1e-6 * std::sqrt(d.mean_sq);
-  std::vector<Stats> st(R);
-  EmFit fit;
-  double prev = kNegInf;
-  for (int it = 0;; ++it) {
-    const Model m = make_model(d, p, noise);
-    detail::parallel_for(R, [&](std::int64_t r) {
-      Stats& s = st[r];
-      const std::size_t n = d.s2[r].size();
-      std::vector<double> gamma(n * K);
-      s.g0.assign(K, 0.0);
-      s.G.assign(size_t(J) * K, 0.0);
-      s.SS.assign(size_t(J) * K, 0.0);
-      s.xi.assign(size_t(K) * K, 0.0);
-      s.ll = fb(d, r, m, gamma.data(), s.xi.data(), nullptr);
-      for (int k = 0; k < K; ++k) s.g0[k] = gamma[k];
-      for (std::size_t t = 0; t < n; ++t)
-        for (int k = 0; k < K; ++k) {
-          s.G[d.gi[r][t] * K + k] += gamma[t * K + k];
-          s.SS[d.gi[r][t] * K + k] += gamma[t * K + k] * d.s2[r][t];
-        }
-    });
-    std::vector<double> g0(K, 0.0), G(size_t(J) * K, 0.0), SS(size_t(J) * K, 0.0), xi(size_t(K) * K, 0.0);
-    double ll = 0;
-    for (const Stats& s : st) {
-      ll += s.ll;
-      for (int k = 0; k < K; ++k) g0[k] += s.g0[k];
-      for (std::size_t e = 0; e < G.size(); ++e) G[e] += s.G[e], SS[e] += s.SS[e];
-      for (std::size_t e = 0; e < xi.size(); ++e) xi[e] += s.xi[e];
-    }
-    fit.params = p;
-    fit.loglik = ll;
-    fit.iterations = it;
-    if (it > 0 && std::abs(ll - prev) < opt.tol * static_cast<double>(d.total_steps)) {
-      fit.converged = true;
-      break;
-    }
-    if (it == opt.max_iter) break;
-    prev = ll;
+  std::int64_t tracks() const { return static_cast<std::int64_t>(d.s2.size()); }
+  int groups() const { return static_cast<int>(d.gaps.size()); }
+  std::int64_t steps() const { return d.total_steps; }
+  const std::vector<double>& sq(std::int64_t r) const { return d.s2[r]; }
+  int group(std::int64_t r, std::size_t t) const { return d.gi[r][t]; }
+  int frames(std::int64_t r, std::size_t t) const { return d.gaps[d.gi[r][t]]; }
+  Model model(const HmmParams& p) const { return make_model(d, p, noise); }
+  double estep(const Model& m, std::int64_t r, double* gamma, double* xi) const {
+    return fb(d, static_cast<std::size_t>(r), m, gamma, xi, nullptr);
+  }
+  void update_sigma(const std::vector<double>& G, const std::vector<double>& SS, HmmParams& p) const {
+    const int K = p.states();
+    const int J = groups();
+    const double floor = 1e-6 * std::sqrt(d.mean_sq);
     for (int k = 0; k < K; ++k) {
       detail::GroupedLik gl;
       gl.c = 2 * noise.loc2;
@@ -313,74 +287,30 @@ EmFit run_em(const Prepared& d, HmmParams p, const NoiseModel& noise, const EmOp
       }
       if (tot > 1e-12) p.sigma[k] = std::max(std::sqrt(std::max(gl.argmax(), 0.0)), floor);
     }
-    for (int i = 0; i < K; ++i) {
-      double row = 0;
-      for (int j = 0; j < K; ++j) row += xi[i * K + j];
-      if (row > 0)
-        for (int j = 0; j < K; ++j) p.trans[i * K + j] = xi[i * K + j] / row;
-    }
-    if (opt.fit_init)
-      for (int k = 0; k < K; ++k) p.init[k] = g0[k] / static_cast<double>(R);
   }
-  fit.params = detail::sorted_by_sigma(fit.params);
-  return fit;
-}
-
-void check_options(const char* fn, const EmOptions& opt) {
-  if (opt.max_iter < 0) fail(fn, "max_iter must be >= 0");
-  if (!(opt.tol >= 0)) fail(fn, "tol must be >= 0");
-  if (opt.restarts < 1) fail(fn, "restarts must be >= 1 (got " + std::to_string(opt.restarts) + ")");
-  if (!(opt.init_stay > 0 && opt.init_stay <= 1)) fail(fn, "init_stay must lie in (0, 1]");
-}
+};
 
 // Deterministic start: per-step mean squares per frame S_t / (dims g_t) sorted and cut into K
 // equal-count groups; sigma2_k from the group mean with the noise taken off.
 HmmParams initial_params(const Prepared& d, int K, const NoiseModel& noise, double stay) {
-  const std::int64_t stride = std::max<std::int64_t>(1, d.total_steps / 200000);
-  std::vector<double> v;
-  std::int64_t c = 0;
-  for (std::size_t r = 0; r < d.s2.size(); ++r)
-    for (std::size_t t = 0; t < d.s2[r].size(); ++t)
-      if (c++ % stride == 0) v.push_back(d.s2[r][t] / (d.dims * double(d.gaps[d.gi[r][t]])));
-  std::sort(v.begin(), v.end());
+  const std::vector<double> mean = detail::equal_count_means(GappedSource{d, noise}, d.dims, K);
   const double floor = 1e-3 * std::sqrt(d.mean_sq);
   HmmParams p;
   p.sigma.resize(K);
-  const std::size_t m = v.size();
   for (int g = 0; g < K; ++g) {
-    const std::size_t a = m * g / K, b = std::max(m * (g + 1) / K, a + 1);
-    double s = 0;
-    for (std::size_t i = a; i < b && i < m; ++i) s += v[i];
-    const double var = (s / double(b - a) - 2 * noise.loc2) / (1 - 2 * noise.blur);
+    const double var = (mean[g] - 2 * noise.loc2) / (1 - 2 * noise.blur);
     p.sigma[g] = std::max(std::sqrt(std::max(var, 0.0)), floor);
     if (g > 0) p.sigma[g] = std::max(p.sigma[g], p.sigma[g - 1] * 1.2);
   }
-  p.trans.assign(size_t(K) * K, K > 1 ? (1.0 - stay) / (K - 1) : 1.0);
-  for (int i = 0; i < K; ++i) p.trans[i * K + i] = K > 1 ? stay : 1.0;
-  p.init.assign(K, 1.0 / K);
+  detail::sticky_chain(p, K, stay);
   return p;
 }
 
+// The restarts need no floor of their own here (0): the start's stds are at least 1e-3 of the rms
+// step, and a log-normal factor keeps them positive.
 EmFit fit_prepared(const char* fn, const Prepared& d, int K, const NoiseModel& noise, const EmOptions& opt) {
   if (K < 1) fail(fn, "K must be >= 1 (got " + std::to_string(K) + ")");
-  const HmmParams base = initial_params(d, K, noise, opt.init_stay);
-  EmFit best = run_em(d, base, noise, opt);
-  std::mt19937_64 rng(opt.seed);
-  std::normal_distribution<double> jitter(0.0, 0.5);
-  std::uniform_real_distribution<double> stay(0.5, 0.99);
-  for (int r = 1; r < opt.restarts; ++r) {
-    HmmParams p = base;
-    for (double& s : p.sigma) s = s * std::exp(jitter(rng));
-    std::sort(p.sigma.begin(), p.sigma.end());
-    if (K > 1) {
-      const double a = stay(rng);
-      for (int i = 0; i < K; ++i)
-        for (int j = 0; j < K; ++j) p.trans[i * K + j] = i == j ? a : (1.0 - a) / (K - 1);
-    }
-    EmFit f = run_em(d, p, noise, opt);
-    if (f.loglik > best.loglik) best = std::move(f);
-  }
-  return best;
+  return detail::baum_welch_restarts(GappedSource{d, noise}, initial_params(d, K, noise, opt.init_stay), 0.0, opt);
 }
 
 }  // namespace
@@ -443,16 +373,17 @@ ViterbiPath viterbi_gapped(GappedView s, int dims, const HmmParams& p, const Noi
 EmFit fit_hmm_gapped(std::span<const GappedView> tracks, int dims, int K, const NoiseModel& noise,
                      const EmOptions& opt) {
   detail::check_noise("fit_hmm_gapped", noise.loc2, noise.blur);
-  check_options("fit_hmm_gapped", opt);
+  detail::check_em_options("fit_hmm_gapped", opt);
   return fit_prepared("fit_hmm_gapped", prepare("fit_hmm_gapped", tracks, dims), K, noise, opt);
 }
 
 EmFit fit_hmm_gapped_from(std::span<const GappedView> tracks, int dims, const HmmParams& start,
                           const NoiseModel& noise, const EmOptions& opt) {
   detail::check_noise("fit_hmm_gapped_from", noise.loc2, noise.blur);
-  check_options("fit_hmm_gapped_from", opt);
+  detail::check_em_options("fit_hmm_gapped_from", opt);
   validate(start);
-  return run_em(prepare("fit_hmm_gapped_from", tracks, dims), start, noise, opt);
+  const Prepared d = prepare("fit_hmm_gapped_from", tracks, dims);
+  return detail::baum_welch(GappedSource{d, noise}, start, opt);
 }
 
 BicSelection select_states_bic_gapped(std::span<const GappedView> tracks, int dims, int k_max,
@@ -460,16 +391,9 @@ BicSelection select_states_bic_gapped(std::span<const GappedView> tracks, int di
   const char* fn = "select_states_bic_gapped";
   if (k_max < 1) fail(fn, "k_max must be >= 1 (got " + std::to_string(k_max) + ")");
   detail::check_noise(fn, noise.loc2, noise.blur);
-  check_options(fn, opt);
+  detail::check_em_options(fn, opt);
   const Prepared d = prepare(fn, tracks, dims);
-  BicSelection sel;
-  const double logn = std::log(static_cast<double>(d.total_steps));
-  for (int K = 1; K <= k_max; ++K) {
-    sel.fits.push_back(fit_prepared(fn, d, K, noise, opt));
-    sel.bic.push_back(-2.0 * sel.fits.back().loglik + hmm_parameter_count(K) * logn);
-  }
-  sel.best_K = static_cast<int>(std::min_element(sel.bic.begin(), sel.bic.end()) - sel.bic.begin()) + 1;
-  return sel;
+  return detail::select_by_bic(fn, d.total_steps, k_max, [&](int K) { return fit_prepared(fn, d, K, noise, opt); });
 }
 
 }  // namespace sptrain::baselines
