@@ -2,6 +2,7 @@
 // trajectories. run_eval validates the request, loads or generates the trajectories, runs the
 // model, lets every scorer that applies (eval_scorers.cpp: which methods apply to which spec and
 // labels) score them, and writes eval.json, predictions.csv and the figures.
+#include "engine/seeds.hpp"
 #include "sptrain/evaluate.hpp"
 
 #include <algorithm>
@@ -271,7 +272,7 @@ nlohmann::json run_eval(const EvalRequest& r) {
     have_spec = true;
     if (r.n < 1) throw UsageError("--n: " + std::to_string(r.n) + " is not positive");
     check_trajectory_memory(spec.params, double(r.n), "--n");
-    const uint64_t seed = r.seed ? r.seed : sim::splitmix64((r.run_dir.empty() ? 1 : cfg.data_seed) ^ 0x6576616c75617465ull);
+    const uint64_t seed = r.seed ? r.seed : sim::splitmix64((r.run_dir.empty() ? 1 : cfg.data_seed) ^ seeds::kEval);
     TrajectoryBatch b;
     simulate(spec.params, seed, 0, r.n, r.device.is_cuda() ? r.device : Device::cpu(), b);
     d = eval_data_from_batch(b, r.spec_path.empty() ? r.run_dir + "/spec.toml" : r.spec_path);

@@ -1,5 +1,6 @@
 // `sptrain fit`: per-track estimators, the pooled gapped noisy HMM with bootstrap intervals over
 // tracks, and the outputs (fit.json, tracks.csv, steps.csv, figures, the stdout table).
+#include "engine/seeds.hpp"
 #include "sptrain/fit.hpp"
 
 #include <algorithm>
@@ -170,7 +171,7 @@ FitResult fit_tracks(const TrajectorySet& t, const FitOptions& opt) {
 
     std::vector<StateNumbers> boot;
     if (opt.bootstrap > 0 && t.size() >= 2) {
-      std::mt19937_64 rng(bl::trajectory_seed(opt.seed, 0x626f6f74));
+      std::mt19937_64 rng(bl::trajectory_seed(opt.seed, seeds::kBootstrap));
       std::uniform_int_distribution<std::size_t> pick(0, t.size() - 1);
       bl::EmOptions bem = em;
       bem.max_iter = 100;

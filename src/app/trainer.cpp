@@ -18,6 +18,7 @@
 #include "targets.cuh"
 #include "engine/batch_source.hpp"
 #include "engine/nvtx.hpp"
+#include "engine/seeds.hpp"
 #include "sptrain/baselines.hpp"
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
@@ -36,8 +37,8 @@ namespace {
 
 // Seeds of the three data streams: disjoint purposes of the data seed.
 uint64_t train_seed(const TrainConfig& c) { return c.data_seed; }
-uint64_t val_seed(const TrainConfig& c) { return sim::splitmix64(c.data_seed ^ 0x76616c69646174ull); }
-uint64_t test_seed(const TrainConfig& c) { return sim::splitmix64(c.data_seed ^ 0x7465737473657473ull); }
+uint64_t val_seed(const TrainConfig& c) { return sim::splitmix64(c.data_seed ^ seeds::kValidation); }
+uint64_t test_seed(const TrainConfig& c) { return sim::splitmix64(c.data_seed ^ seeds::kTest); }
 
 struct Dataset {
   std::vector<float> x, y;  // (n, T, C), (n, outputs)
@@ -483,7 +484,7 @@ nlohmann::json Trainer::run() {
     if (c_.fixed) {  // the epoch's shuffle: a pure function of (seed, epoch)
       perm.resize(fixed.n);
       std::iota(perm.begin(), perm.end(), 0);
-      const rng::PhiloxKey key = rng::philox_key(sim::splitmix64(c_.data_seed ^ 0x73687566ull));
+      const rng::PhiloxKey key = rng::philox_key(sim::splitmix64(c_.data_seed ^ seeds::kShuffle));
       for (int64_t i = fixed.n - 1; i > 0; --i) {
         int64_t j = int64_t(rng::uniform_at(key, uint64_t(st_.epoch), uint64_t(i)) * float(i + 1));
         std::swap(perm[i], perm[std::min(j, i)]);
