@@ -7,6 +7,7 @@
 //   m.backward(dy_device);                                         // gradients accumulate in m.grads()
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,17 +15,31 @@
 
 namespace sptrain {
 
+struct LayerPass;
+
+// The built-in layer types (each in src/engine/layers/), for code that recognises them; a layer
+// registered outside the library (sptrain/layer.hpp) is Custom and named by LayerSpec::kind.
 enum class LayerType {
-  Input, Conv1D, Dense, Activation, MaxPool1D, GlobalMaxPool1D, BatchNorm, Concatenate, Flatten, Reshape, Softmax
+  Input, Conv1D, Dense, Activation, MaxPool1D, GlobalMaxPool1D, BatchNorm, Concatenate, Flatten, Reshape, Softmax,
+  Custom
 };
 enum class Padding { Valid, Same, Causal };
 // Mean: every weight 1/fan_in, so a unit starts as the average of its inputs (a windowed mean).
 enum class Init { GlorotUniform, HeNormal, Zeros, Mean };
 
+// Options a registered layer parses for itself (derive, and cast back in the layer).
+struct LayerOptions {
+  virtual ~LayerOptions() = default;
+};
+
+// One layer of a graph: its name, type, inputs and options. kind is the registry name ("conv1d",
+// ..., "input"; make_layer() sets it and type); when empty, the built-in type names the layer.
 struct LayerSpec {
   std::string name;
   LayerType type = LayerType::Input;
+  std::string kind;
   std::vector<std::string> inputs;
+  // Options of the built-in layers (each layer's file says which it reads):
   // Conv1D / Dense
   int filters = 0;  // Conv1D filters, Dense units
   int kernel = 1, stride = 1, dilation = 1;
@@ -41,6 +56,8 @@ struct LayerSpec {
   bool concat_time = false;  // false: along channels (Keras axis=-1); true: along time (axis=1)
   // Reshape target (T, C)
   int reshape_T = 0, reshape_C = 0;
+  // A registered layer's own options (its parse() sets them), shared by copies of the spec.
+  std::shared_ptr<const LayerOptions> options;
 };
 
 struct ModelSpec {
@@ -103,6 +120,7 @@ class Model {
  private:
   struct Node;
   void init_params(uint64_t seed);
+  LayerPass pass(Node& nd, bool training);  // the views handed to nd's Layer
   ModelSpec spec_;
   ModelInfo info_;
   Backend& be_;

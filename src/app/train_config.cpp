@@ -7,6 +7,7 @@
 
 #include "data/toml_config.hpp"
 #include "sptrain/error.hpp"
+#include "sptrain/layer.hpp"
 #include "sptrain/optimizer.hpp"
 #include "sptrain/train.hpp"
 
@@ -18,9 +19,6 @@ const std::vector<std::string> kKeys = {
     "name", "description",
     "data.spec", "data.set", "data.label", "data.mode", "data.train_size", "data.val_size", "data.test_size", "data.seed",
     "model.zoo", "model.output",
-    "layer.*.type", "layer.*.inputs", "layer.*.filters", "layer.*.units", "layer.*.kernel", "layer.*.stride",
-    "layer.*.dilation", "layer.*.padding", "layer.*.bias", "layer.*.activation", "layer.*.alpha", "layer.*.init",
-    "layer.*.pool", "layer.*.momentum", "layer.*.eps", "layer.*.axis", "layer.*.shape",
     "train.batch", "train.micro_batch", "train.epochs", "train.steps_per_epoch", "train.loss", "train.optimizer",
     "train.lr", "train.beta1", "train.beta2", "train.eps", "train.momentum", "train.nesterov", "train.weight_decay", "train.lars_eta", "train.schedule",
     "train.warmup_steps", "train.plateau_factor", "train.plateau_patience", "train.min_lr", "train.clip_norm",
@@ -34,17 +32,13 @@ using cfg::bound;
 using cfg::fmt;
 using cfg::require;
 
-Act parse_act(const std::string& k, const std::string& s) {
-  if (s == "linear") return Act::Linear;
-  if (s == "relu") return Act::ReLU;
-  if (s == "elu") return Act::ELU;
-  if (s == "leaky_relu") return Act::LeakyReLU;
-  if (s == "tanh") return Act::Tanh;
-  if (s == "sigmoid") return Act::Sigmoid;
-  if (s == "softplus") return Act::Softplus;
-  if (s == "sqrt") return Act::Sqrt;
-  if (s == "log") return Act::Log;
-  throw KeyError(k, "'" + s + "' is not an activation", "linear, relu, elu, leaky_relu, tanh, sigmoid, softplus, sqrt or log");
+// kKeys and the [layer.NAME] keys of every registered layer (sptrain/layer.hpp).
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys = kKeys;
+  keys.push_back("layer.*.type");
+  keys.push_back("layer.*.inputs");
+  for (const auto& k : layer_keys()) keys.push_back("layer.*." + k);
+  return keys;
 }
 
 LossKind parse_loss(const std::string& s) {
@@ -104,15 +98,13 @@ void check_train_memory(const TrainConfig& c, const ModelInfo& info) {
   cfg::check_memory("data.test_size", double(c.test_size) * per_example + model);
 }
 
+// The [layer.NAME] sections in file order, after the input; each layer reads its own keys.
 ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, int C_in) {
   ModelSpec m;
   m.name = "custom";
   m.T_in = T_in;
   m.C_in = C_in;
-  LayerSpec in;
-  in.name = "input";
-  in.type = LayerType::Input;
-  m.layers.push_back(in);
+  m.layers.push_back(make_layer("input", "input", {}));
   std::vector<std::string> names;
   for (const auto& k : items.order) {
     if (k.rfind("layer.", 0) != 0) continue;
@@ -121,107 +113,19 @@ ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, 
   }
   for (const auto& name : names) {
     const std::string p = "layer." + name + ".";
-    LayerSpec l;
-    l.name = name;
     if (name == "input") throw KeyError("layer.input", "the name 'input' is reserved for the model input", "another name");
-    std::string type = r.string(p + "type", "");
-    static const std::map<std::string, LayerType> types = {
-        {"conv1d", LayerType::Conv1D}, {"dense", LayerType::Dense}, {"activation", LayerType::Activation},
-        {"maxpool1d", LayerType::MaxPool1D}, {"global_maxpool1d", LayerType::GlobalMaxPool1D},
-        {"batchnorm", LayerType::BatchNorm}, {"concatenate", LayerType::Concatenate}, {"flatten", LayerType::Flatten},
-        {"reshape", LayerType::Reshape}, {"softmax", LayerType::Softmax}};
-    auto it = types.find(type);
-    if (it == types.end())
-      throw KeyError(p + "type", type.empty() ? "missing" : "'" + type + "' is not a layer type",
-                     "conv1d, dense, activation, maxpool1d, global_maxpool1d, batchnorm, concatenate, flatten, reshape, softmax");
-    l.type = it->second;
+    const std::string type = r.string(p + "type", "");
+    const Layer* layer = type == "input" ? nullptr : find_layer(type);
+    if (!layer)
+      throw KeyError(p + "type", type.empty() ? "missing" : "'" + type + "' is not a layer type", cfg::join(layer_types(), ", "));
     if (!r.has(p + "inputs")) throw KeyError(p + "inputs", "missing", "names of earlier layers, or \"input\"");
-    l.inputs = r.strings(p + "inputs");
-    auto allowed = [&](std::set<std::string> keys) {
-      for (const auto& kk : items.order)
-        if (kk.rfind(p, 0) == 0 && !keys.count(kk.substr(p.size())))
-          throw KeyError(kk, "not used by a " + type + " layer", "allowed: " + cfg::join({keys.begin(), keys.end()}, ", "));
-    };
-    // Channels (filters, units) up to kMaxChannels, window sizes (kernel, stride, dilation, pool) up
-    // to kMaxWindow: checked before they are narrowed to int.
-    auto positive = [&](const std::string& k, int64_t def) {
-      int64_t v = r.integer(p + k, def);
-      require(v >= 1, p + k, std::to_string(v) + " is not positive", ">= 1");
-      const bool channels = k == "filters" || k == "units";
-      const int64_t hi = channels ? kMaxChannels : kMaxWindow;
-      require(v <= hi, p + k, std::to_string(v) + " is too large", "at most " + std::to_string(hi));
-      return int(v);
-    };
-    l.activation = parse_act(p + "activation", r.string(p + "activation", "linear"));
-    l.alpha = float(r.number(p + "alpha", l.activation == Act::ELU ? 1.0 : 0.3, -kMaxScalar, kMaxScalar));
-    std::string init = r.string(p + "init", "glorot_uniform");
-    if (init == "glorot_uniform") l.init = Init::GlorotUniform;
-    else if (init == "he_normal") l.init = Init::HeNormal;
-    else if (init == "zeros") l.init = Init::Zeros;
-    else if (init == "mean") l.init = Init::Mean;
-    else throw KeyError(p + "init", "'" + init + "' is not an initializer", "glorot_uniform, he_normal, zeros or mean");
-    switch (l.type) {
-      case LayerType::Conv1D: {
-        allowed({"type", "inputs", "filters", "kernel", "stride", "dilation", "padding", "bias", "activation", "alpha", "init"});
-        require(r.has(p + "filters"), p + "filters", "missing", ">= 1");
-        l.filters = positive("filters", 1);
-        l.kernel = positive("kernel", 1);
-        l.stride = positive("stride", 1);
-        l.dilation = positive("dilation", 1);
-        std::string pad = r.string(p + "padding", "valid");
-        if (pad == "valid") l.padding = Padding::Valid;
-        else if (pad == "same") l.padding = Padding::Same;
-        else if (pad == "causal") l.padding = Padding::Causal;
-        else throw KeyError(p + "padding", "'" + pad + "' is not a padding", "valid, same or causal");
-        l.bias = r.boolean(p + "bias", true);
-        break;
-      }
-      case LayerType::Dense:
-        allowed({"type", "inputs", "units", "bias", "activation", "alpha", "init"});
-        require(r.has(p + "units"), p + "units", "missing", ">= 1");
-        l.filters = positive("units", 1);
-        l.bias = r.boolean(p + "bias", true);
-        break;
-      case LayerType::Activation:
-        allowed({"type", "inputs", "activation", "alpha"});
-        break;
-      case LayerType::MaxPool1D:
-        allowed({"type", "inputs", "pool", "stride"});
-        l.pool = positive("pool", 2);
-        l.pool_stride = positive("stride", l.pool);
-        break;
-      case LayerType::BatchNorm: {
-        allowed({"type", "inputs", "momentum", "eps"});
-        const double mom = r.number(p + "momentum", 0.99), eps = r.number(p + "eps", 1e-3);
-        require(mom >= 0 && mom < 1, p + "momentum", fmt(mom) + " is outside [0, 1)", "");
-        require(eps > 0, p + "eps", fmt(eps) + " is not positive", "> 0");
-        bound(eps, p + "eps", 1e-30, 1);
-        l.momentum = float(mom);
-        l.eps = float(eps);
-        break;
-      }
-      case LayerType::Concatenate: {
-        allowed({"type", "inputs", "axis"});
-        std::string axis = r.string(p + "axis", "channels");
-        if (axis != "channels" && axis != "time") throw KeyError(p + "axis", "'" + axis + "' is not an axis", "channels or time");
-        l.concat_time = axis == "time";
-        break;
-      }
-      case LayerType::Reshape: {
-        allowed({"type", "inputs", "shape"});
-        require(r.has(p + "shape"), p + "shape", "missing", "[T, C]");
-        auto v = r.int_list(p + "shape");
-        require(v.size() == 2, p + "shape", std::to_string(v.size()) + " values", "[T, C]");
-        for (int64_t x : v)
-          require(x >= 1 && x <= (int64_t(1) << 30), p + "shape", std::to_string(x) + " is out of range", "[T, C], each 1 to 2^30");
-        l.reshape_T = int(v[0]);
-        l.reshape_C = int(v[1]);
-        break;
-      }
-      default:
-        allowed({"type", "inputs"});
-        break;
-    }
+    LayerSpec l = make_layer(name, type, r.strings(p + "inputs"));
+    std::set<std::string> keys = {"type", "inputs"};
+    for (const auto& k : layer->keys()) keys.insert(k);
+    for (const auto& kk : items.order)
+      if (kk.rfind(p, 0) == 0 && !keys.count(kk.substr(p.size())))
+        throw KeyError(kk, "not used by a " + type + " layer", "allowed: " + cfg::join({keys.begin(), keys.end()}, ", "));
+    layer->parse(LayerTable(r, name), l);
     m.layers.push_back(l);
   }
   if (m.layers.size() < 2) throw KeyError("model.zoo", "no model given", "model.zoo or [layer.NAME] sections");
@@ -241,8 +145,9 @@ int TrainConfig::target_steps() const { return label == LabelKind::StepState ? s
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
   cfg::Items items;
-  cfg::read_items(cfg::read_file(path, "config"), items, kKeys, "config", path);
-  for (const auto& ov : overrides) cfg::apply_override(ov, items, kKeys);
+  const std::vector<std::string> keys = config_keys();
+  cfg::read_items(cfg::read_file(path, "config"), items, keys, "config", path);
+  for (const auto& ov : overrides) cfg::apply_override(ov, items, keys);
   cfg::Reader r(items);
   TrainConfig c;
   c.source = path;

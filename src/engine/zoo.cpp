@@ -11,24 +11,17 @@
 //   model2_nobn: model2 without BatchNorm (the report's 3.4.2 notebook: 188,801 parameters with one
 //           regression output); model2_nobn_nok20: also without the kernel-20 branch (3.4.1: 171,745).
 #include "sptrain/error.hpp"
+#include "sptrain/layer.hpp"
 #include "sptrain/model.hpp"
 
 namespace sptrain {
 
 namespace {
 
-LayerSpec input_layer() {
-  LayerSpec l;
-  l.name = "input";
-  l.type = LayerType::Input;
-  return l;
-}
+LayerSpec input_layer() { return make_layer("input", "input", {}); }
 
 LayerSpec conv(std::string name, std::string in, int filters, int kernel, int dilation, Padding pad, Act act, Init init) {
-  LayerSpec l;
-  l.name = std::move(name);
-  l.type = LayerType::Conv1D;
-  l.inputs = {std::move(in)};
+  LayerSpec l = make_layer(name, "conv1d", {std::move(in)});
   l.filters = filters;
   l.kernel = kernel;
   l.dilation = dilation;
@@ -38,16 +31,8 @@ LayerSpec conv(std::string name, std::string in, int filters, int kernel, int di
   return l;
 }
 
-LayerSpec simple(std::string name, LayerType t, std::vector<std::string> in) {
-  LayerSpec l;
-  l.name = std::move(name);
-  l.type = t;
-  l.inputs = std::move(in);
-  return l;
-}
-
 LayerSpec dense(std::string name, std::string in, int units, Act act, Init init) {
-  LayerSpec l = simple(std::move(name), LayerType::Dense, {std::move(in)});
+  LayerSpec l = make_layer(name, "dense", {std::move(in)});
   l.filters = units;
   l.activation = act;
   l.init = init;
@@ -64,16 +49,16 @@ ModelSpec model1(int T_in, int C_in) {
   for (int k : {2, 3, 4, 10}) {
     std::string c = "conv_k" + std::to_string(k), p = "pool_k" + std::to_string(k);
     m.layers.push_back(conv(c, "input", 1, k, 1, Padding::Valid, Act::ReLU, Init::GlorotUniform));
-    LayerSpec pool = simple(p, LayerType::MaxPool1D, {c});
+    LayerSpec pool = make_layer(p, "maxpool1d", {c});
     pool.pool = 2;
     pool.pool_stride = 2;
     m.layers.push_back(pool);
     pooled.push_back(p);
   }
-  LayerSpec cat = simple("concat", LayerType::Concatenate, pooled);
+  LayerSpec cat = make_layer("concat", "concatenate", pooled);
   cat.concat_time = true;
   m.layers.push_back(cat);
-  m.layers.push_back(simple("flatten", LayerType::Flatten, {"concat"}));
+  m.layers.push_back(make_layer("flatten", "flatten", {"concat"}));
   m.layers.push_back(dense("dense_50", "flatten", 50, Act::ReLU, Init::GlorotUniform));
   m.layers.push_back(dense("output", "dense_50", 1, Act::ReLU, Init::GlorotUniform));
   return m;
@@ -105,16 +90,16 @@ ModelSpec model2(int T_in, int C_in, int outputs, bool regression, bool batchnor
       m.layers.push_back(conv(c, prev, 32, b.kernel, b.dilations[i], b.pad, Act::ReLU, Init::HeNormal));
       prev = c;
       if (batchnorm) {
-        LayerSpec bn = simple("bn_" + tag, LayerType::BatchNorm, {c});
+        LayerSpec bn = make_layer("bn_" + tag, "batchnorm", {c});
         m.layers.push_back(bn);
         prev = bn.name;
       }
     }
     std::string g = "gmax_k" + std::to_string(b.kernel);
-    m.layers.push_back(simple(g, LayerType::GlobalMaxPool1D, {prev}));
+    m.layers.push_back(make_layer(g, "global_maxpool1d", {prev}));
     pooled.push_back(g);
   }
-  m.layers.push_back(simple("concat", LayerType::Concatenate, pooled));
+  m.layers.push_back(make_layer("concat", "concatenate", pooled));
   m.layers.push_back(dense("dense_512", "concat", 512, Act::ReLU, Init::HeNormal));
   m.layers.push_back(dense("dense_128", "dense_512", 128, Act::ReLU, Init::HeNormal));
   m.layers.push_back(dense("output", "dense_128", outputs, regression ? Act::ReLU : Act::Linear, Init::HeNormal));

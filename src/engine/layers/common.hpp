@@ -1,0 +1,40 @@
+// Pieces shared by the built-in layers: option parsing (positive sizes, activations,
+// initializers), weight initialization, the fused activation of Conv1D / Dense, and the factories
+// that the registry lists.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "sptrain/layer.hpp"
+
+namespace sptrain::layers {
+
+// "layer.NAME.k", for errors of shape inference.
+inline std::string key(const LayerSpec& l, const std::string& k) { return "layer." + l.name + "." + k; }
+
+// Channels (filters, units) up to kMaxChannels, window sizes (kernel, stride, dilation, pool) up
+// to kMaxWindow: checked before they are narrowed to int.
+int positive_option(const LayerTable& t, const std::string& k, int64_t def);
+// A size already parsed (or set by the zoo) that must be >= 1.
+void require_positive(const LayerSpec& l, int v, const std::string& k);
+// `activation` (default linear) and `alpha` (ELU 1.0, LeakyReLU 0.3).
+void parse_activation(const LayerTable& t, LayerSpec& l);
+// `init` (default glorot_uniform).
+void parse_init(const LayerTable& t, LayerSpec& l);
+// Fills nw weights of a layer with fan_in and fan_out by init.
+void init_weights(const LayerInit& c, Init init, int64_t fan_in, int64_t fan_out, int64_t nw);
+
+// The built-in layers, in the order the registry lists them.
+std::shared_ptr<const Layer> input_layer();
+std::shared_ptr<const Layer> conv1d_layer();
+std::shared_ptr<const Layer> dense_layer();
+std::shared_ptr<const Layer> activation_layer();
+std::shared_ptr<const Layer> maxpool1d_layer();
+std::shared_ptr<const Layer> global_maxpool1d_layer();
+std::shared_ptr<const Layer> batchnorm_layer();
+std::shared_ptr<const Layer> concatenate_layer();
+std::shared_ptr<const Layer> flatten_layer();
+std::shared_ptr<const Layer> reshape_layer();
+std::shared_ptr<const Layer> softmax_layer();
+
+}  // namespace sptrain::layers
