@@ -126,6 +126,16 @@ class Layer {
     (void)l;
     return {};
   }
+  // Receptive field through this layer: on entry the largest (field, jump) of its inputs (field:
+  // input steps one output step sees; jump: input steps between neighbouring output steps); a
+  // layer widens them. The default is a per-step layer (no change); a layer whose outputs see the
+  // whole input (global pooling, flatten) sets field to kWholeInput.
+  static constexpr int64_t kWholeInput = int64_t(1) << 40;
+  virtual void receptive_field(const LayerSpec& l, int64_t& field, int64_t& jump) const {
+    (void)l;
+    (void)field;
+    (void)jump;
+  }
   // The summary prints "(None, C)" instead of "(None, T, C)".
   virtual bool flat_summary() const { return false; }
   virtual void init(const LayerSpec& l, const LayerInit& c) const {
@@ -147,6 +157,8 @@ std::vector<std::string> layer_keys();
 // The Layer of a spec: by l.kind, or by the built-in l.type when kind is empty. Throws KeyError
 // ("layer.NAME.type") for an unknown kind.
 const Layer& layer_of(const LayerSpec& l);
+// Input steps one output step of the model sees (Layer::kWholeInput when every one).
+int64_t receptive_field(const ModelSpec& spec);
 // A spec of the registered type `type` (kind and type set), named, with its inputs.
 LayerSpec make_layer(const std::string& name, const std::string& type, std::vector<std::string> inputs);
 

@@ -20,6 +20,7 @@
 
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/error.hpp"
+#include "sptrain/layer.hpp"
 #include "sptrain/optimizer.hpp"
 #include "sptrain/features.hpp"
 #include "sptrain/io.hpp"
@@ -89,35 +90,6 @@ SigmaRange training_sigma_range(const SimParams& p) {
 }
 
 // The receptive field of the model's output, in input time steps (INT_MAX with global pooling).
-int64_t receptive_field(const ModelSpec& spec) {
-  std::map<std::string, std::pair<int64_t, int64_t>> rf;  // layer -> (field, jump)
-  const int64_t inf = int64_t(1) << 40;
-  for (const auto& l : spec.layers) {
-    int64_t f = 1, j = 1;
-    for (const auto& in : l.inputs) {
-      auto it = rf.find(in);
-      if (it != rf.end()) f = std::max(f, it->second.first), j = std::max(j, it->second.second);
-    }
-    switch (l.type) {
-      case LayerType::Conv1D:
-        f += int64_t(l.kernel - 1) * l.dilation * j;
-        j *= l.stride;
-        break;
-      case LayerType::MaxPool1D:
-        f += int64_t(l.pool - 1) * j;
-        j *= l.pool_stride ? l.pool_stride : l.pool;
-        break;
-      case LayerType::GlobalMaxPool1D:
-      case LayerType::Flatten:
-      case LayerType::Reshape: f = inf; break;
-      default: break;
-    }
-    rf[l.name] = {std::min(f, inf), j};
-  }
-  const std::string out = spec.output.empty() ? spec.layers.back().name : spec.output;
-  return rf.count(out) ? rf[out].first : inf;
-}
-
 double median(std::vector<double> v) {
   if (v.empty()) return std::nan("");
   std::sort(v.begin(), v.end());
@@ -247,7 +219,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
           ++short_segments;
           continue;
         }
-        if (rf < (int64_t(1) << 40) && len - 1 < rf) ++thin_segments;
+        if (rf < Layer::kWholeInput && len - 1 < rf) ++thin_segments;
         pieces.push_back({i, a, int(len)});
       } else {
         if (len < L) {
@@ -358,7 +330,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
   pj["model"] = {{"any_length", model.any_length()},
                  {"training_length", L},
                  {"minimum_length", model.any_length() ? model.min_length() : L},
-                 {"receptive_field_steps", rf < (int64_t(1) << 40) ? nlohmann::json(rf) : nlohmann::json("whole input")},
+                 {"receptive_field_steps", rf < Layer::kWholeInput ? nlohmann::json(rf) : nlohmann::json("whole input")},
                  {"dims", sp.dims},
                  {"runs_on", window_rule}};
   pj["units"] = {{"space", unit},

@@ -36,6 +36,10 @@ class Conv1D : public Layer {
  public:
   std::string keras_name() const override { return "Conv1D"; }
   LayerType type() const override { return LayerType::Conv1D; }
+  void receptive_field(const LayerSpec& l, int64_t& field, int64_t& jump) const override {
+    field += int64_t(l.kernel - 1) * l.dilation * jump;
+    jump *= l.stride;
+  }
   std::vector<std::string> keys() const override {
     return {"filters", "kernel", "stride", "dilation", "padding", "bias", "activation", "alpha", "init"};
   }

@@ -10,6 +10,7 @@ class GlobalMaxPool1D : public Layer {
  public:
   std::string keras_name() const override { return "GlobalMaxPooling1D"; }
   LayerType type() const override { return LayerType::GlobalMaxPool1D; }
+  void receptive_field(const LayerSpec&, int64_t& field, int64_t&) const override { field = kWholeInput; }
   LayerShape infer(const LayerSpec&, const std::vector<Shape>& in) const override { return {{1, in[0].C}, 0, 0}; }
   LayerBuffers buffers(const LayerSpec&) const override {
     LayerBuffers b;

@@ -13,6 +13,10 @@ class MaxPool1D : public Layer {
  public:
   std::string keras_name() const override { return "MaxPooling1D"; }
   LayerType type() const override { return LayerType::MaxPool1D; }
+  void receptive_field(const LayerSpec& l, int64_t& field, int64_t& jump) const override {
+    field += int64_t(l.pool - 1) * jump;
+    jump *= pool_stride(l);
+  }
   std::vector<std::string> keys() const override { return {"pool", "stride"}; }
   void parse(const LayerTable& t, LayerSpec& l) const override {
     l.pool = positive_option(t, "pool", 2);

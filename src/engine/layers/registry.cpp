@@ -91,6 +91,21 @@ const Layer& layer_of(const LayerSpec& l) {
   throw KeyError("layer." + l.name + ".type", "a custom layer without a kind", "the name it was registered under");
 }
 
+int64_t receptive_field(const ModelSpec& spec) {
+  std::map<std::string, std::pair<int64_t, int64_t>> rf;  // layer -> (field, jump)
+  for (const auto& l : spec.layers) {
+    int64_t f = 1, j = 1;
+    for (const auto& in : l.inputs) {
+      auto it = rf.find(in);
+      if (it != rf.end()) f = std::max(f, it->second.first), j = std::max(j, it->second.second);
+    }
+    if (l.type != LayerType::Input) layer_of(l).receptive_field(l, f, j);
+    rf[l.name] = {std::min(f, Layer::kWholeInput), j};
+  }
+  const std::string out = spec.output.empty() ? spec.layers.back().name : spec.output;
+  return rf.count(out) ? rf[out].first : Layer::kWholeInput;
+}
+
 LayerSpec make_layer(const std::string& name, const std::string& type, std::vector<std::string> inputs) {
   LayerSpec l;
   l.name = name;

@@ -11,6 +11,8 @@ namespace {
 
 class View : public Layer {
  public:
+  // Every output element may come from any input step.
+  void receptive_field(const LayerSpec&, int64_t& field, int64_t&) const override { field = kWholeInput; }
   LayerBuffers buffers(const LayerSpec&) const override {
     LayerBuffers b;
     b.alias = true;
