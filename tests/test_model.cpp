@@ -308,3 +308,22 @@ TEST(LayerRegistry, ARegisteredLayerTrainsOnCuda) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
   expect_reversed_model_trains(Device::cuda(0));
 }
+
+// The receptive field is each layer's own: conv kernel 3 dilation 2 (field 1 + 2*2 = 5), then a
+// pool of 2 stride 2 (5 + 1 = 6, jump 2), then conv kernel 2 (6 + 1*2 = 8); a global pool sees all.
+TEST(Model, ReceptiveFieldComposesPerLayer) {
+  ModelSpec s;
+  s.T_in = 64;
+  s.C_in = 1;
+  s.layers.push_back(make_layer("input", "input", {}));
+  LayerSpec c1 = make_layer("c1", "conv1d", {"input"});
+  c1.filters = 4, c1.kernel = 3, c1.dilation = 2;
+  LayerSpec p = make_layer("p", "maxpool1d", {"c1"});
+  p.pool = 2, p.pool_stride = 2;
+  LayerSpec c2 = make_layer("c2", "conv1d", {"p"});
+  c2.filters = 4, c2.kernel = 2;
+  s.layers.insert(s.layers.end(), {c1, p, c2});
+  EXPECT_EQ(receptive_field(s), 8);
+  s.layers.push_back(make_layer("g", "global_maxpool1d", {"c2"}));
+  EXPECT_EQ(receptive_field(s), Layer::kWholeInput);
+}
