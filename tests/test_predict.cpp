@@ -343,3 +343,20 @@ TEST(Predict, NegativeRegressionOutputIsReported) {
   EXPECT_LT(std::stod(tr[1][col(tr[0], "model_step_sigma_px")]), 0.0);
   EXPECT_TRUE(warned(pj, "1 of 1 model outputs (step_sigma_px) are negative or not finite")) << pj["warnings"].dump();
 }
+
+// The training range of step sizes covers the whole broad prior: tracks drawn from the broad model's
+// own spec (states a D ratio of 3-30 apart, localization noise and blur drawn per track) raise no
+// step-size warning. Before the ratio and the drawn noise and blur were counted, 19 of these 400
+// tracks were reported outside the range.
+TEST(Predict, TracksFromTheTrainingPriorAreInItsRange) {
+  const fs::path model = fs::path(SPTRAIN_SOURCE_DIR) / "models" / "broad-2state-2d";
+  Tmp t;
+  SimSpec s = load_spec((model / "spec.toml").string());
+  TrajectoryBatch b;
+  simulate(s.params, 9, 0, 400, Device::cpu(), b);
+  write_batch_csv(b, (t.p / "broad.csv").string());
+  PredictRequest r = request(t.p, "broad.csv");
+  r.run_dir = model.string();
+  const nlohmann::json pj = run_predict(r);
+  EXPECT_FALSE(warned(pj, "the model was trained on")) << pj["warnings"].dump();
+}

@@ -80,16 +80,30 @@ SigmaRange training_sigma_range(const SimParams& p) {
       break;
     }
   }
-  const double blur = 1.0 - double(p.exposure) / 3.0, n2 = 2.0 * double(p.loc_noise) * p.loc_noise;
-  r.lo = std::sqrt(lo * lo * blur + n2);
-  r.hi = std::sqrt(hi * hi * blur + n2);
-  if (p.loc_noise > 0) w << ", localization noise " << fmt(p.loc_noise);
-  if (p.exposure > 0) w << ", exposure " << fmt(p.exposure);
+  // Per-trajectory ratios between neighbouring states (states.D_ratio): the first state is drawn
+  // from the prior, each next one r times larger, so the states span lo * r_low^(K-1) to
+  // hi * r_high^(K-1).
+  if (p.ratio_low > 0 && p.n_states > 1) {
+    const int k = p.n_states - 1;
+    lo = std::min(lo, lo * std::pow(double(p.ratio_low), k));
+    hi = std::max(hi, hi * std::pow(double(p.ratio_high), k));
+    w << ", step-size ratio between states " << fmt(p.ratio_low) << "-" << fmt(p.ratio_high);
+  }
+  // Noise and blur drawn per trajectory: the smallest apparent step size has the least noise and
+  // the most blur, the largest the most noise and no more blur than the least drawn exposure.
+  const bool noise_drawn = p.noise_prior != PriorKind::Fixed, exposure_drawn = p.exposure_range != 0;
+  const double noise_lo = noise_drawn ? p.noise_low : p.loc_noise, noise_hi = noise_drawn ? p.noise_high : p.loc_noise;
+  const double exp_lo = exposure_drawn ? p.exposure_low : p.exposure, exp_hi = exposure_drawn ? p.exposure_high : p.exposure;
+  r.lo = std::sqrt(lo * lo * (1.0 - exp_hi / 3.0) + 2.0 * noise_lo * noise_lo);
+  r.hi = std::sqrt(hi * hi * (1.0 - exp_lo / 3.0) + 2.0 * noise_hi * noise_hi);
+  if (noise_drawn) w << ", localization noise " << fmt(noise_lo) << "-" << fmt(noise_hi);
+  else if (p.loc_noise > 0) w << ", localization noise " << fmt(p.loc_noise);
+  if (exposure_drawn) w << ", exposure " << fmt(exp_lo) << "-" << fmt(exp_hi);
+  else if (p.exposure > 0) w << ", exposure " << fmt(p.exposure);
   r.what = w.str();
   return r;
 }
 
-// The receptive field of the model's output, in input time steps (INT_MAX with global pooling).
 double median(std::vector<double> v) {
   if (v.empty()) return std::nan("");
   std::sort(v.begin(), v.end());
