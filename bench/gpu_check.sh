@@ -3,7 +3,7 @@
 #   bench/gpu_check.sh RESULTS_DIR [BUILD_DIR]
 # Expects a build made on a development machine (scripts/build.sh with -DCMAKE_CUDA_ARCHITECTURES=90,
 # then scripts/pack_gpu_bundle.sh BUILD_DIR; carry BUILD_DIR/gpu_bundle.tar.xz, which holds
-# bin/{sptrain,test_parity_gpu,test_parity_ops_gpu,test_parity_train_gpu,test_simulate,bench_simulate}
+# bin/{sptrain,test_parity_gpu,test_parity_ops_gpu,test_parity_train_gpu,test_model,test_simulate,bench_simulate}
 # and lib/libgomp: OpenBLAS, GoogleTest and cudart are linked statically, cuRAND/cuDNN/cuBLAS come
 # from the machine's own copies or PyTorch's nvidia wheels). In order of importance:
 #   1. the `gpu`-labelled parity tests (ops, models, device batch source, whole training runs);
@@ -81,6 +81,8 @@ run info 20 "$build/bin/sptrain" info
 run gpu_tests 60 "$build/bin/test_parity_gpu" --gtest_color=no
 run gpu_ops_tests 90 "$build/bin/test_parity_ops_gpu" --gtest_color=no
 run gpu_train_tests 90 "$build/bin/test_parity_train_gpu" --gtest_color=no
+# A layer registered at run time (defined in the test file) on the CUDA backend.
+run gpu_layer_registry 30 "$build/bin/test_model" --gtest_color=no --gtest_filter='*OnCuda*'
 # A short CUDA training run end to end (fresh data on the device, graphs, checkpoints, test set).
 run train_smoke 40 "$build/bin/sptrain" train --config "$root/bench/configs/train_m2.toml" --run-dir "$res/train_smoke" \
   --force --device cuda --set train.epochs=2 --set train.steps_per_epoch=5 --set train.batch=512 --set train.micro_batch=128

@@ -7,7 +7,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
-bins="sptrain test_parity_gpu test_parity_ops_gpu test_parity_train_gpu test_simulate bench_simulate"
+bins="sptrain test_parity_gpu test_parity_ops_gpu test_parity_train_gpu test_model test_simulate bench_simulate"
 for b in $bins; do [ -x "$build/bin/$b" ] || { echo "missing $build/bin/$b (build first: scripts/build.sh)" >&2; exit 1; }; done
 # libgomp (OpenMP of the CPU backend) travels too: a GPU machine's image may lack it. gpu_check.sh
 # puts bundle/lib last on the library path, so a system copy wins where there is one.
