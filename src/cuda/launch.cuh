@@ -1,0 +1,26 @@
+// Launch helpers of the CUDA backend's kernels (src/cuda/ops_*.cu): the block size, the grid for a
+// grid-stride loop over n items, the launch check, and the grid-stride loop itself.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "cuda/check.hpp"
+#include "hd.cuh"
+
+namespace sptrain::cuda {
+
+constexpr int kThreads = 256;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Blocks of kThreads for a grid-stride loop over n items.
+inline unsigned grid_for(int64_t n) { return unsigned(grid_blocks(n, kThreads)); }
+
+inline void check_launch() { SPTRAIN_CUDA_CHECK(cudaPeekAtLastError()); }
+
+}  // namespace sptrain::cuda
+
+// for (int64_t i = global thread index; i < n; i += total threads): every kernel's loop over n items.
+#define SPTRAIN_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
