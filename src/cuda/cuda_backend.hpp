@@ -6,7 +6,8 @@
 // double whose launch shape depends only on the problem size, with no atomics: results repeat
 // exactly run to run, which exact resume relies on. No method allocates device memory after the
 // first call with a given shape, and no method that returns void synchronizes with the host, so a
-// training step made of them can be captured in a CUDA graph. Host-only header.
+// training step made of them can be captured in a CUDA graph. The ops are defined in ops_<family>.cu,
+// one file per op family paired with src/cpu/ops_<family>.cpp; reductions in reduce.cuh. Host-only header.
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -104,7 +105,7 @@ class CudaBackend final : public Backend {
   void copy_sync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
   // Uploads (lr, t, no clip) as step scalars for adam_step/sgd_step; returns their device address.
   const double* host_step_scalars(float lr, int64_t t);
-  struct Impl;  // kernels' scratch (reduction buffers, transposed weights), in cuda_backend.cu
+  struct Impl;  // kernels' scratch (reduction buffers, transposed weights), in backend_scratch.hpp
   int ordinal_;
   MathMode math_;
   cudaStream_t stream_ = nullptr;
