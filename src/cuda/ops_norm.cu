@@ -35,7 +35,7 @@ __global__ void bn_backward_kernel(int64_t rows, int C, const float* x, const fl
 
 // invstd[c] = 1 / sqrt(running_var[c] + eps) in double, as the CPU.
 __global__ void bn_infer_invstd_kernel(int C, const float* running_var, float eps, float* invstd) {
-  SPTRAIN_GRID_STRIDE(c, C) invstd[c] = float(1.0 / sqrt(double(running_var[c]) + double(eps)));
+  SPTRAIN_GRID_STRIDE(c, C) invstd[c] = ops::bn_invstd(double(running_var[c]), eps);
 }
 
 struct DeviationTerm {  // sum of (x - mean)^2, mean in double
@@ -54,7 +54,7 @@ struct BnBackwardTerm {  // sum of dy, sum of dy * xhat (xhat in float, as the C
   const float* invstd;
   __device__ void operator()(int64_t i, int c, double* acc) const {
     const float g = dy[i];
-    const float xhat = (x[i] - mean[c]) * invstd[c];
+    const float xhat = ops::bn_xhat(x[i], mean[c], invstd[c]);
     acc[0] += double(g);
     acc[1] += double(g) * double(xhat);
   }
@@ -66,7 +66,7 @@ struct BnMeanFin {
   __device__ void operator()(int c, const double* s) const { mean[c] = s[0] / rows; }
 };
 
-// The CPU's per-channel statistics step of batchnorm_forward_train.
+// The per-channel statistics step of batchnorm_forward_train (bn_train_stats, as the CPU).
 struct BnVarFin {
   const double* mean;
   int64_t rows;
@@ -78,18 +78,8 @@ struct BnVarFin {
   float* running_mean;
   float* running_var;
   __device__ void operator()(int c, const double* s) const {
-    const double var = s[0] / double(rows);  // biased: normalizes the batch
-    const double unbias = rows > 1 ? double(rows) / double(rows - 1) : 1.0;
-    const float mc = float(mean[c]);
-    const float ic = float(1.0 / sqrt(var + double(eps)));
-    m[c] = mc;
-    inv[c] = ic;
-    if (save_mean) save_mean[c] = mc;
-    if (save_invstd) save_invstd[c] = ic;
-    if (running_mean)
-      running_mean[c] = float(double(momentum) * running_mean[c] + (1.0 - double(momentum)) * mean[c]);
-    if (running_var)
-      running_var[c] = float(double(momentum) * running_var[c] + (1.0 - double(momentum)) * var * unbias);
+    ops::bn_train_stats(c, mean[c], s[0], rows, eps, momentum, m, inv, save_mean, save_invstd, running_mean,
+                        running_var);
   }
 };
 
@@ -99,12 +89,7 @@ struct BnBackwardFin {
   float* mdyx;
   float* dgamma;
   float* dbeta;
-  __device__ void operator()(int c, const double* s) const {
-    mdy[c] = float(s[0] / rows);
-    mdyx[c] = float(s[1] / rows);
-    if (dbeta) dbeta[c] += float(s[0]);
-    if (dgamma) dgamma[c] += float(s[1]);
-  }
+  __device__ void operator()(int c, const double* s) const { ops::bn_backward_stats(c, s[0], s[1], rows, mdy, mdyx, dgamma, dbeta); }
 };
 
 }  // namespace

@@ -16,16 +16,14 @@ namespace {
 
 // --- optimizers ---
 
-// Step scalars read on the device: the clip factor of CpuBackend's clip_in_place (double, then
-// the float factor) and lr. Computed once per block by thread 0.
+// Step scalars read on the device: the clip factor (ops::clip_factor, 1 = no clip) and lr.
+// Computed once per block by thread 0.
 struct DevStep {
   float lr, lr_t, factor;
-  bool clip;
 };
 
 __device__ void load_step(const double* s, bool adam, float b1, float b2, DevStep& out) {
   out.factor = ops::clip_factor(s[kClipNorm], s[kGradSq]);
-  out.clip = out.factor != 1.0f;
   out.lr = float(s[kLr]);
   if (adam) {
     out.lr_t = ops::adam_rate(out.lr, b1, b2, int64_t(s[kT]));
@@ -34,31 +32,13 @@ __device__ void load_step(const double* s, bool adam, float b1, float b2, DevSte
   }
 }
 
-// g[i] after clipping, written back (the float product scale() writes) when the clip applies.
-__device__ inline float clipped_grad(float* g, int64_t i, bool clip, float factor) {
-  float gi = g[i];
-  if (clip) {
-    gi *= factor;
-    g[i] = gi;
-  }
-  return gi;
-}
-
 __global__ void adam_dev_kernel(float* p, float* g, float* m, float* v, int64_t n, float b1, float b2, float eps,
                                 const double* s) {
   __shared__ DevStep st;
   if (threadIdx.x == 0) load_step(s, true, b1, b2, st);
   __syncthreads();
-  const bool clip = st.clip;
   const float factor = st.factor, lr_t = st.lr_t;
-  SPTRAIN_GRID_STRIDE(i, n) {
-    const float gi = clipped_grad(g, i, clip, factor);
-    float pi = p[i], mi = m[i], vi = v[i];
-    ops::adam_update(pi, gi, mi, vi, lr_t, b1, b2, eps);
-    p[i] = pi;
-    m[i] = mi;
-    v[i] = vi;
-  }
+  SPTRAIN_GRID_STRIDE(i, n) ops::adam_step_at(p, g, m, v, i, factor, lr_t, b1, b2, eps);
 }
 
 __global__ void lamb_direction_kernel(const float* p, float* g, float* m, float* v, float* u, int64_t n, float b1,
@@ -71,15 +51,8 @@ __global__ void lamb_direction_kernel(const float* p, float* g, float* m, float*
     bc[1] = ops::bias_correction(b2, int64_t(s[kT]));
   }
   __syncthreads();
-  const bool clip = st.clip;
   const float factor = st.factor, bc1 = bc[0], bc2 = bc[1];
-  SPTRAIN_GRID_STRIDE(i, n) {
-    const float gi = clipped_grad(g, i, clip, factor);
-    float mi = m[i], vi = v[i];
-    u[i] = ops::lamb_direction(p[i], gi, mi, vi, b1, b2, eps, wd, bc1, bc2);
-    m[i] = mi;
-    v[i] = vi;
-  }
+  SPTRAIN_GRID_STRIDE(i, n) ops::lamb_direction_at(p, g, m, v, u, i, factor, b1, b2, eps, wd, bc1, bc2);
 }
 
 __global__ void trust_step_kernel(float* p, const float* u, int64_t n, const double* norms2, const double* s) {
@@ -87,7 +60,7 @@ __global__ void trust_step_kernel(float* p, const float* u, int64_t n, const dou
   if (threadIdx.x == 0) step = float(s[kLr]) * ops::lamb_trust(norms2[0], norms2[1]);
   __syncthreads();
   const float k = step;
-  SPTRAIN_GRID_STRIDE(i, n) p[i] -= k * u[i];
+  SPTRAIN_GRID_STRIDE(i, n) ops::trust_update(p[i], u[i], k);
 }
 
 __global__ void lars_step_kernel(float* p, const float* g, float* vel, int64_t n, const double* norms2, float eta,
@@ -112,21 +85,8 @@ __global__ void sgd_dev_kernel(float* p, float* g, float* vel, int64_t n, float 
   __shared__ DevStep st;
   if (threadIdx.x == 0) load_step(s, false, 0.0f, 0.0f, st);
   __syncthreads();
-  const bool clip = st.clip;
   const float factor = st.factor, lr = st.lr;
-  SPTRAIN_GRID_STRIDE(i, n) {
-    const float gi = clipped_grad(g, i, clip, factor);
-    float pi = p[i];
-    if (vel) {
-      float vi = vel[i];
-      ops::sgd_update(pi, gi, vi, lr, momentum, nesterov);
-      vel[i] = vi;
-    } else {
-      float v0 = 0.0f;
-      ops::sgd_update(pi, gi, v0, lr, 0.0f, nesterov);
-    }
-    p[i] = pi;
-  }
+  SPTRAIN_GRID_STRIDE(i, n) ops::sgd_step_at(p, g, vel, i, factor, lr, momentum, nesterov);
 }
 
 }  // namespace

@@ -33,10 +33,10 @@ __global__ void maxpool_backward_kernel(int64_t N, int T_in, int T_out, int C, c
   SPTRAIN_GRID_STRIDE(j, N * C) {
     const int64_t n = j / C;
     const int c = int(j - n * C);
-    float* dxn = dx + n * T_in * C + c;
-    for (int t = 0; t < T_in; ++t) dxn[int64_t(t) * C] = 0.0f;
-    const int64_t o0 = n * T_out * C + c;
-    for (int t = 0; t < T_out; ++t) dxn[int64_t(argmax[o0 + int64_t(t) * C]) * C] += dy[o0 + int64_t(t) * C];
+    float* dxn = dx + n * T_in * C;
+    for (int t = 0; t < T_in; ++t) dxn[int64_t(t) * C + c] = 0.0f;
+    const int64_t o0 = n * T_out * C;
+    for (int t = 0; t < T_out; ++t) ops::pool_scatter(argmax + o0, dy + o0, C, t, c, dxn);
   }
 }
 
