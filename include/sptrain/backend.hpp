@@ -95,6 +95,9 @@ class Backend {
   // paid once); `ops` must then not synchronize, allocate, or read results on the host. The CPU
   // backend calls ops(). Graphs live until the backend is destroyed.
   virtual void run_captured(int key, const std::function<void()>& ops) { ops(); }
+  // The stream the backend's ops run on, as an opaque handle (a cudaStream_t for CUDA; null on the
+  // CPU), for device code outside the backend (the GPU batch source) that must run in the same order.
+  virtual void* native_stream() { return nullptr; }
   // Device memory (free, total) in bytes; the CPU backend reports 0, 0.
   virtual void memory_info(size_t& free_bytes, size_t& total_bytes) { free_bytes = total_bytes = 0; }
 

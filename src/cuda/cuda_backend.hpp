@@ -27,6 +27,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override;
   Device device() const override { return Device::cuda(ordinal_); }
   cudaStream_t stream() const { return stream_; }
+  void* native_stream() override { return stream_; }
 
   // Every op of include/sptrain/backend_ops.def.
 #define SPTRAIN_BACKEND_OP(ret, name, args) ret name args override;

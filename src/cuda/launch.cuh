@@ -1,5 +1,6 @@
 // Launch helpers of the CUDA backend's kernels (src/cuda/ops_*.cu): the block size, the grid for a
-// grid-stride loop over n items, the launch check, and the grid-stride loop itself.
+// grid-stride loop over n items and the launch check. The loop itself is SPTRAIN_GRID_STRIDE
+// (kernels/hd.cuh).
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -20,7 +21,3 @@ inline unsigned grid_for(int64_t n) { return unsigned(grid_blocks(n, kThreads));
 inline void check_launch() { SPTRAIN_CUDA_CHECK(cudaPeekAtLastError()); }
 
 }  // namespace sptrain::cuda
-
-// for (int64_t i = global thread index; i < n; i += total threads): every kernel's loop over n items.
-#define SPTRAIN_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
