@@ -47,3 +47,8 @@ inline int grid_blocks(int64_t work, int block) {
   return int(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
 }
 }  // namespace sptrain
+
+// The grid-stride loop of every kernel over n items (device code only):
+// for (int64_t i = global thread index; i < n; i += total threads).
+#define SPTRAIN_GRID_STRIDE(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)

@@ -5,7 +5,7 @@
 #pragma once
 #include <math.h>
 
-#include <sptrain/backend.hpp>
+#include <sptrain/op_kinds.hpp>
 
 #include "hd.cuh"
 

@@ -66,4 +66,57 @@ SPTRAIN_HD inline void sgd_update(float& p, float g, float& vel, float lr, float
   p += nesterov ? momentum * vel - lr * g : vel;
 }
 
+// LAMB's per-layer move of one element: p -= step u, step = lr * lamb_trust.
+SPTRAIN_HD inline void trust_update(float& p, float u, float step) { p -= step * u; }
+
+// The steps over slabs, element i: the global clip first, then the update.
+
+// g[i] after the clip by factor (clip_factor; 1 = no clip), written back to g when the clip applies
+// (the float product), so the caller's gradient slab holds the clipped gradient afterwards.
+SPTRAIN_HD inline float clip_grad(float* g, int64_t i, float factor) {
+  float gi = g[i];
+  if (factor != 1.0f) {
+    gi *= factor;
+    g[i] = gi;
+  }
+  return gi;
+}
+
+// Adam at element i with lr_t = adam_rate.
+SPTRAIN_HD inline void adam_step_at(float* p, float* g, float* m, float* v, int64_t i, float factor, float lr_t,
+                                    float b1, float b2, float eps) {
+  const float gi = clip_grad(g, i, factor);
+  float pi = p[i], mi = m[i], vi = v[i];
+  adam_update(pi, gi, mi, vi, lr_t, b1, b2, eps);
+  p[i] = pi;
+  m[i] = mi;
+  v[i] = vi;
+}
+
+// SGD at element i; vel null: plain SGD, which keeps no velocity (the update from a zero velocity).
+SPTRAIN_HD inline void sgd_step_at(float* p, float* g, float* vel, int64_t i, float factor, float lr, float momentum,
+                                   bool nesterov) {
+  const float gi = clip_grad(g, i, factor);
+  float pi = p[i];
+  if (vel) {
+    float vi = vel[i];
+    sgd_update(pi, gi, vi, lr, momentum, nesterov);
+    vel[i] = vi;
+  } else {
+    float v0 = 0.0f;
+    sgd_update(pi, gi, v0, lr, 0.0f, nesterov);
+  }
+  p[i] = pi;
+}
+
+// LAMB's direction u[i] at element i (moments updated in place).
+SPTRAIN_HD inline void lamb_direction_at(const float* p, float* g, float* m, float* v, float* u, int64_t i,
+                                         float factor, float b1, float b2, float eps, float wd, float bc1, float bc2) {
+  const float gi = clip_grad(g, i, factor);
+  float mi = m[i], vi = v[i];
+  u[i] = lamb_direction(p[i], gi, mi, vi, b1, b2, eps, wd, bc1, bc2);
+  m[i] = mi;
+  v[i] = vi;
+}
+
 }  // namespace sptrain::ops

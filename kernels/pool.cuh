@@ -1,5 +1,5 @@
-// Max-pooling body: the maximum of one window of one channel, and where it is. Shared by the CPU
-// loop and the CUDA kernels.
+// Max-pooling bodies: the maximum of one window of one channel and where it is, and the backward's
+// scatter of one output's gradient. Shared by the CPU loop and the CUDA kernels.
 #pragma once
 #include <stdint.h>
 
@@ -21,6 +21,14 @@ SPTRAIN_HD inline float window_max(const float* x, int C, int t0, int len, int c
   }
   *arg = at;
   return best;
+}
+
+// The backward of window_max for output (t, c) of one sample: dx (T_in, C) at the chosen time
+// += dy (T_out, C) at (t, c). Callers zero dx first and take t in increasing order, so elements
+// chosen by several overlapping windows add up in one fixed order.
+SPTRAIN_HD inline void pool_scatter(const int32_t* argmax, const float* dy, int C, int t, int c, float* dx) {
+  const int64_t o = int64_t(t) * C + c;
+  dx[int64_t(argmax[o]) * C + c] += dy[o];
 }
 
 }  // namespace sptrain::ops

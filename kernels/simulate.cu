@@ -18,14 +18,14 @@ __device__ inline uint64_t first_index(uint64_t first, const uint64_t* offset) {
 __global__ void simulate_labels_kernel(SimParams p, uint64_t seed, uint64_t first, const uint64_t* offset, int64_t n,
                                        Outputs o) {
   first = first_index(first, offset);
-  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n; r += int64_t(gridDim.x) * blockDim.x)
+  SPTRAIN_GRID_STRIDE(r, n)
     simulate_labels(p, seed, first + r, r, o);
 }
 
 __global__ void simulate_blurred_kernel(SimParams p, uint64_t seed, uint64_t first, const uint64_t* offset, int64_t n,
                                         Outputs o) {
   first = first_index(first, offset);
-  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n; r += int64_t(gridDim.x) * blockDim.x)
+  SPTRAIN_GRID_STRIDE(r, n)
     simulate_blurred(p, seed, first + r, r, o);
 }
 

@@ -50,4 +50,9 @@ double CpuBackend::loss(LossKind k, int rows, int C, const float* pred, const fl
   return sum / double(count);
 }
 
+void CpuBackend::loss_accumulate(LossKind k, int rows, int C, const float* pred, const float* target, float* dpred,
+                                 float scale, double weight, double* acc) {
+  *acc += weight * loss(k, rows, C, pred, target, dpred, scale);
+}
+
 }  // namespace sptrain::cpu

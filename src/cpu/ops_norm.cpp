@@ -3,7 +3,6 @@
 // normalize and backward bodies are kernels/batchnorm.cuh. gamma / beta may be null (scale 1,
 // offset 0: Keras scale=False / center=False); so may the running statistics and the gradients
 // of gamma and beta.
-#include <cmath>
 #include <vector>
 
 #include "batchnorm.cuh"
@@ -58,18 +57,9 @@ void CpuBackend::batchnorm_forward_train(int rows, int C, const float* x, const 
       },
       sq);
   std::vector<float> m(static_cast<size_t>(C)), inv(static_cast<size_t>(C));
-  const double unbias = rows > 1 ? double(rows) / double(rows - 1) : 1.0;
-  for (int c = 0; c < C; ++c) {
-    const double var = sq[size_t(c)] / rows;  // biased: normalizes the batch
-    m[size_t(c)] = float(mean[size_t(c)]);
-    inv[size_t(c)] = float(1.0 / std::sqrt(var + double(eps)));
-    if (save_mean) save_mean[c] = m[size_t(c)];
-    if (save_invstd) save_invstd[c] = inv[size_t(c)];
-    if (running_mean)
-      running_mean[c] = float(double(momentum) * running_mean[c] + (1.0 - double(momentum)) * mean[size_t(c)]);
-    if (running_var)
-      running_var[c] = float(double(momentum) * running_var[c] + (1.0 - double(momentum)) * var * unbias);
-  }
+  for (int c = 0; c < C; ++c)
+    ops::bn_train_stats(c, mean[size_t(c)], sq[size_t(c)], rows, eps, momentum, m.data(), inv.data(), save_mean,
+                        save_invstd, running_mean, running_var);
   for_elements(rows, C, [&](int64_t i, int c) {
     y[i] = ops::bn_normalize(x[i], m[size_t(c)], inv[size_t(c)], gamma ? gamma[c] : 1.0f, beta ? beta[c] : 0.0f);
   });
@@ -79,7 +69,7 @@ void CpuBackend::batchnorm_forward_infer(int rows, int C, const float* x, const 
                                          const float* running_mean, const float* running_var, float eps, float* y) {
   if (rows <= 0 || C <= 0) return;
   std::vector<float> inv(static_cast<size_t>(C));
-  for (int c = 0; c < C; ++c) inv[size_t(c)] = float(1.0 / std::sqrt(double(running_var[c]) + double(eps)));
+  for (int c = 0; c < C; ++c) inv[size_t(c)] = ops::bn_invstd(double(running_var[c]), eps);
   for_elements(rows, C, [&](int64_t i, int c) {
     y[i] = ops::bn_normalize(x[i], running_mean[c], inv[size_t(c)], gamma ? gamma[c] : 1.0f, beta ? beta[c] : 0.0f);
   });
@@ -94,17 +84,14 @@ void CpuBackend::batchnorm_backward(int rows, int C, const float* x, const float
   channel_sums(
       rows, C,
       [&](int64_t r, int c) {
-        const float xhat = (x[r * C + c] - save_mean[c]) * save_invstd[c];
+        const float xhat = ops::bn_xhat(x[r * C + c], save_mean[c], save_invstd[c]);
         return double(dy[r * C + c]) * double(xhat);
       },
       sum_dy_xhat);
   std::vector<float> mdy(static_cast<size_t>(C)), mdyx(static_cast<size_t>(C));
-  for (int c = 0; c < C; ++c) {
-    mdy[size_t(c)] = float(sum_dy[size_t(c)] / rows);
-    mdyx[size_t(c)] = float(sum_dy_xhat[size_t(c)] / rows);
-    if (dbeta) dbeta[c] += float(sum_dy[size_t(c)]);
-    if (dgamma) dgamma[c] += float(sum_dy_xhat[size_t(c)]);
-  }
+  for (int c = 0; c < C; ++c)
+    ops::bn_backward_stats(c, sum_dy[size_t(c)], sum_dy_xhat[size_t(c)], double(rows), mdy.data(), mdyx.data(), dgamma,
+                           dbeta);
   if (dx)
     for_elements(rows, C, [&](int64_t i, int c) {
       dx[i] = ops::bn_backward(x[i], dy[i], save_mean[c], save_invstd[c], gamma ? gamma[c] : 1.0f, mdy[size_t(c)],

@@ -37,7 +37,7 @@ void CpuBackend::maxpool1d_backward(int N, int T_in, int T_out, int C, const int
       const int32_t* an = argmax + n * T_out * C;
       const float* dyn = dy + n * T_out * C;
       for (int t = 0; t < T_out; ++t)
-        for (int c = 0; c < C; ++c) dxn[int64_t(an[t * C + c]) * C + c] += dyn[t * C + c];
+        for (int c = 0; c < C; ++c) ops::pool_scatter(an, dyn, C, t, c, dxn);
     }
   });
 }
@@ -60,7 +60,7 @@ void CpuBackend::global_maxpool_backward(int N, int T, int C, const int32_t* arg
     for (int64_t n = n0; n < n1; ++n) {
       float* dxn = dx + n * T * C;
       std::memset(dxn, 0, size_t(T) * C * sizeof(float));
-      for (int c = 0; c < C; ++c) dxn[int64_t(argmax[n * C + c]) * C + c] += dy[n * C + c];
+      for (int c = 0; c < C; ++c) ops::pool_scatter(argmax + n * C, dy + n * C, C, 0, c, dxn);
     }
   });
 }

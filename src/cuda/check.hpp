@@ -28,34 +28,21 @@ const char* cublas_status_string(cublasStatus_t s);
 
 }  // namespace sptrain
 
-#define SPTRAIN_CUDA_CHECK(stmt)                                                                       \
-  do {                                                                                                 \
-    cudaError_t sptrain_err_ = (stmt);                                                                 \
-    if (sptrain_err_ != cudaSuccess)                                                                   \
-      ::sptrain::detail::throw_device_error("CUDA", cudaGetErrorString(sptrain_err_), #stmt, __FILE__, \
-                                            __LINE__);                                                 \
+// The one generator: evaluates stmt once into a status of type Status and throws, naming lib, the
+// library's message message_of(status), the statement's text and file:line, unless it equals ok.
+#define SPTRAIN_STATUS_CHECK_(Status, ok, lib, message_of, stmt, text)                           \
+  do {                                                                                          \
+    Status sptrain_st_ = (stmt);                                                                \
+    if (sptrain_st_ != (ok))                                                                    \
+      ::sptrain::detail::throw_device_error(lib, message_of(sptrain_st_), text, __FILE__, __LINE__); \
   } while (0)
 
-#define SPTRAIN_CURAND_CHECK(stmt)                                                                     \
-  do {                                                                                                 \
-    curandStatus_t sptrain_st_ = (stmt);                                                               \
-    if (sptrain_st_ != CURAND_STATUS_SUCCESS)                                                          \
-      ::sptrain::detail::throw_device_error("cuRAND", ::sptrain::detail::curand_status_string(sptrain_st_), \
-                                            #stmt, __FILE__, __LINE__);                                \
-  } while (0)
-
-#define SPTRAIN_CUDNN_CHECK(stmt)                                                                      \
-  do {                                                                                                 \
-    cudnnStatus_t sptrain_st_ = (stmt);                                                                \
-    if (sptrain_st_ != CUDNN_STATUS_SUCCESS)                                                           \
-      ::sptrain::detail::throw_device_error("cuDNN", cudnnGetErrorString(sptrain_st_), #stmt, __FILE__, \
-                                            __LINE__);                                                 \
-  } while (0)
-
-#define SPTRAIN_CUBLAS_CHECK(stmt)                                                                     \
-  do {                                                                                                 \
-    cublasStatus_t sptrain_st_ = (stmt);                                                               \
-    if (sptrain_st_ != CUBLAS_STATUS_SUCCESS)                                                          \
-      ::sptrain::detail::throw_device_error("cuBLAS", ::sptrain::detail::cublas_status_string(sptrain_st_), \
-                                            #stmt, __FILE__, __LINE__);                                \
-  } while (0)
+#define SPTRAIN_CUDA_CHECK(stmt) SPTRAIN_STATUS_CHECK_(cudaError_t, cudaSuccess, "CUDA", cudaGetErrorString, stmt, #stmt)
+#define SPTRAIN_CURAND_CHECK(stmt)                                                                                   \
+  SPTRAIN_STATUS_CHECK_(curandStatus_t, CURAND_STATUS_SUCCESS, "cuRAND", ::sptrain::detail::curand_status_string, \
+                        stmt, #stmt)
+#define SPTRAIN_CUDNN_CHECK(stmt) \
+  SPTRAIN_STATUS_CHECK_(cudnnStatus_t, CUDNN_STATUS_SUCCESS, "cuDNN", cudnnGetErrorString, stmt, #stmt)
+#define SPTRAIN_CUBLAS_CHECK(stmt)                                                                                   \
+  SPTRAIN_STATUS_CHECK_(cublasStatus_t, CUBLAS_STATUS_SUCCESS, "cuBLAS", ::sptrain::detail::cublas_status_string, \
+                        stmt, #stmt)

@@ -94,14 +94,14 @@ class ConvEngine {
   bool tf32_fallback_noted_ = false;  // the stderr note on a BF16 -> TF32 fallback is printed once
 };
 
-// y[r * F + f] += b[f] for r < rows (defined in cuda_backend.cu): the bias of a convolution whose
+// y[r * F + f] += b[f] for r < rows (defined in ops_conv.cu): the bias of a convolution whose
 // fused conv + bias graph has no engine.
 void add_bias_ntc(float* y, const float* b, size_t rows, int F, cudaStream_t s);
 
 }  // namespace sptrain::cuda
 
 namespace sptrain::cuda {
-// Element conversions for BF16 compute (defined in cuda_backend.cu over the bodies in
+// Element conversions for BF16 compute (defined in ops_conv.cu over the bodies in
 // kernels/convert.cuh): dst[i] = bf16(src[i]) round-to-nearest-even, and back.
 void convert_to_bf16(const float* src, void* dst_bf16, size_t n, cudaStream_t stream);
 void convert_from_bf16(const void* src_bf16, float* dst, size_t n, cudaStream_t stream);

@@ -8,11 +8,11 @@
 
 #include "engine/batch_source.hpp"
 #include "cuda/check.hpp"
-#include "cuda/cuda_backend.hpp"
 #include "cuda/device_buffer.hpp"
 #include "features_launch.hpp"
 #include "simulate.cuh"
 #include "simulate_launch.hpp"
+#include "sptrain/backend.hpp"
 #include "targets.cuh"
 
 namespace sptrain::cuda {
@@ -22,15 +22,14 @@ namespace {
 __global__ void targets_kernel(int32_t kind, int outs, int steps, int max_times, int64_t n, const float* traj_sigma,
                                const int32_t* n_switches, const float* switch_times, const int32_t* initial_state,
                                float* y) {
-  for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n; r += int64_t(gridDim.x) * blockDim.x)
+  SPTRAIN_GRID_STRIDE(r, n)
     ops::target_row(kind, outs, steps, traj_sigma[r], n_switches[r], max_times > 0 ? switch_times[r * max_times] : 0.0f,
                     initial_state[r], y + r * outs);
 }
 
 // Per-step labels: one thread per (trajectory, step).
 __global__ void step_targets_kernel(int outs, int steps, int64_t n, const uint8_t* step_state, float* y) {
-  const int64_t total = n * steps;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x)
+  SPTRAIN_GRID_STRIDE(i, n * steps)
     ops::step_target_row(outs, 1, step_state + i, y + i * outs);
 }
 
@@ -38,9 +37,9 @@ __global__ void advance_kernel(uint64_t* counter, uint64_t by) { ops::advance_in
 
 class DeviceBatchSource final : public BatchSource {
  public:
-  DeviceBatchSource(const SimParams& p, const FeatureSpec& f, int label, int outs, uint64_t seed, CudaBackend& be,
+  DeviceBatchSource(const SimParams& p, const FeatureSpec& f, int label, int outs, uint64_t seed, cudaStream_t stream,
                     int64_t max_m)
-      : p_(p), f_(f), label_(label), outs_(outs), seed_(seed), stream_(be.stream()), max_m_(max_m) {
+      : p_(p), f_(f), label_(label), outs_(outs), seed_(seed), stream_(stream), max_m_(max_m) {
     const size_t n = size_t(max_m), S = size_t(p.steps()), L = size_t(p.length), D = size_t(p.dims);
     pos_ = DeviceBuffer<float>(n * L * D, "batch positions");
     step_sigma_ = DeviceBuffer<float>(n * S, "batch step sigmas");
@@ -100,10 +99,11 @@ class DeviceBatchSource final : public BatchSource {
 
 std::unique_ptr<BatchSource> make_device_batch_source(const SimParams& p, const FeatureSpec& f, int label, int outs,
                                                       uint64_t seed, Backend& be, int64_t max_m) {
-  auto* cb = dynamic_cast<CudaBackend*>(&be);
-  if (!cb) throw std::invalid_argument("the device batch source needs the CUDA backend");
-  SPTRAIN_CUDA_CHECK(cudaSetDevice(cb->device().ordinal));
-  return std::make_unique<DeviceBatchSource>(p, f, label, outs, seed, *cb, max_m);
+  // The backend's own stream, so the batch is made in order with the step that consumes it.
+  void* stream = be.native_stream();
+  if (!be.device().is_cuda() || !stream) throw std::invalid_argument("the device batch source needs the CUDA backend");
+  SPTRAIN_CUDA_CHECK(cudaSetDevice(be.device().ordinal));
+  return std::make_unique<DeviceBatchSource>(p, f, label, outs, seed, static_cast<cudaStream_t>(stream), max_m);
 }
 
 }  // namespace sptrain::cuda
