@@ -4,6 +4,7 @@
 // mpirun is absent or sptrain was built without MPI.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -121,6 +122,26 @@ TEST_F(Dist, SigtermCheckpointsEveryRankAtOneStepAndResumes) {
   ASSERT_EQ(run(mpirun(3) + " train --quiet --resume " + (dir.path / "cut").string()), 0);
   EXPECT_EQ(losses(dir.path / "cut"), losses(dir.path / "whole"));
   EXPECT_TRUE(tensors(dir.path / "cut" / "last.safetensors") == tensors(dir.path / "whole" / "last.safetensors"));
+}
+
+// A rank killed mid-run (SIGKILL: no chance to clean up) ends the whole job: mpirun stops the
+// others within seconds, names the rank, and the last checkpoint written still loads.
+TEST_F(Dist, KilledRankEndsEveryRankAndLeavesALoadableCheckpoint) {
+  if (std::system("command -v pgrep >/dev/null 2>&1") != 0) GTEST_SKIP() << "pgrep not found";
+  const std::string log = (dir.path / "kill.log").string();
+  const std::string cmd = "bash -c '" + train(2, "k") +
+                          " --set train.steps_per_epoch=100 --set train.micro_batch=4 --set train.epochs=4000 >" +
+                          log + " 2>&1 & p=$!; sleep 1.5; k=$(pgrep -P $p | tail -n 1); kill -KILL ${k:-$p}; wait $p'";
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = std::system(cmd.c_str());
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_NE(rc, 0);
+  EXPECT_LT(secs, 30.0);
+  std::stringstream text;
+  text << std::ifstream(log).rdbuf();
+  EXPECT_NE(text.str().find("rank 1"), std::string::npos) << text.str();
+  ASSERT_TRUE(fs::exists(dir.path / "k" / "last.safetensors"));
+  EXPECT_NO_THROW(sptrain::ckpt::load((dir.path / "k" / "last.safetensors").string()));
 }
 
 TEST_F(Dist, ShareNotAWholeNumberOfMicroBatchesIsRefused) {
