@@ -4,7 +4,7 @@
 # Idempotent: packages already present are left alone. Needs root (or sudo) and a package registry.
 set -euo pipefail
 pkgs=(cmake ninja-build g++ libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libgtest-dev libopenblas-dev
-      libomp-dev gnuplot-nox python3-numpy libexpat1-dev "$@")
+      libomp-dev gnuplot-nox python3-numpy libexpat1-dev libopenmpi-dev openmpi-bin "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

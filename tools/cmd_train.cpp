@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "commands.hpp"
+#include "dist/communicator.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/run_dir.hpp"
 #include "sptrain/train.hpp"
@@ -19,9 +20,28 @@ struct TrainCliOptions {
   int64_t max_epochs = -1;
 };
 
+void run_train_on(const TrainCliOptions& o, dist::Communicator& comm);
+
+// Under mpirun or srun every rank runs the same command (docs/distributed.md). A rank that fails
+// alone ends them all (the others would wait for it in the next collective).
 void run_train(const TrainCliOptions& o) {
+  std::unique_ptr<dist::Communicator> comm = dist::make_communicator();
+  if (comm->size() == 1) return run_train_on(o, *comm);
+  try {
+    run_train_on(o, *comm);
+  } catch (const ExitStatus&) {
+    throw;  // a stop every rank agreed on
+  } catch (const std::exception& e) {
+    std::cerr << "error (rank " << comm->rank() << " of " << comm->size() << "): " << e.what() << std::endl;
+    comm->abort(dynamic_cast<const UsageError*>(&e) ? 2 : 1);
+  }
+}
+
+void run_train_on(const TrainCliOptions& o, dist::Communicator& comm) {
+  const bool root = comm.rank() == 0;
   TrainOptions opt;
-  opt.progress = !o.quiet;
+  opt.comm = &comm;
+  opt.progress = !o.quiet && root;
   opt.max_epochs = o.max_epochs;
   opt.math = parse_math_mode(o.precision);
   if (o.max_epochs < -1) throw UsageError("--max-epochs " + std::to_string(o.max_epochs) + ": must be 0 or more");
@@ -29,7 +49,7 @@ void run_train(const TrainCliOptions& o) {
   std::optional<RunDir> run;  // locked for the whole run
   if (!o.resume.empty()) {
     if (!o.config.empty() || !o.set.empty()) throw UsageError("--resume: the run's own config is used; drop --config and --set");
-    run.emplace(RunDir::open(o.resume));
+    if (root) run.emplace(RunDir::open(o.resume));  // rank 0 holds the lock for all
     cfg = load_run_config(o.resume);
     opt.resume = true;
   } else {
@@ -38,9 +58,23 @@ void run_train(const TrainCliOptions& o) {
     cfg = load_train_config(o.config, o.set);
     // Everything the run is made from is in memory before the run directory is touched.
     const RunInputs inputs = RunInputs::read(o.config, cfg.resolved["data"]["spec"].get<std::string>(), o.set);
-    run.emplace(RunDir::create(o.run_dir, inputs, o.force));
+    // Rank 0 creates the directory; the others go on once it exists (or all stop if it failed).
+    if (comm.size() == 1) {
+      run.emplace(RunDir::create(o.run_dir, inputs, o.force));
+    } else {
+      std::string err;
+      try {
+        if (root) run.emplace(RunDir::create(o.run_dir, inputs, o.force));
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+      if (comm.any(!err.empty())) {
+        if (!err.empty()) throw UsageError(err);
+        throw ExitStatus{2};
+      }
+    }
   }
-  opt.run_dir = run->path();
+  opt.run_dir = run ? run->path() : (o.resume.empty() ? o.run_dir : o.resume);
   Device dev = resolve_training_device(o.device);
   opt.stop = [] { return stop_signal != 0; };
   nlohmann::json res;
@@ -50,6 +84,10 @@ void run_train(const TrainCliOptions& o) {
       ~Graceful() { graceful_stop = 0; }
     } graceful;
     res = train(cfg, dev, opt);
+  }
+  if (!root) {
+    if (res.contains("interrupted_at_step") && stop_signal != 0) throw ExitStatus{128 + int(stop_signal)};
+    return;
   }
   if (res.contains("interrupted_at_step")) {
     const std::string where = "step " + res["interrupted_at_step"].dump() + " (" + res["interrupted_after_epoch"].dump() +

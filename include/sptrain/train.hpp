@@ -86,8 +86,16 @@ ModelSpec model_from_config(const TrainConfig& c);
 // The config of a run directory written by train(): its config.toml, spec.toml and overrides.txt.
 TrainConfig load_run_config(const std::string& run_dir);
 
+namespace dist {
+class Communicator;
+}
+
 struct TrainOptions {
   std::string run_dir;
+  // The ranks of a data-parallel run (docs/distributed.md); null: this process alone. When it is
+  // distributed(), rank r of R trains on its share of every batch, rank 0 alone writes the run
+  // directory, and the results equal those of any other rank count.
+  dist::Communicator* comm = nullptr;
   bool resume = false;
   bool progress = true;   // progress line on stderr (rewritten in place on a terminal)
   int64_t max_epochs = -1;  // stop after this many epochs in this invocation (testing interrupts); -1: all

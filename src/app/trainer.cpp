@@ -12,10 +12,12 @@
 #include <fstream>
 #include <iostream>
 #include <numeric>
+#include <optional>
 
 #include "philox_normal.cuh"
 #include "simulate.cuh"
 #include "targets.cuh"
+#include "dist/communicator.hpp"
 #include "engine/batch_source.hpp"
 #include "engine/nvtx.hpp"
 #include "engine/seeds.hpp"
@@ -203,6 +205,21 @@ class Trainer {
  public:
   Trainer(const TrainConfig& c, const Device& dev, const TrainOptions& opt)
       : c_(c), opt_(opt), be_(make_backend(dev, opt.math)) {
+    if (!opt_.comm) {
+      own_comm_ = dist::single_process();
+      opt_.comm = own_comm_.get();
+    }
+    comm_ = opt_.comm;
+    if (comm_->distributed()) {
+      const int64_t R = comm_->size();
+      if (c.batch % R != 0 || (c.batch / R) % c.micro_batch != 0)
+        throw UsageError("train.batch " + std::to_string(c.batch) + " over " + std::to_string(R) +
+                         " ranks: each rank's share (batch / ranks) must be a whole multiple of train.micro_batch " +
+                         std::to_string(c.micro_batch) +
+                         ", so that every rank count sees the same micro-batches (set train.batch to a multiple of " +
+                         std::to_string(R * c.micro_batch) + ", or choose train.micro_batch to divide " +
+                         (c.batch % R == 0 ? std::to_string(c.batch / R) : std::string("the share")) + ")");
+    }
     try {
       model_ = std::make_unique<Model>(c.model, *be_, int(c.micro_batch), c.init_seed);
       out_shape_ = model_->output_shape();
@@ -265,6 +282,14 @@ class Trainer {
         diverged(k, v.is_null() ? NAN : v.get<double>(), phase);
   }
   double train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
+  double train_step_ranks(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
+  void gather_rows(const Dataset& fixed, const std::vector<int64_t>& perm, int64_t base, int64_t m);
+  bool root() const { return comm_->rank() == 0; }
+  // Rank 0 writes the checkpoint; every rank waits until it is complete.
+  void save_shared(const std::string& path) {
+    if (root()) save(path);
+    comm_->barrier();
+  }
   void save(const std::string& path);
   void load(const std::string& path, bool weights_only = false);
   nlohmann::json eval(const Dataset& d, std::vector<float>* pred = nullptr) {
@@ -274,6 +299,8 @@ class Trainer {
 
   const TrainConfig& c_;
   TrainOptions opt_;
+  std::unique_ptr<dist::Communicator> own_comm_;  // when opt.comm is null: this process alone
+  dist::Communicator* comm_ = nullptr;
   std::unique_ptr<Backend> be_;
   std::unique_ptr<Model> model_;
   Shape out_shape_;
@@ -310,7 +337,6 @@ double Trainer::schedule_lr(int64_t step) const {
 // the step's loss and gradient norms once, after the update.
 double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm) {
   const int64_t B = c_.batch, MB = c_.micro_batch;
-  const int64_t outs = c_.target_elems();
   const size_t P = model_->n_params();
   double scal[kStepScalars] = {};
   scal[kLr] = schedule_lr(step);
@@ -321,23 +347,10 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   // only when it cannot already be there: the first step of this invocation (fresh or resumed).
   if (!fixed && src_first_ != step * B) src_->set_first(step * B);
   src_first_ = (step + 1) * B;
-  std::vector<float> xb, yb;
   for (int64_t off = 0; off < B; off += MB) {
     const int64_t m = std::min(MB, B - off);
     const bool first_mb = off == 0;
-    if (fixed) {  // gather rows of the epoch's permutation on the host
-      NvtxRange r("generate");
-      xb.resize(size_t(m) * in_elems_);
-      yb.resize(size_t(m) * outs);
-      const int64_t base = (step % c_.steps_per_epoch) * B + off;
-      for (int64_t i = 0; i < m; ++i) {
-        const int64_t src = perm[(base + i) % fixed->n];
-        std::copy_n(&fixed->x[src * in_elems_], in_elems_, &xb[i * in_elems_]);
-        std::copy_n(&fixed->y[src * outs], outs, &yb[i * outs]);
-      }
-      be_->upload(x_dev_.get(), xb.data(), xb.size());
-      be_->upload(y_dev_.get(), yb.data(), yb.size());
-    }
+    if (fixed) gather_rows(*fixed, perm, (step % c_.steps_per_epoch) * B + off, m);
     auto micro_batch = [&, m, first_mb] {
       if (first_mb) model_->zero_grads();
       if (!fixed) {
@@ -380,6 +393,115 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   if (!std::isfinite(gn2)) diverged("gradient norm", std::sqrt(gn2), "training");
   if (MB < B) {
     const double sc = double(B) / double(std::min(MB, B));
+    st_.noise.update(scal[kGradSmallSq] * sc * sc, double(MB), gn2, double(B));
+  }
+  return loss;
+}
+
+// Rows [base, base + m) of the epoch's permutation of the fixed training set, gathered on the host
+// and uploaded as the micro-batch's inputs and targets.
+void Trainer::gather_rows(const Dataset& fixed, const std::vector<int64_t>& perm, int64_t base, int64_t m) {
+  NvtxRange r("generate");
+  const int64_t outs = c_.target_elems();
+  std::vector<float> xb(size_t(m) * in_elems_), yb(size_t(m) * outs);
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t src = perm[(base + i) % fixed.n];
+    std::copy_n(&fixed.x[src * in_elems_], in_elems_, &xb[i * in_elems_]);
+    std::copy_n(&fixed.y[src * outs], outs, &yb[i * outs]);
+  }
+  be_->upload(x_dev_.get(), xb.data(), xb.size());
+  be_->upload(y_dev_.get(), yb.data(), yb.size());
+}
+
+// The step of a distributed run (exact mode). Rank r of R takes the trajectories
+// [s*B + r*B/R, s*B + (r+1)*B/R) in micro-batches of MB (B/R a multiple of MB, so every rank count
+// has the same micro-batch boundaries). Each micro-batch's gradient is computed into a zeroed slab
+// and its loss into a zeroed scalar; the slabs and losses are gathered to every rank in rank order,
+// which is the global micro-batch order, and summed in that order on the host. Running statistics
+// (BatchNorm) pass along the ranks in order, so they see the micro-batches in the same order too.
+// Every rank count therefore performs the same float operations in the same order, and every rank
+// takes the same optimizer step. It is a different order from the single-process step (whose
+// backward accumulates each micro-batch into the slab), so only distributed runs use it.
+double Trainer::train_step_ranks(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm) {
+  const int64_t B = c_.batch, MB = c_.micro_batch, R = comm_->size(), r = comm_->rank();
+  const int64_t share = B / R, K_local = share / MB, K = B / MB;
+  const size_t P = model_->n_params(), S = model_->n_state();
+  double scal[kStepScalars] = {};
+  scal[kLr] = schedule_lr(step);
+  scal[kT] = double(step + 1);
+  scal[kClipNorm] = c_.clip_norm;
+  if (!fixed) src_->set_first(step * B + r * share);
+  src_first_ = -1;  // a later single-process step sets its own counter
+  std::vector<float> state(S);
+  if (S > 0 && r > 0) {  // the running statistics after the micro-batches of the ranks before
+    comm_->recv(state.data(), S, int(r - 1));
+    be_->upload(model_->state(), state.data(), S);
+  }
+  std::vector<float> mine(size_t(K_local) * P);  // (K_local, P): this rank's micro-batch gradients
+  std::vector<double> my_loss(K_local);
+  for (int64_t j = 0; j < K_local; ++j) {
+    const int64_t off = r * share + j * MB;
+    if (fixed) gather_rows(*fixed, perm, (step % c_.steps_per_epoch) * B + off, MB);
+    scal[kLossSum] = 0;
+    be_->upload_f64(scal_.get(), scal, kStepScalars);
+    model_->zero_grads();
+    if (!fixed) {
+      NvtxRange g("generate");
+      src_->next(MB, x_dev_.get(), y_dev_.get());
+    }
+    {
+      NvtxRange f("forward");
+      const float* out = model_->forward(x_dev_.get(), int(MB), true);
+      be_->loss_accumulate(c_.loss, int(MB) * out_shape_.T, out_shape_.C, out, y_dev_.get(), g_dev_.get(),
+                           float(double(MB) / B), double(MB) / double(B), scal_.get() + kLossSum);
+    }
+    {
+      NvtxRange b("backward");
+      model_->backward(g_dev_.get());
+    }
+    be_->download(&mine[size_t(j) * P], model_->grads(), P);
+    be_->download_f64(scal, scal_.get(), kStepScalars);
+    my_loss[j] = scal[kLossSum];
+  }
+  if (S > 0) {  // pass the statistics on; the last rank's are everyone's
+    be_->download(state.data(), model_->state(), S);
+    if (r + 1 < R) comm_->send(state.data(), S, int(r + 1));
+    comm_->broadcast(state.data(), S, int(R - 1));
+    be_->upload(model_->state(), state.data(), S);
+  }
+  std::vector<float> all(size_t(K) * P);  // (K, P): every micro-batch's gradient, in global order
+  std::vector<double> losses(K);
+  {
+    NvtxRange g("gather");
+    comm_->allgather(mine.data(), size_t(K_local) * P, all.data());
+    comm_->allgather(my_loss.data(), size_t(K_local), losses.data());
+  }
+  std::vector<float> grad(all.begin(), all.begin() + P);
+  for (int64_t k = 1; k < K; ++k) {
+    const float* gk = &all[size_t(k) * P];
+    for (size_t i = 0; i < P; ++i) grad[i] += gk[i];
+  }
+  double loss = 0;
+  for (int64_t k = 0; k < K; ++k) loss += losses[k];
+  scal[kLossSum] = loss;
+  scal[kGradSmallSq] = scal[kGradSq] = 0;
+  be_->upload_f64(scal_.get(), scal, kStepScalars);
+  if (MB < B) {  // the first micro-batch's gradient, for the noise scale
+    be_->upload(model_->grads(), all.data(), P);
+    be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSmallSq);
+  }
+  be_->upload(model_->grads(), grad.data(), P);
+  {
+    NvtxRange o("optimizer");
+    be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSq);
+    optim_->step(*be_, model_->params(), model_->grads(), P, scal_.get());
+  }
+  be_->download_f64(scal, scal_.get(), kStepScalars);
+  const double gn2 = scal[kGradSq];
+  if (!std::isfinite(loss)) diverged("loss", loss, "training");
+  if (!std::isfinite(gn2)) diverged("gradient norm", std::sqrt(gn2), "training");
+  if (MB < B) {
+    const double sc = double(B) / double(MB);
     st_.noise.update(scal[kGradSmallSq] * sc * sc, double(MB), gn2, double(B));
   }
   return loss;
@@ -459,15 +581,23 @@ nlohmann::json Trainer::run() {
   if (opt_.resume) {
     if (!fs::exists(last)) throw UsageError("--resume " + dir + ": no last.safetensors there");
     load(last);
-    truncate_metrics(dir, st_.epoch);
-    if (st_.stopped || st_.epoch >= c_.epochs) std::cerr << "resume: the run had finished; evaluating" << std::endl;
-  } else {
+    if (root()) truncate_metrics(dir, st_.epoch);
+    if (root() && (st_.stopped || st_.epoch >= c_.epochs))
+      std::cerr << "resume: the run had finished; evaluating" << std::endl;
+  } else if (root()) {
     fs::create_directories(dir);
     io::write_file_atomic(dir + "/config.json", c_.resolved.dump(2) + "\n");
   }
   if (opt_.resume) last_saved_step_ = st_.step;
-  MetricsLog log(dir, opt_.resume);
-  auto stop_requested = [&] { return opt_.stop && opt_.stop(); };
+  std::optional<MetricsLog> log;  // rank 0 alone writes the run directory
+  if (root()) log.emplace(dir, opt_.resume);
+  const bool ranks = comm_->distributed();
+  // A stop asked of any rank (a signal reaches them at different times) stops all at the same step.
+  auto stop_requested = [&] {
+    const bool mine = opt_.stop && opt_.stop();
+    return ranks ? comm_->any(mine) : mine;
+  };
+  if (ranks) opt_.progress = opt_.progress && root();
 
   // Data.
   Dataset fixed, val, test;
@@ -494,11 +624,12 @@ nlohmann::json Trainer::run() {
     const int64_t s0 = st_.step - st_.epoch * c_.steps_per_epoch;
     double loss_sum = s0 > 0 ? st_.epoch_loss_sum : 0.0;
     for (int64_t s = s0; s < c_.steps_per_epoch; ++s) {
-      loss_sum += train_step(st_.step, c_.fixed ? &fixed : nullptr, perm);
+      loss_sum += ranks ? train_step_ranks(st_.step, c_.fixed ? &fixed : nullptr, perm)
+                        : train_step(st_.step, c_.fixed ? &fixed : nullptr, perm);
       ++st_.step;
       if (s + 1 < c_.steps_per_epoch && stop_requested()) {  // checkpoint this step boundary and stop
         st_.epoch_loss_sum = loss_sum;
-        save(last);
+        save_shared(last);
         last_saved_step_ = st_.step;
         interrupted = true;
         break;
@@ -551,7 +682,7 @@ nlohmann::json Trainer::run() {
     if (improved) {
       st_.best_ckpt = metric(c_.ckpt_monitor);
       st_.best_epoch = st_.epoch;
-      save(best);
+      save_shared(best);
     }
     rec["best"] = improved;
     if (c_.es_patience > 0) {
@@ -572,8 +703,8 @@ nlohmann::json Trainer::run() {
       }
       rec["target_reached"] = reached;
     }
-    log.write(rec);
-    save(last);
+    if (log) log->write(rec);
+    save_shared(last);
     last_saved_step_ = st_.step;
     if (opt_.progress) {
       if (tty) std::fprintf(stderr, "\r");
@@ -588,7 +719,7 @@ nlohmann::json Trainer::run() {
     // when no epoch ran in this invocation, so that the run resumes.
     if (interrupted && tty) std::fprintf(stderr, "\n");
     if (last_saved_step_ != st_.step) {
-      save(last);
+      save_shared(last);
       last_saved_step_ = st_.step;
     }
     return {{"interrupted_after_epoch", st_.epoch}, {"interrupted_at_step", st_.step}};
@@ -611,7 +742,8 @@ nlohmann::json Trainer::run() {
   if (!baselines.is_null()) res["baselines"] = baselines;
   if (!c_.target_monitor.empty()) res["target_step"] = st_.target_step >= 0 ? nlohmann::json(st_.target_step) : nlohmann::json();
   if (c_.micro_batch < c_.batch) res["b_simple"] = st_.noise.b_simple();
-  io::write_file_atomic(dir + "/results.json", res.dump(2) + "\n");
+  if (root()) io::write_file_atomic(dir + "/results.json", res.dump(2) + "\n");
+  comm_->barrier();
   return res;
 }
 
