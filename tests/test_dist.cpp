@@ -109,16 +109,21 @@ TEST_F(Dist, TwoRanksResumedWithThreeContinueExactly) {
 // SIGTERM to mpirun (forwarded to every rank) mid-run: the ranks agree on a step boundary, rank 0
 // checkpoints it, and a resume with another rank count ends where an uninterrupted run does.
 TEST_F(Dist, SigtermCheckpointsEveryRankAtOneStepAndResumes) {
-  const std::string longer = " --set train.steps_per_epoch=4000 --set train.micro_batch=4";
+  // 8 epochs of 5000 steps; the signal goes once the first epoch's metrics are written (so the
+  // ranks have installed their handlers, and 7 epochs remain), not after a fixed sleep.
+  const std::string longer = " --set train.steps_per_epoch=5000 --set train.epochs=8 --set train.micro_batch=4";
   ASSERT_EQ(run(train(1, "whole") + longer), 0);
-  const std::string cmd = "bash -c '" + train(2, "cut") + longer + " >/dev/null 2>&1 & p=$!; sleep 1; kill -TERM $p; wait $p'";
+  const std::string metrics = (dir.path / "cut" / "metrics.jsonl").string();
+  const std::string cmd = "bash -c '" + train(2, "cut") + longer + " >/dev/null 2>&1 & p=$!; for i in $(seq 600); do " +
+                          "[ -s " + metrics + " ] && break; kill -0 $p 2>/dev/null || break; sleep 0.05; done; " +
+                          "kill -TERM $p; wait $p'";
   const int rc = std::system(cmd.c_str());
   if (rc == 0) GTEST_SKIP() << "the run ended before the signal reached it";
   ASSERT_TRUE(fs::exists(dir.path / "cut" / "last.safetensors"));
   const auto meta = sptrain::ckpt::load((dir.path / "cut" / "last.safetensors").string()).metadata;
   const int64_t step = std::stoll(meta.at("step"));
   EXPECT_GT(step, 0);
-  EXPECT_LT(step, 8000);
+  EXPECT_LT(step, 40000);  // before the end of the run
   ASSERT_EQ(run(mpirun(3) + " train --quiet --resume " + (dir.path / "cut").string()), 0);
   EXPECT_EQ(losses(dir.path / "cut"), losses(dir.path / "whole"));
   EXPECT_TRUE(tensors(dir.path / "cut" / "last.safetensors") == tensors(dir.path / "whole" / "last.safetensors"));
