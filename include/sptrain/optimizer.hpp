@@ -67,5 +67,8 @@ void register_optimizer(const std::string& name, OptimizerFactory factory, std::
 // Every checkpoint tensor name an optimizer's state is saved under, now or by older versions (for
 // readers that load only the weights and refuse unknown tensors).
 std::vector<std::string> optimizer_state_tensors();
+// The tensors every optimizer's state was saved as before optimizers named their state
+// ("opt_m", "opt_v"; State::legacy names one of them).
+const std::vector<std::string>& legacy_optimizer_state();
 
 }  // namespace sptrain

@@ -539,7 +539,7 @@ void Trainer::load(const std::string& path, bool weights_only) {
     legacy = legacy || old;
     state_names.push_back(old ? st.legacy : st.name);
   }
-  for (const std::string& n : legacy ? std::vector<std::string>{"opt_m", "opt_v"} : state_names) allowed.push_back(n);
+  for (const std::string& n : legacy ? legacy_optimizer_state() : state_names) allowed.push_back(n);
   if (weights_only)  // the best checkpoint, for evaluation: any optimizer's state may be there
     for (const std::string& n : optimizer_state_tensors()) allowed.push_back(n);
   // Every tensor checked (name, dtype, length, finite) before anything is uploaded.

@@ -24,8 +24,7 @@ std::vector<Entry>& registry() {
   };
   return r;
 }
-// Before optimizers named their state, every run saved opt_m and opt_v.
-const std::vector<std::string> kLegacyState = {"opt_m", "opt_v"};
+
 std::mutex& registry_mutex() {
   static std::mutex m;
   return m;
@@ -45,9 +44,14 @@ std::vector<std::string> optimizer_names() {
   return names;
 }
 
+const std::vector<std::string>& legacy_optimizer_state() {
+  static const std::vector<std::string> names = {"opt_m", "opt_v"};
+  return names;
+}
+
 std::vector<std::string> optimizer_state_tensors() {
   std::lock_guard<std::mutex> lock(registry_mutex());
-  std::vector<std::string> names = kLegacyState;
+  std::vector<std::string> names = legacy_optimizer_state();
   for (const Entry& e : registry())
     for (const std::string& t : e.state)
       if (std::find(names.begin(), names.end(), t) == names.end()) names.push_back(t);
