@@ -33,8 +33,7 @@ inline CLI::Validator seed_validator() {
 // The options of every command that reads tracked trajectories (fit, predict): units, minimum
 // length (shorter tracks are left out and counted) and gaps (kept as gaps).
 inline void add_track_options(CLI::App* sub, const std::shared_ptr<ReadOptions>& o) {
-  o->allow_gaps = true;
-  o->drop_short = true;
+  *o = o->as_tracks();
   sub->add_option("--pixel-size", o->pixel_size,
                   "Micrometres per pixel: positions are multiplied by it (default: the file's unit, else pixels)")
       ->check(CLI::NonNegativeNumber);

@@ -53,6 +53,14 @@ struct ReadOptions {
   double pixel_size = 0;      // micrometres per pixel: multiplies x, y, z (and sigma); 0: not given
   double frame_interval = 0;  // seconds per frame; 0: the file's own, or unknown
   bool allow_gaps = false;    // accept tracks that skip frames (frames then are not consecutive)
+  // These options as commands that read tracked trajectories use them (fit, predict, Python):
+  // gaps kept as gaps, tracks shorter than min_length left out and counted.
+  ReadOptions as_tracks() const {
+    ReadOptions o = *this;
+    o.allow_gaps = true;
+    o.drop_short = true;
+    return o;
+  }
 };
 
 // Reads trajectories from `path`, chosen by content (NPY magic, zip, text) and extension:

@@ -94,13 +94,11 @@ nb::dict simulate_impl(const std::string& spec, bool is_path, const std::vector<
 }
 
 sptrain::ReadOptions read_options(int64_t min_length, double pixel_size, double frame_interval) {
-  sptrain::ReadOptions ro;  // as the CLI's track options: gaps kept, short tracks left out and counted
-  ro.allow_gaps = true;
-  ro.drop_short = true;
+  sptrain::ReadOptions ro;
   ro.min_length = min_length;
   ro.pixel_size = pixel_size;
   ro.frame_interval = frame_interval;
-  return ro;
+  return ro.as_tracks();  // as the CLI's track options
 }
 
 sptrain::TrajectorySet read_set(const std::string& data, bool is_path, const std::string& source,

@@ -172,9 +172,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
   const baselines::HmmParams hp = rule == DecodeRule::Chain ? chain_hmm(sp, std::vector<double>(K, 1.0)) : baselines::HmmParams{};
 
   // The tracks.
-  ReadOptions ro = r.read;
-  ro.allow_gaps = true;
-  ro.drop_short = true;
+  const ReadOptions ro = r.read.as_tracks();
   const TrajectorySet ts = read_trajectories(r.input, ro);
   if (ts.size() == 0)
     throw UsageError(r.input + ": no tracks of at least " + std::to_string(ro.min_length) + " localizations (" +
