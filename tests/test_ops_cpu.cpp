@@ -62,6 +62,13 @@ constexpr double kFewUlp = 1e-6;
 
 // --- helpers -----------------------------------------------------------------------------------
 
+// The squared norm sum_squares_to writes (host memory is the CPU backend's memory).
+double sum_squares(CpuBackend& be, const float* x, size_t n) {
+  double s = -1;
+  be.sum_squares_to(x, n, &s);
+  return s;
+}
+
 Vec uniform(size_t n, float lo, float hi, uint64_t seed) {
   std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(lo, hi);
@@ -410,7 +417,7 @@ TEST_P(OpsCpuAct, ValuesAndFiniteDifferences) {
   EXPECT_TRUE(close_to(y, yr, ya, kFewUlp, 1e-7)) << "forward";
 
   Vec dx(x.size());
-  be.act_backward(c.act, c.alpha, x.data(), y.data(), r.data(), dx.data(), x.size());
+  be.act_backward(c.act, c.alpha, y.data(), r.data(), dx.data(), x.size());
   const DVec rd = to_double(r);
   const DVec num = numeric_grad(to_double(x), [&](const DVec& v) {
     double s = 0;
@@ -422,7 +429,7 @@ TEST_P(OpsCpuAct, ValuesAndFiniteDifferences) {
   // In place: y aliasing x forward, dx aliasing dy backward.
   Vec yy = x, gg = r;
   be.act_forward(c.act, c.alpha, yy.data(), yy.data(), yy.size());
-  be.act_backward(c.act, c.alpha, nullptr, yy.data(), gg.data(), gg.data(), gg.size());
+  be.act_backward(c.act, c.alpha, yy.data(), gg.data(), gg.data(), gg.size());
   EXPECT_TRUE(yy == y);
   EXPECT_TRUE(gg == dx);
 }
@@ -441,7 +448,7 @@ TEST(OpsCpuAct, DerivativeAtZeroIsTheLeftOne) {
   auto grad = [&](Act a, float alpha) {
     float y, dx;
     be.act_forward(a, alpha, &x, &y, 1);
-    be.act_backward(a, alpha, &x, &y, &dy, &dx, 1);
+    be.act_backward(a, alpha, &y, &dy, &dx, 1);
     return dx;
   };
   EXPECT_EQ(grad(Act::ReLU, 0), 0.0f);  // ReLU'(0) = 0
@@ -789,21 +796,31 @@ TEST(OpsCpuLoss, KerasEdgeCases) {
 
 // --- optimizers --------------------------------------------------------------------------------
 
+// Step scalars of an unclipped step at lr, t (host memory is the CPU backend's memory).
+std::array<double, sptrain::kStepScalars> unclipped(double lr, int64_t t) {
+  std::array<double, sptrain::kStepScalars> s{};
+  s[sptrain::kLr] = lr;
+  s[sptrain::kT] = double(t);
+  return s;
+}
+
 TEST(OpsCpuOptim, AdamMatchesHandComputation) {
   const float lr = 0.1f, b1 = 0.9f, b2 = 0.999f, eps = 1e-7f;
   // Step 1 by hand: m = 0.1 g, v = 0.001 g^2, lr_1 = lr sqrt(0.001) / 0.1, so
   // p -= lr g / (|g| + eps / sqrt(0.001)): p = 1, g = 0.5 -> 1 - 0.1 * 0.5 / (0.5 + 3.1623e-6).
   CpuBackend be;
   Vec p = {1.0f, -2.0f, 0.5f}, m(3, 0.0f), v(3, 0.0f);
-  const std::vector<Vec> grads = {{0.5f, -1.0f, 0.0f}, {0.25f, 2.0f, -0.1f}, {-1.0f, 0.5f, 0.3f}};
-  be.adam_step(p.data(), grads[0].data(), m.data(), v.data(), 3, lr, b1, b2, eps, 1);
+  std::vector<Vec> grads = {{0.5f, -1.0f, 0.0f}, {0.25f, 2.0f, -0.1f}, {-1.0f, 0.5f, 0.3f}};
+  be.adam_step_dev(p.data(), grads[0].data(), m.data(), v.data(), 3, b1, b2, eps, unclipped(lr, 1).data());
   EXPECT_NEAR(p[0], 1.0 - 0.1 * 0.5 / (0.5 + 1e-7 / std::sqrt(0.001)), 1e-6);
   EXPECT_NEAR(p[1], -2.0 + 0.1 * 1.0 / (1.0 + 1e-7 / std::sqrt(0.001)), 1e-6);
   EXPECT_EQ(p[2], 0.5f);  // zero gradient, zero moments: no move
   // Steps 2 and 3 against the formula in double.
   DVec pd = {1.0, -2.0, 0.5}, md(3, 0.0), vd(3, 0.0);
   for (int t = 1; t <= 3; ++t) {
-    if (t > 1) be.adam_step(p.data(), grads[size_t(t - 1)].data(), m.data(), v.data(), 3, lr, b1, b2, eps, t);
+    if (t > 1)
+      be.adam_step_dev(p.data(), grads[size_t(t - 1)].data(), m.data(), v.data(), 3, b1, b2, eps,
+                       unclipped(lr, t).data());
     const double lr_t = lr * std::sqrt(1 - std::pow(double(b2), t)) / (1 - std::pow(double(b1), t));
     for (size_t i = 0; i < 3; ++i) {
       const double g = grads[size_t(t - 1)][i];
@@ -822,12 +839,13 @@ TEST(OpsCpuOptim, SgdMomentumAndNesterovMatchHandComputation) {
   //   momentum: vel -0.05, -0.02, -0.118;  p 0.95, 0.93, 0.812
   //   nesterov: same vel;  p = p + 0.9 vel - 0.1 g: 0.905, 0.912, 0.7058
   CpuBackend be;
-  const float gs[3] = {0.5f, -0.25f, 1.0f};
+  float gs[3] = {0.5f, -0.25f, 1.0f};
+  const auto s01 = unclipped(0.1, 1);
   Vec p = {1.0f}, vel = {0.0f}, pn = {1.0f}, veln = {0.0f};
   const double want_p[3] = {0.95, 0.93, 0.812}, want_pn[3] = {0.905, 0.912, 0.7058}, want_v[3] = {-0.05, -0.02, -0.118};
   for (int s = 0; s < 3; ++s) {
-    be.sgd_step(p.data(), &gs[s], vel.data(), 1, 0.1f, 0.9f, false);
-    be.sgd_step(pn.data(), &gs[s], veln.data(), 1, 0.1f, 0.9f, true);
+    be.sgd_step_dev(p.data(), &gs[s], vel.data(), 1, 0.9f, false, s01.data());
+    be.sgd_step_dev(pn.data(), &gs[s], veln.data(), 1, 0.9f, true, s01.data());
     EXPECT_NEAR(p[0], want_p[s], 1e-6) << "step " << s;
     EXPECT_NEAR(vel[0], want_v[s], 1e-6) << "step " << s;
     EXPECT_NEAR(pn[0], want_pn[s], 1e-6) << "step " << s;
@@ -835,9 +853,9 @@ TEST(OpsCpuOptim, SgdMomentumAndNesterovMatchHandComputation) {
   }
   // Plain SGD needs no velocity slab.
   Vec q = {1.0f};
-  be.sgd_step(q.data(), &gs[0], nullptr, 1, 0.1f, 0.0f, false);
+  be.sgd_step_dev(q.data(), &gs[0], nullptr, 1, 0.0f, false, s01.data());
   EXPECT_FLOAT_EQ(q[0], 0.95f);
-  EXPECT_THROW(be.sgd_step(q.data(), &gs[0], nullptr, 1, 0.1f, 0.9f, false), std::invalid_argument);
+  EXPECT_THROW(be.sgd_step_dev(q.data(), &gs[0], nullptr, 1, 0.9f, false, s01.data()), std::invalid_argument);
 }
 
 // --- small ops ---------------------------------------------------------------------------------
@@ -848,8 +866,7 @@ TEST(OpsCpuMisc, ElementwiseCopiesAndReductions) {
   const Buffer<float> ab = be.alloc<float>(1000);
   float* a = ab.get();
   EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % 64, 0u);
-  be.fill(a, 2.0f, 1000);
-  be.scale(a, 0.5f, 1000);
+  be.fill(a, 1.0f, 1000);
   Vec h(1000);
   be.download(h.data(), a, 1000);
   EXPECT_EQ(h, Vec(1000, 1.0f));
@@ -860,13 +877,15 @@ TEST(OpsCpuMisc, ElementwiseCopiesAndReductions) {
   for (size_t i = 0; i < 1000; ++i) EXPECT_EQ(h[i], x[i] + 2.0f * x[i]);
   double ss = 0;
   for (float v : x) ss += double(v) * v;
-  EXPECT_NEAR(be.sum_squares(x.data(), 1000), ss, 1e-12 * ss);
-  EXPECT_TRUE(be.all_finite(x.data(), 1000));
+  EXPECT_NEAR(sum_squares(be, x.data(), 1000), ss, 1e-12 * ss);
   Vec bad = x;
   bad[777] = INFINITY;
-  EXPECT_FALSE(be.all_finite(bad.data(), 1000));
+  EXPECT_EQ(sum_squares(be, bad.data(), 1000), INFINITY);  // a diverged gradient shows in its norm
   bad[777] = kNaN;
-  EXPECT_FALSE(be.all_finite(bad.data(), 1000));
+  EXPECT_TRUE(std::isnan(sum_squares(be, bad.data(), 1000)));
+  double none = -1;
+  be.sum_squares_to(x.data(), 0, &none);
+  EXPECT_EQ(none, 0.0);
   EXPECT_EQ(be.alloc<int32_t>(10).size(), 10u);
 
   // copy2d / add2d: a 3x2 block between row strides 4 and 5.
@@ -935,7 +954,7 @@ TEST(OpsCpuDeterminism, SameBytesForAnyThreadCount) {
         return bytes_of(v) + bytes_of(dp);
       });
     }
-    expect_thread_invariant("sum_squares", [&] { return bytes_of(be.sum_squares(p.data(), p.size())); });
+    expect_thread_invariant("sum_squares", [&] { return bytes_of(sum_squares(be, p.data(), p.size())); });
   }
 }
 
@@ -989,9 +1008,9 @@ TEST(OpsCpu, TargetRowsFollowTheLabel) {
   EXPECT_EQ(counter, 12u);
 }
 
-// The device-scalar optimizer steps equal the host-driven sequence (clip by scale(), then the
-// update), bitwise, with clipping active and inactive.
-TEST(OpsCpu, DeviceScalarStepsEqualHostDrivenSteps) {
+// A clipped step equals the unclipped step on the gradient scaled first by the float clip / norm,
+// bitwise, with clipping active and inactive; the clipped gradient is left in g.
+TEST(OpsCpu, ClippedStepsScaleTheGradientFirst) {
   CpuBackend be;
   std::mt19937 rng(11);
   std::normal_distribution<float> nd;
@@ -1001,18 +1020,22 @@ TEST(OpsCpu, DeviceScalarStepsEqualHostDrivenSteps) {
       Vec p(n), g(n), m(n, 0.1f), v(n, 0.2f);
       for (size_t i = 0; i < n; ++i) p[i] = nd(rng), g[i] = nd(rng);
       Vec p2 = p, g2 = g, m2 = m, v2 = v;
-      const double gn2 = be.sum_squares(g.data(), n);
+      const double gn2 = sum_squares(be, g.data(), n);
       double s[sptrain::kStepScalars] = {};
       s[sptrain::kLr] = 3e-3;
       s[sptrain::kT] = 7;
       s[sptrain::kClipNorm] = clip;
       s[sptrain::kGradSq] = gn2;
-      if (clip > 0 && std::sqrt(gn2) > clip) be.scale(g.data(), float(clip / std::sqrt(gn2)), n);
+      if (clip > 0 && std::sqrt(gn2) > clip) {
+        const float f = float(clip / std::sqrt(gn2));
+        for (float& x : g) x *= f;
+      }
+      const auto plain = unclipped(3e-3, 7);
       if (adam) {
-        be.adam_step(p.data(), g.data(), m.data(), v.data(), n, 3e-3f, 0.9f, 0.999f, 1e-7f, 7);
+        be.adam_step_dev(p.data(), g.data(), m.data(), v.data(), n, 0.9f, 0.999f, 1e-7f, plain.data());
         be.adam_step_dev(p2.data(), g2.data(), m2.data(), v2.data(), n, 0.9f, 0.999f, 1e-7f, s);
       } else {
-        be.sgd_step(p.data(), g.data(), m.data(), n, 3e-3f, 0.9f, true);
+        be.sgd_step_dev(p.data(), g.data(), m.data(), n, 0.9f, true, plain.data());
         be.sgd_step_dev(p2.data(), g2.data(), m2.data(), n, 0.9f, true, s);
       }
       EXPECT_EQ(0, std::memcmp(p.data(), p2.data(), n * sizeof(float))) << "clip " << clip << " adam " << adam;
@@ -1048,7 +1071,7 @@ TEST(OpsCpu, LarsMatchesItsDefinition) {
     s[sptrain::kClipNorm] = t == 2 ? 0.5 * std::sqrt(gsq) : 0.0;  // step 2: g scaled by 1/2
     const double f = t == 2 ? 0.5 : 1.0;
     for (const auto& [a, b] : {std::pair<size_t, size_t>{0, h}, {h, n}}) {
-      double norms[2] = {be.sum_squares(p.data() + a, b - a), be.sum_squares(g.data() + a, b - a)};
+      double norms[2] = {sum_squares(be, p.data() + a, b - a), sum_squares(be, g.data() + a, b - a)};
       be.lars_step_dev(p.data() + a, g.data() + a, vel.data() + a, b - a, norms, eta, wd, mom, s);
       double pn = 0, gn = 0;
       for (size_t i = a; i < b; ++i) pn += pr[i] * pr[i], gn += f * f * double(g[i]) * g[i];
@@ -1085,7 +1108,7 @@ TEST(OpsCpu, LambMatchesItsDefinition) {
     s[sptrain::kT] = t;
     be.lamb_direction_dev(p.data(), gg.data(), m.data(), v.data(), u.data(), n, b1, b2, eps, wd, s);
     for (const auto& [a, b] : {std::pair<size_t, size_t>{0, h}, {h, n}}) {
-      double norms[2] = {be.sum_squares(p.data() + a, b - a), be.sum_squares(u.data() + a, b - a)};
+      double norms[2] = {sum_squares(be, p.data() + a, b - a), sum_squares(be, u.data() + a, b - a)};
       be.trust_step_dev(p.data() + a, u.data() + a, b - a, norms, s);
     }
     // Reference.

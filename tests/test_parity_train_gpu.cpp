@@ -102,6 +102,7 @@ Trained train(Backend& be, const ModelSpec& spec, int batch, LossKind kind, cons
   const Buffer<float> xb = be.alloc<float>(data.x[0].size()), yb = be.alloc<float>(data.y[0].size()),
                       db = be.alloc<float>(size_t(rows) * out.C);
   float *x = xb.get(), *y = yb.get(), *dpred = db.get();
+  const Buffer<double> scalars = be.alloc<double>(kStepScalars);
   for (int s = 0; s < kSteps; ++s) {
     m.zero_grads();
     be.upload(x, data.x[size_t(s)].data(), data.x[size_t(s)].size());
@@ -109,13 +110,15 @@ Trained train(Backend& be, const ModelSpec& spec, int batch, LossKind kind, cons
     const float* pred = m.forward(x, batch, true);
     r.loss.push_back(be.loss(kind, rows, out.C, pred, y, dpred, 1.0f));
     m.backward(dpred);
-    be.adam_step(m.params(), m.grads(), mom, vel, np, kLearningRate, 0.9f, 0.999f, 1e-7f, s + 1);
+    double sc[kStepScalars] = {};
+    sc[kLr] = kLearningRate, sc[kT] = double(s + 1);
+    be.upload_f64(scalars.get(), sc, kStepScalars);
+    be.adam_step_dev(m.params(), m.grads(), mom, vel, np, 0.9f, 0.999f, 1e-7f, scalars.get());
   }
   r.params.resize(np);
   be.download(r.params.data(), m.params(), np);
   r.state.resize(size_t(m.n_state()));
   if (!r.state.empty()) be.download(r.state.data(), m.state(), r.state.size());
-  be.synchronize();
   return r;
 }
 

@@ -58,7 +58,6 @@ struct LayerShape {
 // unless said otherwise.
 struct LayerBuffers {
   bool alias = false;           // y and dy are the (single) input's: Flatten, Reshape
-  bool pre_activation = false;  // z, the value before a fused activation (else z == y)
   bool argmax = false;          // int32 indices, for pooling backward
   bool saved_stats = false;     // save_mean, save_invstd: C_out floats each (BatchNorm)
 };
@@ -85,7 +84,6 @@ struct LayerPass {
   const std::vector<Shape>& in;
   Shape out;
   float* y = nullptr;   // output (n, out.T, out.C)
-  float* z = nullptr;   // pre-activation (== y unless LayerBuffers::pre_activation)
   float* dy = nullptr;  // gradient w.r.t. y (backward; may be overwritten, e.g. through an activation)
   // Gradient buffers of the inputs (backward): add into them; null where an input needs none.
   const std::vector<float*>& dx;

@@ -46,6 +46,7 @@ void CpuBackend::download(float* host_dst, const float* src, size_t n) {
   parallel_memcpy(host_dst, src, n * sizeof(float));
 }
 void CpuBackend::copy(float* dst, const float* src, size_t n) { parallel_memcpy(dst, src, n * sizeof(float)); }
+
 void CpuBackend::synchronize() {}  // every op has finished when it returns
 
 void CpuBackend::fill(float* dst, float value, size_t n) {

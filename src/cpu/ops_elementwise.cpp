@@ -19,7 +19,7 @@ void CpuBackend::act_forward(Act a, float alpha, const float* x, float* y, size_
 }
 
 // The derivative is a function of y alone (kernels/activation.cuh); x is not read.
-void CpuBackend::act_backward(Act a, float alpha, const float* /*x*/, const float* y, const float* dy, float* dx,
+void CpuBackend::act_backward(Act a, float alpha, const float* y, const float* dy, float* dx,
                               size_t n) {
   for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) dx[i] = ops::act_backward(a, alpha, y[i], dy[i]);
@@ -32,14 +32,8 @@ void CpuBackend::axpy(float alpha, const float* x, float* y, size_t n) {
   });
 }
 
-void CpuBackend::scale(float* x, float s, size_t n) {
-  for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) x[i] *= s;
-  });
-}
-
-double CpuBackend::sum_squares(const float* x, size_t n) {
-  return ordered_sum(Split(int64_t(n), kBlock, 256), [&](int64_t i0, int64_t i1) {
+void CpuBackend::sum_squares_to(const float* x, size_t n, double* out) {
+  *out = ordered_sum(Split(int64_t(n), kBlock, 256), [&](int64_t i0, int64_t i1) {
     // Four interleaved accumulators (fixed pattern, so still independent of threads).
     double acc[4] = {0, 0, 0, 0};
     int64_t i = i0;
@@ -48,18 +42,6 @@ double CpuBackend::sum_squares(const float* x, size_t n) {
     for (; i < i1; ++i) acc[0] += double(x[i]) * double(x[i]);
     return (acc[0] + acc[1]) + (acc[2] + acc[3]);
   });
-}
-
-bool CpuBackend::all_finite(const float* x, size_t n) {
-  const Split s(int64_t(n), kBlock, 256);
-  bool ok = true;
-#pragma omp parallel for schedule(static) reduction(&& : ok) if (s.parts > 1)
-  for (int64_t p = 0; p < s.parts; ++p) {
-    bool part_ok = true;
-    for (int64_t i = s.begin(p); i < s.end(p); ++i) part_ok = part_ok && std::isfinite(x[i]);
-    ok = ok && part_ok;
-  }
-  return ok;
 }
 
 // --- strided copies ---
@@ -81,6 +63,5 @@ void CpuBackend::add2d(int rows, int cols, const float* src, int src_stride, flo
   });
 }
 
-void CpuBackend::sum_squares_to(const float* x, size_t n, double* out) { *out = sum_squares(x, n); }
 
 }  // namespace sptrain::cpu

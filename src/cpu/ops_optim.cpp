@@ -1,6 +1,5 @@
 // Optimizer steps on the CPU over flat slabs: bodies from kernels/optim.cuh over fixed blocks
-// (src/cpu/parallel.hpp). The *_dev forms read lr, t and the clip from the step scalars (host
-// memory here) and run the same arithmetic as the host-driven steps.
+// (src/cpu/parallel.hpp). They read lr, t and the clip from the step scalars (host memory here).
 #include <stdexcept>
 
 #include "cpu/cpu_backend.hpp"
@@ -11,16 +10,10 @@ namespace sptrain::cpu {
 
 // --- optimizers ---
 
-void CpuBackend::adam_step(float* p, const float* g, float* m, float* v, size_t n, float lr, float b1, float b2,
-                           float eps, int64_t t) {
-  const float lr_t = ops::adam_rate(lr, b1, b2, t);
-  for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) ops::adam_update(p[i], g[i], m[i], v[i], lr_t, b1, b2, eps);
-  });
-}
+namespace {
 
-void CpuBackend::sgd_step(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov) {
-  if (!vel && momentum != 0.0f) throw std::invalid_argument("sgd_step: momentum needs a velocity slab");
+// The SGD update over the slab from an already clipped g.
+void sgd_update_slab(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov) {
   for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
     if (vel) {
       for (int64_t i = i0; i < i1; ++i) ops::sgd_update(p[i], g[i], vel[i], lr, momentum, nesterov);
@@ -32,6 +25,8 @@ void CpuBackend::sgd_step(float* p, const float* g, float* vel, size_t n, float 
     }
   });
 }
+
+}  // namespace
 
 void CpuBackend::adam_step_dev(float* p, float* g, float* m, float* v, size_t n, float b1, float b2, float eps,
                                const double* s) {
@@ -53,7 +48,7 @@ void CpuBackend::sgd_step_dev(float* p, float* g, float* vel, size_t n, float mo
     for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) ops::clip_grad(g, i, f);
     });
-  sgd_step(p, g, vel, n, float(s[kLr]), momentum, nesterov);
+  sgd_update_slab(p, g, vel, n, float(s[kLr]), momentum, nesterov);
 }
 
 void CpuBackend::lamb_direction_dev(const float* p, float* g, float* m, float* v, float* u, size_t n, float b1,

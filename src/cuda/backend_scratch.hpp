@@ -17,9 +17,7 @@ struct CudaBackend::Impl {
 
   DeviceBuffer<unsigned char> cublas_ws;
   DeviceBuffer<double> flat_partial;  // kFlatParts
-  DeviceBuffer<double> result;        // one double returned by sum_squares / loss
-  DeviceBuffer<int> flag;             // all_finite
-  DeviceBuffer<double> step;          // kStepScalars for the host-driven optimizer steps
+  DeviceBuffer<double> result;        // the one double loss() returns
   // One buffer per (purpose, size), never freed before the backend: a captured graph keeps using
   // the pointers it saw, so nothing it references may move.
   std::map<std::pair<int, size_t>, DeviceBuffer<unsigned char>> pool;

@@ -82,8 +82,6 @@ CudaBackend::CudaBackend(int ordinal, MathMode math) : ordinal_(ordinal), math_(
     SPTRAIN_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
     impl_->flat_partial = DeviceBuffer<double>(kFlatParts, "reduction partials");
     impl_->result = DeviceBuffer<double>(1, "reduction result");
-    impl_->flag = DeviceBuffer<int>(1, "finite flag");
-    impl_->step = DeviceBuffer<double>(kStepScalars, "step scalars");
     ws_.set_cap(workspace_cap());
     conv_ = std::make_unique<ConvEngine>(cudnn_, stream_, ws_, math);
   } catch (...) {

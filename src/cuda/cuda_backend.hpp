@@ -44,8 +44,7 @@ class CudaBackend final : public Backend {
 
  private:
   void copy_sync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
-  // Uploads (lr, t, no clip) as step scalars for adam_step/sgd_step; returns their device address.
-  const double* host_step_scalars(float lr, int64_t t);
+  const float* conv_weights_fkc(const Conv1dDesc& d, const float* w);  // ops_conv.cu
   struct Impl;  // kernels' scratch (reduction buffers, transposed weights), in backend_scratch.hpp
   int ordinal_;
   MathMode math_;

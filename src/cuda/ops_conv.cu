@@ -49,26 +49,27 @@ void check_desc(const Conv1dDesc& d) { check_conv1d_desc(d); }
 
 }  // namespace
 
+// The weights of d in cuDNN's (F, K, C) order, in scratch that stays valid until the next call.
+const float* CudaBackend::conv_weights_fkc(const Conv1dDesc& d, const float* w) {
+  const int64_t nw = int64_t(d.K) * d.C_in * d.F;
+  float* w_fkc = impl_->get<float>(Impl::kWeightT, size_t(nw));
+  kcf_to_fkc_kernel<<<grid_for(nw), kThreads, 0, stream_>>>(d.K, d.C_in, d.F, w, w_fkc);
+  check_launch();
+  return w_fkc;
+}
+
 // --- convolution ---
 
 void CudaBackend::conv1d_forward(const Conv1dDesc& d, const float* x, const float* w, const float* b, float* y) {
   check_desc(d);
   if (d.N == 0) return;
-  const int64_t nw = int64_t(d.K) * d.C_in * d.F;
-  float* w_fkc = impl_->get<float>(Impl::kWeightT, size_t(nw));
-  kcf_to_fkc_kernel<<<grid_for(nw), kThreads, 0, stream_>>>(d.K, d.C_in, d.F, w, w_fkc);
-  check_launch();
-  conv_->forward(d, x, w_fkc, b, y);
+  conv_->forward(d, x, conv_weights_fkc(d, w), b, y);
 }
 
 void CudaBackend::conv1d_backward_data(const Conv1dDesc& d, const float* dy, const float* w, float* dx) {
   check_desc(d);
   if (d.N == 0) return;
-  const int64_t nw = int64_t(d.K) * d.C_in * d.F;
-  float* w_fkc = impl_->get<float>(Impl::kWeightT, size_t(nw));
-  kcf_to_fkc_kernel<<<grid_for(nw), kThreads, 0, stream_>>>(d.K, d.C_in, d.F, w, w_fkc);
-  check_launch();
-  conv_->backward_data(d, dy, w_fkc, dx);
+  conv_->backward_data(d, dy, conv_weights_fkc(d, w), dx);
 }
 
 void CudaBackend::conv1d_backward_filter(const Conv1dDesc& d, const float* x, const float* dy, float* dw, float* db) {

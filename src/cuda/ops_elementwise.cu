@@ -26,10 +26,6 @@ __global__ void axpy_kernel(float alpha, const float* x, float* y, int64_t n) {
   SPTRAIN_GRID_STRIDE(i, n) y[i] += alpha * x[i];
 }
 
-__global__ void scale_kernel(float* x, float s, int64_t n) {
-  SPTRAIN_GRID_STRIDE(i, n) x[i] *= s;
-}
-
 template <bool kAdd>
 __global__ void copy2d_kernel(int64_t rows, int cols, const float* src, int64_t ss, float* dst, int64_t ds) {
   SPTRAIN_GRID_STRIDE(i, rows * cols) {
@@ -39,11 +35,6 @@ __global__ void copy2d_kernel(int64_t rows, int cols, const float* src, int64_t 
     else
       dst[r * ds + c] = src[r * ss + c];
   }
-}
-
-// Sets *bad = 1 if some element is not finite (*bad zeroed before; racing writes store the same value).
-__global__ void nonfinite_kernel(const float* x, int64_t n, int* bad) {
-  SPTRAIN_GRID_STRIDE(i, n) if (!isfinite(x[i])) *bad = 1;
 }
 
 struct SquareTerm {
@@ -69,7 +60,7 @@ void CudaBackend::act_forward(Act a, float alpha, const float* x, float* y, size
   check_launch();
 }
 
-void CudaBackend::act_backward(Act a, float alpha, const float* /*x*/, const float* y, const float* dy, float* dx,
+void CudaBackend::act_backward(Act a, float alpha, const float* y, const float* dy, float* dx,
                                size_t n) {
   if (n == 0) return;
   act_backward_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(a, alpha, y, dy, dx, int64_t(n));
@@ -82,39 +73,12 @@ void CudaBackend::axpy(float alpha, const float* x, float* y, size_t n) {
   check_launch();
 }
 
-void CudaBackend::scale(float* x, float s, size_t n) {
-  if (n == 0) return;
-  scale_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(x, s, int64_t(n));
-  check_launch();
-}
-
-double CudaBackend::sum_squares(const float* x, size_t n) {
-  if (n == 0) return 0.0;
-  flat_reduce(impl_->flat_partial.data(), int64_t(n), SquareTerm{x}, StoreFin{impl_->result.data()}, stream_);
-  double out = 0.0;
-  SPTRAIN_CUDA_CHECK(cudaMemcpyAsync(&out, impl_->result.data(), sizeof(double), cudaMemcpyDeviceToHost, stream_));
-  SPTRAIN_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  return out;
-}
-
 void CudaBackend::sum_squares_to(const float* x, size_t n, double* out) {
   if (n == 0) {
     SPTRAIN_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(double), stream_));  // +0.0
     return;
   }
   flat_reduce(impl_->flat_partial.data(), int64_t(n), SquareTerm{x}, StoreFin{out}, stream_);
-}
-
-bool CudaBackend::all_finite(const float* x, size_t n) {
-  if (n == 0) return true;
-  int* bad = impl_->flag.data();
-  SPTRAIN_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(int), stream_));
-  nonfinite_kernel<<<grid_for(int64_t(n)), kThreads, 0, stream_>>>(x, int64_t(n), bad);
-  check_launch();
-  int h = 0;
-  SPTRAIN_CUDA_CHECK(cudaMemcpyAsync(&h, bad, sizeof(int), cudaMemcpyDeviceToHost, stream_));
-  SPTRAIN_CUDA_CHECK(cudaStreamSynchronize(stream_));
-  return h == 0;
 }
 
 void CudaBackend::copy2d(int rows, int cols, const float* src, int src_stride, float* dst, int dst_stride) {

@@ -93,28 +93,6 @@ __global__ void sgd_dev_kernel(float* p, float* g, float* vel, int64_t n, float 
 
 // --- optimizers ---
 
-// The host-driven steps run the device-scalar kernels on scalars uploaded here (no clip, so g is
-// only read): one kernel per optimizer.
-const double* CudaBackend::host_step_scalars(float lr, int64_t t) {
-  double s[kStepScalars] = {};
-  s[kLr] = lr;
-  s[kT] = double(t);
-  upload_f64(impl_->step.data(), s, kStepScalars);
-  return impl_->step.data();
-}
-
-void CudaBackend::adam_step(float* p, const float* g, float* m, float* v, size_t n, float lr, float b1, float b2,
-                            float eps, int64_t t) {
-  if (n == 0) return;
-  adam_step_dev(p, const_cast<float*>(g), m, v, n, b1, b2, eps, host_step_scalars(lr, t));
-}
-
-void CudaBackend::sgd_step(float* p, const float* g, float* vel, size_t n, float lr, float momentum, bool nesterov) {
-  if (!vel && momentum != 0.0f) throw std::invalid_argument("sgd_step: momentum needs a velocity slab");
-  if (n == 0) return;
-  sgd_step_dev(p, const_cast<float*>(g), vel, n, momentum, nesterov, host_step_scalars(lr, 0));
-}
-
 void CudaBackend::adam_step_dev(float* p, float* g, float* m, float* v, size_t n, float b1, float b2, float eps,
                                 const double* s) {
   if (n == 0) return;

@@ -112,7 +112,6 @@ struct Model::Node {
   int64_t poff = 0, soff = 0;
   // Raw views of buffers Model owns (owned_, owned_i32_), or of the input's for aliases.
   float* y = nullptr;      // output (max_batch, T, C)
-  float* z = nullptr;      // pre-activation (Conv1D / Dense with an activation), else == y
   float* dy = nullptr;     // gradient w.r.t. y
   bool alias = false;      // Flatten / Reshape: y and dy are the input's
   bool needs_grad = true;  // false for the input and aliases of it
@@ -167,7 +166,6 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
     }
     nd.y = own(sz);
     nd.dy = own(sz);
-    nd.z = b.pre_activation ? own(sz) : nd.y;
     if (b.argmax) nd.argmax = owned_i32_.emplace_back(be_.alloc<int32_t>(sz)).get();
     if (b.saved_stats) {
       nd.save_mean = own(nd.out.C);
@@ -179,7 +177,7 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
   for (size_t i = 1; i < nodes_.size(); ++i)
     if (nodes_[i].alias) {
       const Node& src = nodes_[nodes_[i].inputs[0]];
-      nodes_[i].y = nodes_[i].z = src.y;  // null for an alias of the input: set per forward
+      nodes_[i].y = src.y;  // null for an alias of the input: set per forward
       nodes_[i].dy = src.dy;
       nodes_[i].needs_grad = src.needs_grad;
     }
@@ -223,7 +221,7 @@ const float* Model::forward(const float* x, int n, bool training) {
     Node& nd = nodes_[i];
     for (size_t k = 0; k < nd.inputs.size(); ++k) nd.x[k] = out_of(nd.inputs[k]);
     if (nd.alias) {  // the same buffer as the input
-      nd.y = nd.z = const_cast<float*>(nd.x[0]);
+      nd.y = const_cast<float*>(nd.x[0]);
       continue;
     }
     const ScopedLayer scope(nd.l->name.c_str());  // names the layer in device errors
@@ -249,7 +247,7 @@ void Model::backward(const float* dy_out) {
 
 LayerPass Model::pass(Node& nd, bool training) {
   return LayerPass{be_,     n_,          training,        nd.x,         nd.in,        nd.out,
-                   nd.y,    nd.z,        nd.dy,           nd.dx,        scratch_.get(), params_.get() + nd.poff,
+                   nd.y,    nd.dy,           nd.dx,        scratch_.get(), params_.get() + nd.poff,
                    grads_.get() + nd.poff, state_.get() + nd.soff, nd.argmax, nd.save_mean, nd.save_invstd};
 }
 

@@ -17,7 +17,7 @@ class Activation : public Layer {
   }
   void backward(const LayerSpec& l, const LayerPass& p) const override {
     if (!p.dx[0]) return;
-    p.be.act_backward(l.activation, l.alpha, p.x[0], p.y, p.dy, p.scratch, size_t(p.n) * p.out.T * p.out.C);
+    p.be.act_backward(l.activation, l.alpha, p.y, p.dy, p.scratch, size_t(p.n) * p.out.T * p.out.C);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
 };

@@ -73,7 +73,6 @@ class Conv1D : public Layer {
   }
   LayerBuffers buffers(const LayerSpec& l) const override {
     LayerBuffers b;
-    b.pre_activation = l.activation != Act::Linear;
     return b;
   }
   void init(const LayerSpec& l, const LayerInit& c) const override {  // biases: zeros
@@ -81,12 +80,12 @@ class Conv1D : public Layer {
   }
   void forward(const LayerSpec& l, const LayerPass& p) const override {
     const Conv1dDesc d = desc(l, p);
-    p.be.conv1d_forward(d, p.x[0], p.P, l.bias ? p.P + int64_t(l.kernel) * p.in[0].C * l.filters : nullptr, p.z);
-    if (l.activation != Act::Linear) p.be.act_forward(l.activation, l.alpha, p.z, p.y, size_t(p.n) * p.out.T * p.out.C);
+    p.be.conv1d_forward(d, p.x[0], p.P, l.bias ? p.P + int64_t(l.kernel) * p.in[0].C * l.filters : nullptr, p.y);
+    if (l.activation != Act::Linear) p.be.act_forward(l.activation, l.alpha, p.y, p.y, size_t(p.n) * p.out.T * p.out.C);
   }
   void backward(const LayerSpec& l, const LayerPass& p) const override {
     if (l.activation != Act::Linear)
-      p.be.act_backward(l.activation, l.alpha, p.z, p.y, p.dy, p.dy, size_t(p.n) * p.out.T * p.out.C);
+      p.be.act_backward(l.activation, l.alpha, p.y, p.dy, p.dy, size_t(p.n) * p.out.T * p.out.C);
     const Conv1dDesc d = desc(l, p);
     const int64_t nw = int64_t(l.kernel) * p.in[0].C * l.filters;
     p.be.conv1d_backward_filter(d, p.x[0], p.dy, p.G, l.bias ? p.G + nw : nullptr);

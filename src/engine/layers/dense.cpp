@@ -25,7 +25,6 @@ class Dense : public Layer {
   }
   LayerBuffers buffers(const LayerSpec& l) const override {
     LayerBuffers b;
-    b.pre_activation = l.activation != Act::Linear;
     return b;
   }
   void init(const LayerSpec& l, const LayerInit& c) const override {  // biases: zeros
@@ -33,12 +32,12 @@ class Dense : public Layer {
   }
   void forward(const LayerSpec& l, const LayerPass& p) const override {
     const int C = p.in[0].C;
-    p.be.dense_forward(p.n * p.in[0].T, C, l.filters, p.x[0], p.P, l.bias ? p.P + int64_t(C) * l.filters : nullptr, p.z);
-    if (l.activation != Act::Linear) p.be.act_forward(l.activation, l.alpha, p.z, p.y, size_t(p.n) * p.out.T * p.out.C);
+    p.be.dense_forward(p.n * p.in[0].T, C, l.filters, p.x[0], p.P, l.bias ? p.P + int64_t(C) * l.filters : nullptr, p.y);
+    if (l.activation != Act::Linear) p.be.act_forward(l.activation, l.alpha, p.y, p.y, size_t(p.n) * p.out.T * p.out.C);
   }
   void backward(const LayerSpec& l, const LayerPass& p) const override {
     if (l.activation != Act::Linear)
-      p.be.act_backward(l.activation, l.alpha, p.z, p.y, p.dy, p.dy, size_t(p.n) * p.out.T * p.out.C);
+      p.be.act_backward(l.activation, l.alpha, p.y, p.dy, p.dy, size_t(p.n) * p.out.T * p.out.C);
     const int C = p.in[0].C;
     const int64_t nw = int64_t(C) * l.filters;
     p.be.dense_backward(p.n * p.in[0].T, C, l.filters, p.x[0], p.P, p.dy, p.dx[0] ? p.scratch : nullptr, p.G,
