@@ -1,15 +1,25 @@
-// ONNX: the protobuf wire encoder against bytes derived by hand from the wire-format rules (key =
-// field << 3 | wire type; varints in 7-bit groups, least significant first; fixed32 little endian;
-// length-delimited = length varint + bytes) and the graph messages built on it.
+// ONNX export: the protobuf wire encoder against bytes derived by hand from the wire-format rules
+// (key = field << 3 | wire type; varints in 7-bit groups, least significant first; fixed32 little
+// endian; length-delimited = length varint + bytes), the graph messages built on it, a layer
+// without an ONNX form, and the export of a trained run (written atomically). Running the exported
+// models in onnxruntime against sptrain's outputs is tests/python/test_onnx.py.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "io/onnx_writer.hpp"
+#include "sptrain/error.hpp"
+#include "sptrain/layer.hpp"
 #include "sptrain/onnx.hpp"
+#include "temp_dir.hpp"
+#include "tiny_run.hpp"
+#include "usage_error.hpp"
 
 namespace sptrain {
 namespace {
@@ -116,6 +126,86 @@ TEST(OnnxWire, ModelHeader) {
   // The opset import (8) {domain (1) "", version (2) 17}, then metadata_props (14) {key "k", value "v"}.
   EXPECT_NE(m.find(std::string("\x42\x04\x0a\x00\x10\x11", 6)), std::string::npos);
   EXPECT_EQ(m.substr(m.size() - 8), std::string("\x72\x06\x0a\x01k\x12\x01v", 8));
+}
+
+// A layer registered without an ONNX form: y = x.
+class CopyLayer : public Layer {
+ public:
+  std::string keras_name() const override { return "Copy"; }
+  LayerShape infer(const LayerSpec&, const std::vector<Shape>& in) const override { return {in[0], 0, 0}; }
+  void forward(const LayerSpec&, const LayerPass& p) const override {
+    p.be.copy2d(p.n, p.out.T * p.out.C, p.x[0], p.out.T * p.out.C, p.y, p.out.T * p.out.C);
+  }
+  void backward(const LayerSpec&, const LayerPass& p) const override {
+    if (p.dx[0]) p.be.add2d(p.n, p.out.T * p.out.C, p.dy, p.out.T * p.out.C, p.dx[0], p.out.T * p.out.C);
+  }
+};
+
+const bool kRegistered = [] {
+  register_layer("onnx_test_copy", std::make_shared<CopyLayer>());
+  return true;
+}();
+
+const char* const kCopyConfig =
+    "[data]\nspec = \"spec.toml\"\nval_size = 16\ntest_size = 16\n[train]\nbatch = 16\n"
+    "steps_per_epoch = 1\nepochs = 1\nloss = \"mape\"\nlr = 1e-3\n"
+    "[layer.copy]\ntype = \"onnx_test_copy\"\ninputs = [\"input\"]\n"
+    "[layer.f]\ntype = \"flatten\"\ninputs = [\"copy\"]\n"
+    "[layer.s]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 1\nactivation = \"sqrt\"\n";
+
+std::string read_all(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::ostringstream o;
+  o << f.rdbuf();
+  return o.str();
+}
+
+bool has_temporaries(const std::filesystem::path& dir) {
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp-") != std::string::npos) return true;
+  return false;
+}
+
+TEST(OnnxExport, ALayerWithoutAnOnnxFormIsNamed) {
+  ASSERT_TRUE(kRegistered);
+  ModelSpec m;
+  m.T_in = 10;
+  m.C_in = 1;
+  m.layers.push_back(make_layer("input", "input", {}));
+  m.layers.push_back(make_layer("mine", "onnx_test_copy", {"input"}));
+  const std::string msg = test::usage_error([&] { onnx::model_graph(m, {}, {}, false); });
+  EXPECT_HAS(msg, "layer.mine");
+  EXPECT_HAS(msg, "'onnx_test_copy'");
+  EXPECT_HAS(msg, "no ONNX form");
+}
+
+TEST(OnnxExport, ARunIsWrittenWholeOrNotAtAll) {
+  ASSERT_TRUE(kRegistered);
+  test::TempDir d("onnx");
+  std::filesystem::create_directories(d.path / "ok");
+  std::filesystem::create_directories(d.path / "bad");
+  test::train_run(d.path / "ok", test::kOneStepSpec, test::kOneStepConfig);
+  test::train_run(d.path / "bad", test::kOneStepSpec, kCopyConfig);
+  const auto out = d.path / "m.onnx";
+  onnx::ExportRequest r{(d.path / "ok" / "run").string(), out.string(), false};
+  const auto j = onnx::export_onnx(r);
+  const std::string good = read_all(out);
+  EXPECT_EQ(int64_t(good.size()), j["bytes"].get<int64_t>());
+  EXPECT_EQ(good.substr(0, 2), "\x08\x08");  // ir_version 8
+  EXPECT_EQ(j["input"]["shape"], nlohmann::json::parse(R"(["N", 29, 1])"));  // 30 positions: 29 squared displacements
+  EXPECT_EQ(j["output"]["shape"], nlohmann::json::parse(R"(["N", 1, 1])"));
+  EXPECT_EQ(j["checkpoint"], "best.safetensors");
+  // An existing file is kept without --force; with it, a model that cannot be exported leaves the
+  // old file as it was and no temporary behind.
+  EXPECT_HAS(test::usage_error([&] { onnx::export_onnx(r); }), "exists");
+  onnx::ExportRequest bad{(d.path / "bad" / "run").string(), out.string(), true};
+  EXPECT_HAS(test::usage_error([&] { onnx::export_onnx(bad); }), "layer.copy");
+  EXPECT_EQ(read_all(out), good);
+  EXPECT_FALSE(has_temporaries(d.path));
+  // The same run exports to the same bytes.
+  r.force = true;
+  onnx::export_onnx(r);
+  EXPECT_EQ(read_all(out), good);
 }
 
 }  // namespace

@@ -1,4 +1,6 @@
-// ONNX: a graph builder and the encoding of a whole model (ModelProto, opset 17, IR version 8).
+// ONNX export: a graph builder that each Layer writes its nodes into (Layer::export_onnx), the
+// encoding of a whole model (ModelProto, opset 17, IR version 8), and the export of a trained run
+// (`sptrain export --onnx`, Run.export_onnx in Python). docs/export.md describes what is exported.
 //
 //   onnx::Graph g("model");
 //   g.input("x", {onnx::Dim::named("N"), onnx::Dim::fixed(99), onnx::Dim::fixed(1)});
@@ -13,6 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "sptrain/model.hpp"
 
 namespace sptrain::onnx {
 
@@ -70,5 +75,22 @@ class Graph {
 // version, doc_string, and metadata_props (key, value) in order.
 std::string encode_model(const Graph& g, const std::vector<std::pair<std::string, std::string>>& metadata,
                          const std::string& doc = "");
+
+// The graph of a model with its weights (host, in the model's slab order): input "input" (N, T_in,
+// C_in) and output "output" (N, T_out, C_out), both in sptrain's (batch, time, channel) layout,
+// with (N, C, T) inside. any_length: T_in (and T_out) are dim_params "T" and "T_out" instead of
+// fixed sizes. Throws UsageError naming the first layer that has no ONNX form.
+Graph model_graph(const ModelSpec& spec, const std::vector<float>& params, const std::vector<float>& state,
+                  bool any_length);
+
+struct ExportRequest {
+  std::string run_dir;  // trained run of `sptrain train` (best checkpoint, else last)
+  std::string onnx;     // output path
+  bool force = false;   // replace an existing file
+};
+// Writes the run's model as an ONNX file (atomically: all of it or nothing), with metadata_props
+// "sptrain" (the JSON returned here, less the timing: input, output, features, checkpoint, label,
+// the run's resolved spec and config). Returns that JSON plus "bytes" and "seconds".
+nlohmann::json export_onnx(const ExportRequest& r);
 
 }  // namespace sptrain::onnx
