@@ -97,11 +97,11 @@ TEST(OnnxWire, PackedAndNested) {
 
 TEST(OnnxWire, GraphMessages) {
   // One initializer: GraphProto.name (2) "g", initializer (5) TensorProto{dims (1) packed [2],
-  // data_type (2) FLOAT = 1, float_data (4) packed [1, 2], name (8) "w"}.
+  // data_type (2) FLOAT = 1, name (8) "w", float_data (4) packed [1, 2]}.
   onnx::Graph g("g");
   EXPECT_EQ(g.constant("w", {2}, {1.0f, 2.0f}), "w");
-  EXPECT_EQ(bytes_of(g.encode()), (Bytes{0x12, 0x01, 'g', 0x2a, 0x12, 0x0a, 0x01, 0x02, 0x10, 0x01, 0x22, 0x08, 0x00,
-                                         0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40, 0x42, 0x01, 'w'}));
+  EXPECT_EQ(bytes_of(g.encode()), (Bytes{0x12, 0x01, 'g', 0x2a, 0x12, 0x0a, 0x01, 0x02, 0x10, 0x01, 0x42, 0x01, 'w',
+                                         0x22, 0x08, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0x40}));
   // One node: NodeProto{input (1) "x", output (2) "y", name (3) "y", op_type (4) "Softmax",
   // attribute (5) AttributeProto{name (1) "axis", i (3) 1, type (20) INT = 2}} before the name.
   onnx::Graph h("g");

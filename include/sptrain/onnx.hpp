@@ -66,6 +66,9 @@ class Graph {
   std::string encode() const;
 
  private:
+  // An initializer of `count` values of an onnx.proto data type, its data field already encoded.
+  std::string initializer(const std::string& hint, const std::vector<int64_t>& dims, int64_t data_type, size_t count,
+                          const std::string& data_field);
   std::string name_;
   std::set<std::string> used_;
   std::vector<std::string> nodes_, initializers_, inputs_, outputs_;  // encoded messages

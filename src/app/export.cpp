@@ -60,13 +60,14 @@ nlohmann::json export_onnx(const ExportRequest& r) {
   const Shape out = info.shapes[info.output_index];
   const bool per_step = cfg.label == LabelKind::StepState;
   const bool softmax_last = cfg.model.layers[size_t(info.output_index)].type == LayerType::Softmax;
+  const std::string label = cfg.resolved.contains("data") ? cfg.resolved["data"].value("label", std::string("?")) : "?";
   std::string what;
   if (cfg.classification())
     what = std::string(softmax_last ? "class probabilities" : "class logits (a softmax over the last axis gives the "
                                                               "probabilities sptrain predict reports)") +
            (per_step ? ", one row per displacement (output step t: positions t and t + 1)" : ", one row per track");
   else
-    what = "the estimate of the label " + cfg.resolved["data"].value("label", std::string("?")) +
+    what = "the estimate of the label " + label +
            " (as the model emits it, before any decoding)";
 
   nlohmann::json meta;
@@ -91,7 +92,7 @@ nlohmann::json export_onnx(const ExportRequest& r) {
                     {"dtype", "float32"},
                     {"layout", "(batch, time, channel)"},
                     {"shape", {"N", any && per_step ? nlohmann::json("T_out") : nlohmann::json(out.T), out.C}},
-                    {"label", cfg.resolved["data"].value("label", std::string("?"))},
+                    {"label", label},
                     {"what", what}};
   meta["spec"] = cfg.spec.resolved;
   meta["config"] = cfg.resolved;

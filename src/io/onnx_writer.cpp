@@ -119,31 +119,32 @@ int64_t element_count(const std::vector<int64_t>& dims) {
 
 }  // namespace
 
-Attr attr_int(const std::string& name, int64_t v) {
+namespace {
+Attr named(const std::string& name, Attr::Kind kind) {
   Attr a;
   a.name = name;
-  a.kind = Attr::Kind::Int;
+  a.kind = kind;
+  return a;
+}
+}  // namespace
+
+Attr attr_int(const std::string& name, int64_t v) {
+  Attr a = named(name, Attr::Kind::Int);
   a.i = v;
   return a;
 }
 Attr attr_float(const std::string& name, float v) {
-  Attr a;
-  a.name = name;
-  a.kind = Attr::Kind::Float;
+  Attr a = named(name, Attr::Kind::Float);
   a.f = v;
   return a;
 }
 Attr attr_ints(const std::string& name, std::vector<int64_t> v) {
-  Attr a;
-  a.name = name;
-  a.kind = Attr::Kind::Ints;
+  Attr a = named(name, Attr::Kind::Ints);
   a.ints = std::move(v);
   return a;
 }
 Attr attr_string(const std::string& name, std::string v) {
-  Attr a;
-  a.name = name;
-  a.kind = Attr::Kind::String;
+  Attr a = named(name, Attr::Kind::String);
   a.s = std::move(v);
   return a;
 }
@@ -179,31 +180,30 @@ void Graph::node(const std::string& op, const std::vector<std::string>& inputs, 
   nodes_.push_back(n.bytes());
 }
 
-std::string Graph::constant(const std::string& hint, const std::vector<int64_t>& dims, const std::vector<float>& values) {
-  if (element_count(dims) != int64_t(values.size()))
-    throw std::logic_error("onnx constant " + hint + ": " + std::to_string(values.size()) + " values for its shape");
+std::string Graph::initializer(const std::string& hint, const std::vector<int64_t>& dims, int64_t data_type,
+                               size_t count, const std::string& data_field) {
+  if (element_count(dims) != int64_t(count))
+    throw std::logic_error("onnx constant " + hint + ": " + std::to_string(count) + " values for its shape");
   const std::string name = unique(hint);
   pb::Writer t;
   t.packed_ints(tensor_f::dims, dims);
-  t.int_field(tensor_f::data_type, tensor_f::FLOAT);
-  t.packed_floats(tensor_f::float_data, values.data(), values.size());
+  t.int_field(tensor_f::data_type, data_type);
   t.bytes_field(tensor_f::name, name);
-  initializers_.push_back(t.bytes());
+  initializers_.push_back(t.bytes() + data_field);  // fields may come in any order
   return name;
+}
+
+std::string Graph::constant(const std::string& hint, const std::vector<int64_t>& dims, const std::vector<float>& values) {
+  pb::Writer d;
+  d.packed_floats(tensor_f::float_data, values.data(), values.size());
+  return initializer(hint, dims, tensor_f::FLOAT, values.size(), d.bytes());
 }
 
 std::string Graph::constant_int64(const std::string& hint, const std::vector<int64_t>& dims,
                                   const std::vector<int64_t>& values) {
-  if (element_count(dims) != int64_t(values.size()))
-    throw std::logic_error("onnx constant " + hint + ": " + std::to_string(values.size()) + " values for its shape");
-  const std::string name = unique(hint);
-  pb::Writer t;
-  t.packed_ints(tensor_f::dims, dims);
-  t.int_field(tensor_f::data_type, tensor_f::INT64);
-  t.packed_ints(tensor_f::int64_data, values);
-  t.bytes_field(tensor_f::name, name);
-  initializers_.push_back(t.bytes());
-  return name;
+  pb::Writer d;
+  d.packed_ints(tensor_f::int64_data, values);
+  return initializer(hint, dims, tensor_f::INT64, values.size(), d.bytes());
 }
 
 void Graph::input(const std::string& name, const std::vector<Dim>& dims, const std::string& doc) {

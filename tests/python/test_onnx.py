@@ -22,9 +22,8 @@ import sptrain
 RTOL = 1e-4
 N = 1000
 
-# A model using every layer type and activation, with BatchNorm (fast-moving statistics, so the
-# running mean and variance are far from their initial 0 and 1), dilation, strides and each padding.
-MIXED_CONFIG = """
+# Three steps on fresh data, for the small models below.
+TRAINING = """
 [data]
 spec = "spec.toml"
 label = "has_switch"
@@ -35,7 +34,11 @@ batch = 64
 steps_per_epoch = 3
 epochs = 1
 lr = 1e-2
-[layer.a]
+"""
+
+# A model using every layer type and activation, with BatchNorm (fast-moving statistics, so the
+# running mean and variance are far from their initial 0 and 1), dilation, strides and each padding.
+MIXED_CONFIG = TRAINING + """[layer.a]
 type = "conv1d"
 inputs = ["input"]
 filters = 6
@@ -120,18 +123,7 @@ type = "softmax"
 inputs = ["out"]
 """
 # Any length: a strided 'same' convolution pads by the length (the odd step on the right).
-ANY_LENGTH_CONFIG = """
-[data]
-spec = "spec.toml"
-label = "has_switch"
-val_size = 64
-test_size = 64
-[train]
-batch = 64
-steps_per_epoch = 3
-epochs = 1
-lr = 1e-2
-[layer.a]
+ANY_LENGTH_CONFIG = TRAINING + """[layer.a]
 type = "conv1d"
 inputs = ["input"]
 filters = 4
@@ -262,3 +254,15 @@ def test_cli_writes_the_same_bytes(tmp_path, root, cli):
     r = subprocess.run([cli, "export", "--run", str(run_dir), "--onnx", str(tmp_path / "b.onnx")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "exists" in r.stderr
+
+
+def test_forward_checks_its_input(root):
+    broad, fixed = root / "models/broad-2state-2d", root / "models/report-3.2-better"
+    if not (broad.is_dir() and fixed.is_dir()):
+        pytest.skip("no shipped model")
+    with pytest.raises(ValueError, match="trained in 2-D"):
+        sptrain.Run(broad).forward(np.zeros((4, 50, 3), np.float32))
+    with pytest.raises(ValueError, match="exactly 100 positions, not 60"):
+        sptrain.Run(fixed).forward(np.zeros((4, 60, 1), np.float32))
+    with pytest.raises(ValueError, match=r"\(n, L, D\)"):
+        sptrain.Run(fixed).forward(np.zeros((100, 1), np.float32))
