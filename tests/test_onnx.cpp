@@ -179,6 +179,35 @@ TEST(OnnxExport, ALayerWithoutAnOnnxFormIsNamed) {
   EXPECT_HAS(msg, "no ONNX form");
 }
 
+// Each built-in layer writes at least one node (the report's models cover convolutions with each
+// padding, pooling, BatchNorm, concatenation on both axes, flatten and dense; the small graph the
+// rest), plus the output's transpose.
+TEST(OnnxExport, EveryBuiltInLayerHasAnOnnxForm) {
+  auto graph_of = [](const ModelSpec& m, bool any_length) {
+    const ModelInfo info = analyze(m);
+    return onnx::model_graph(m, std::vector<float>(size_t(info.trainable), 0.5f),
+                             std::vector<float>(size_t(info.non_trainable), 1.0f), any_length);
+  };
+  for (const char* zoo : {"model1", "model2"}) {
+    const ModelSpec m = zoo_model(zoo, 100, 1, 1, true);
+    EXPECT_GE(graph_of(m, std::string(zoo) == "model2").nodes(), m.layers.size() + 1) << zoo;
+  }
+  ModelSpec m;
+  m.T_in = 20;
+  m.C_in = 2;
+  m.layers.push_back(make_layer("input", "input", {}));
+  LayerSpec act = make_layer("act", "activation", {"input"});
+  act.activation = Act::Log;
+  m.layers.push_back(act);
+  LayerSpec r = make_layer("r", "reshape", {"act"});
+  r.reshape_T = 10;
+  r.reshape_C = 4;
+  m.layers.push_back(r);
+  m.layers.push_back(make_layer("p", "softmax", {"r"}));
+  EXPECT_EQ(graph_of(m, false).nodes(), 1u + 2u + 3u + 1u + 1u);  // transpose, max + log, reshape's three, softmax, transpose
+  EXPECT_THROW(onnx::model_graph(m, {1.0f}, {}, false), UsageError);  // weights for another model
+}
+
 TEST(OnnxExport, ARunIsWrittenWholeOrNotAtAll) {
   ASSERT_TRUE(kRegistered);
   test::TempDir d("onnx");
