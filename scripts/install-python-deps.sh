@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs (pip, into the python3 on the PATH) what the Python package sptrain and its tests need.
+# Installs (pip, into the python3 on the PATH) what the Python package sptrain and its tests need
+# (onnx and onnxruntime only for the tests of the ONNX export).
 set -euo pipefail
 py=${PYTHON:-python3}
-"$py" -m pip install --quiet --disable-pip-version-check "nanobind>=2.0" "scikit-build-core>=0.10" numpy pandas pytest
+"$py" -m pip install --quiet --disable-pip-version-check "nanobind>=2.0" "scikit-build-core>=0.10" numpy pandas pytest \
+  onnx onnxruntime  # tests/python/test_onnx.py: the exported models checked and run

@@ -51,4 +51,5 @@ void add_eval(CLI::App& app);
 void add_sweep(CLI::App& app);
 void add_fit(CLI::App& app);  // cmd_fit.cpp
 void add_predict(CLI::App& app);
+void add_export(CLI::App& app);  // cmd_export.cpp
 }  // namespace sptrain::cli

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   sptrain::cli::add_sweep(app);
   sptrain::cli::add_fit(app);
   sptrain::cli::add_predict(app);
+  sptrain::cli::add_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

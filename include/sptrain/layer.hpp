@@ -26,6 +26,9 @@ namespace sptrain {
 namespace cfg {
 class Reader;
 }
+namespace onnx {
+class Graph;
+}
 
 // The keys of one [layer.NAME] table, read with the config's checks (types, ranges) and errors
 // naming "layer.NAME.key". k below is the key inside the table ("filters").
@@ -101,6 +104,22 @@ struct LayerPass {
   }
 };
 
+// One layer's part of an exported ONNX graph (sptrain/onnx.hpp). Tensors in the graph are laid out
+// (N, C, T), as ONNX's Conv and pooling want them; the exporter transposes the model's input and
+// output once. The weights are host copies in the layer's slab order.
+struct LayerExport {
+  onnx::Graph& g;
+  const std::vector<std::string>& x;  // input tensors, (N, in[k].C, in[k].T)
+  const std::vector<Shape>& in;
+  Shape out;
+  const std::string& y;  // the tensor to write, (N, out.C, out.T)
+  const float* P = nullptr;  // this layer's parameters
+  const float* S = nullptr;  // this layer's state
+  // The time axis is sized at run time: no node may depend on in[k].T or out.T (the shapes are
+  // those of the trained length).
+  bool any_length = false;
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -143,6 +162,9 @@ class Layer {
   virtual void forward(const LayerSpec& l, const LayerPass& p) const = 0;
   // Parameter gradients into p.G, input gradients into p.dx (through scratch and add_dx).
   virtual void backward(const LayerSpec& l, const LayerPass& p) const = 0;
+  // Its nodes of an ONNX graph, computing e.y from e.x in inference mode. The default throws
+  // UsageError naming the layer: a layer without an ONNX form cannot be exported.
+  virtual void export_onnx(const LayerSpec& l, const LayerExport& e) const;
 };
 
 // The registry. register_layer throws UsageError if the name is taken. Types are listed in

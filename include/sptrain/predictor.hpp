@@ -32,6 +32,10 @@ class Predictor {
   Predictor& operator=(const Predictor&) = delete;
 
   const std::string& checkpoint() const { return checkpoint_; }
+  // The checkpoint's weights (host): trainable parameters and state, in the model's slab order.
+  const std::vector<float>& params() const { return params_; }
+  const std::vector<float>& state() const { return state_; }
+  const TrainConfig& config() const { return cfg_; }
   // Whether the model runs at any input length (see above).
   bool any_length() const { return any_length_; }
   // Positions per trajectory the model was trained on.

@@ -262,7 +262,8 @@ class Run:
 
     Attributes: path; config_text, spec_text (the TOML the run was made from); overrides (list).
     Properties: config (config.json), results (results.json, {} while running), metrics (metrics.csv
-    as a DataFrame), checkpoint(name="best") -> dict of NumPy arrays.
+    as a DataFrame). Methods: checkpoint(name="best") -> dict of NumPy arrays; forward(positions)
+    -> the model's input features and raw outputs; export_onnx(path) -> the model as an ONNX file.
     """
 
     def __init__(self, path: Any):
@@ -302,6 +303,23 @@ class Run:
         if name == "best" and not p.exists():
             p = self.path / "last.safetensors"
         return load_checkpoint(p)
+
+    def forward(self, positions: Any, device: str = "auto") -> dict[str, _np.ndarray]:
+        """The model on positions (n, L, D) (float32; L the trained length, or any length the model
+        runs at): {"input": the features it reads (n, T, C), "output": its raw outputs (n, T_out,
+        C_out), before any softmax or decoding}, from the checkpoint `sptrain predict` uses."""
+        pos = _np.ascontiguousarray(positions, dtype=_np.float32)
+        if pos.ndim != 3:
+            raise ValueError(f"positions: expected (n, L, D), got shape {pos.shape}")
+        return dict(_core.forward(str(self.path), pos, str(device)))
+
+    def export_onnx(self, path: Any, force: bool = False) -> dict:
+        """`sptrain export --run self.path --onnx path`: the model as an ONNX file (atomically).
+
+        Returns the file's "sptrain" metadata (input features and shape, output and what it holds,
+        the run's spec and config) plus bytes, nodes and seconds. docs/export.md describes it.
+        """
+        return _json.loads(_core.export_onnx(str(self.path), _os.fspath(path), bool(force)))
 
 
 def train(config: Any, run_dir: Any, overrides: Mapping[str, Any] | Sequence[str] = (), device: str = "auto",

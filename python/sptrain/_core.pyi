@@ -13,6 +13,10 @@ def fit(data: str, is_path: bool, source: str, min_length: int, pixel_size: floa
 def predict(run_dir: str, input: str, out_dir: str, min_length: int, pixel_size: float, frame_interval: float,
             device: str, decode: str, switch_penalty: float, model_units: str, plots: bool) -> str:
     """Runs `sptrain predict` into out_dir; returns predict.json's text."""
+def forward(run_dir: str, positions: Any, device: str) -> dict[str, Any]:
+    """{"input": features (n, T, C), "output": the model's outputs (n, T_out, C_out)} for positions (n, L, D)."""
+def export_onnx(run_dir: str, path: str, force: bool) -> str:
+    """Writes the run's model as ONNX; returns the JSON of its "sptrain" metadata plus bytes, nodes, seconds."""
 def load_checkpoint(path: str) -> dict[str, Any]:
     """{"tensors": {name: ndarray}, "metadata": {key: str}} of a verified checkpoint."""
 def train(config: str, run_dir: str, overrides: list[str], resume: bool, device: str, precision: str,

@@ -21,7 +21,9 @@
 #include "sptrain/error.hpp"
 #include "sptrain/features.hpp"
 #include "sptrain/fit.hpp"
+#include "sptrain/onnx.hpp"
 #include "sptrain/predict.hpp"
+#include "sptrain/predictor.hpp"
 #include "sptrain/run_dir.hpp"
 #include "sptrain/sim.hpp"
 #include "sptrain/train.hpp"
@@ -187,6 +189,42 @@ std::string predict_impl(const std::string& run_dir, const std::string& input, c
   return j.dump();
 }
 
+// The run's model on positions (n, L, D): its input features and its raw outputs (n, T_out, C_out),
+// as the Predictor computes them for eval and predict.
+nb::dict forward_impl(const std::string& run_dir, nb::ndarray<const float, nb::ndim<3>, nb::c_contig, nb::device::cpu> pos,
+                      const std::string& device) {
+  const int64_t n = int64_t(pos.shape(0));
+  const int L = int(pos.shape(1)), D = int(pos.shape(2));
+  std::vector<float> x, y;
+  sptrain::Shape in, os;
+  {
+    nb::gil_scoped_release nogil;
+    const sptrain::TrainConfig cfg = sptrain::load_run_config(run_dir);
+    if (D != cfg.spec.params.dims)
+      throw sptrain::UsageError("positions: " + std::to_string(D) + "-D, the model of " + run_dir + " was trained in " +
+                                std::to_string(cfg.spec.params.dims) + "-D");
+    if (n < 1) throw sptrain::UsageError("positions: no trajectories");
+    sptrain::Predictor m(cfg, run_dir, sptrain::resolve_device(device, false));
+    y = m.forward(pos.data(), n, L);  // checks the length
+    x = sptrain::compute_features(cfg.spec.features, pos.data(), n, L, D);
+    in = {sptrain::feature_length(cfg.spec.features, L), sptrain::feature_channels(cfg.spec.features, D)};
+    os = m.output_shape(L);
+  }
+  nb::dict out;
+  out["input"] = give_to_numpy(std::move(x), {size_t(n), size_t(in.T), size_t(in.C)}, "input");
+  out["output"] = give_to_numpy(std::move(y), {size_t(n), size_t(os.T), size_t(os.C)}, "output");
+  return out;
+}
+
+std::string export_onnx_impl(const std::string& run_dir, const std::string& path, bool force) {
+  nb::gil_scoped_release nogil;
+  sptrain::onnx::ExportRequest r;
+  r.run_dir = run_dir;
+  r.onnx = path;
+  r.force = force;
+  return sptrain::onnx::export_onnx(r).dump();
+}
+
 nb::dict checkpoint_impl(const std::string& path) {
   sptrain::ckpt::Checkpoint c;
   {
@@ -285,6 +323,8 @@ NB_MODULE(_core, m) {
         "max_states"_a, "states"_a, "blur"_a, "bootstrap"_a, "seed"_a, "level"_a);
   m.def("predict", &predict_impl, "run_dir"_a, "input"_a, "out_dir"_a, "min_length"_a, "pixel_size"_a,
         "frame_interval"_a, "device"_a, "decode"_a, "switch_penalty"_a, "model_units"_a, "plots"_a);
+  m.def("forward", &forward_impl, "run_dir"_a, "positions"_a, "device"_a);
+  m.def("export_onnx", &export_onnx_impl, "run_dir"_a, "path"_a, "force"_a);
   m.def("load_checkpoint", &checkpoint_impl, "path"_a);
   m.def("train", &train_impl, "config"_a, "run_dir"_a, "overrides"_a, "resume"_a, "device"_a, "precision"_a,
         "max_epochs"_a, "force"_a, "progress"_a);

@@ -20,6 +20,9 @@ class Activation : public Layer {
     p.be.act_backward(l.activation, l.alpha, p.y, p.dy, p.scratch, size_t(p.n) * p.out.T * p.out.C);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
+  void export_onnx(const LayerSpec& l, const LayerExport& e) const override {
+    onnx_activation(e, l.activation, l.alpha, e.x[0], e.y);
+  }
 };
 
 }  // namespace

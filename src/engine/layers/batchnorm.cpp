@@ -48,6 +48,15 @@ class BatchNorm : public Layer {
     p.be.batchnorm_backward(p.n * p.out.T, C, p.x[0], p.dy, p.P, p.save_mean, p.save_invstd, p.scratch, p.G, p.G + C);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
+  // The inference form: the running statistics.
+  void export_onnx(const LayerSpec& l, const LayerExport& e) const override {
+    const int C = e.out.C;
+    auto v = [C](const float* p) { return std::vector<float>(p, p + C); };
+    e.g.node("BatchNormalization",
+             {e.x[0], e.g.constant(l.name + ".gamma", {C}, v(e.P)), e.g.constant(l.name + ".beta", {C}, v(e.P + C)),
+              e.g.constant(l.name + ".running_mean", {C}, v(e.S)), e.g.constant(l.name + ".running_var", {C}, v(e.S + C))},
+             {e.y}, {onnx::attr_float("epsilon", l.eps)});
+  }
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "activation.cuh"
 #include "sptrain/error.hpp"
 #include "sptrain/train.hpp"
 
@@ -71,6 +72,55 @@ void init_weights(const LayerInit& c, Init init, int64_t fan_in, int64_t fan_out
       case Init::Mean: w[j] = 1.0f / float(fan_in); break;
     }
   }
+}
+
+void onnx_activation(const LayerExport& e, Act act, float alpha, const std::string& x, const std::string& y) {
+  onnx::Graph& g = e.g;
+  switch (act) {
+    case Act::Linear: g.node("Identity", {x}, {y}); return;
+    case Act::ReLU: g.node("Relu", {x}, {y}); return;
+    case Act::ELU: g.node("Elu", {x}, {y}, {onnx::attr_float("alpha", alpha)}); return;
+    case Act::LeakyReLU: g.node("LeakyRelu", {x}, {y}, {onnx::attr_float("alpha", alpha)}); return;
+    case Act::Tanh: g.node("Tanh", {x}, {y}); return;
+    case Act::Sigmoid: g.node("Sigmoid", {x}, {y}); return;
+    case Act::Softplus: g.node("Softplus", {x}, {y}); return;
+    case Act::Sqrt: {  // the signed square root: sign(x) sqrt(|x|)
+      const std::string a = g.unique(y + ".abs"), r = g.unique(y + ".sqrt"), s = g.unique(y + ".sign");
+      g.node("Abs", {x}, {a});
+      g.node("Sqrt", {a}, {r});
+      g.node("Sign", {x}, {s});
+      g.node("Mul", {s, r}, {y});
+      return;
+    }
+    case Act::Log: {  // log(max(x, floor))
+      const std::string floor = g.constant(y + ".floor", {}, {ops::kLogFloor}), m = g.unique(y + ".max");
+      g.node("Max", {x, floor}, {m});
+      g.node("Log", {m}, {y});
+      return;
+    }
+  }
+  throw std::logic_error("onnx_activation: unknown activation");
+}
+
+void onnx_conv(const LayerSpec& l, const LayerExport& e, int K, int F, const float* w, const float* b,
+               std::vector<onnx::Attr> attrs, const std::string& z) {
+  const int C = e.in[0].C;
+  std::vector<float> wt(size_t(F) * C * K);
+  for (int k = 0; k < K; ++k)
+    for (int c = 0; c < C; ++c)
+      for (int f = 0; f < F; ++f) wt[(size_t(f) * C + c) * K + k] = w[(size_t(k) * C + c) * F + f];
+  std::vector<std::string> in = {e.x[0], e.g.constant(l.name + ".weight", {F, C, K}, wt)};
+  if (b) in.push_back(e.g.constant(l.name + ".bias", {F}, std::vector<float>(b, b + F)));
+  attrs.push_back(onnx::attr_ints("kernel_shape", {K}));
+  e.g.node("Conv", in, {z}, attrs);
+}
+
+std::string onnx_pre_activation(const LayerSpec& l, const LayerExport& e) {
+  return l.activation == Act::Linear ? e.y : e.g.unique(l.name + ".linear");
+}
+
+void onnx_fused_activation(const LayerSpec& l, const LayerExport& e, const std::string& z) {
+  if (l.activation != Act::Linear) onnx_activation(e, l.activation, l.alpha, z, e.y);
 }
 
 }  // namespace sptrain::layers

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sptrain/layer.hpp"
+#include "sptrain/onnx.hpp"
 
 namespace sptrain::layers {
 
@@ -23,6 +24,17 @@ void parse_activation(const LayerTable& t, LayerSpec& l);
 void parse_init(const LayerTable& t, LayerSpec& l);
 // Fills nw weights of a layer with fan_in and fan_out by init.
 void init_weights(const LayerInit& c, Init init, int64_t fan_in, int64_t fan_out, int64_t nw);
+
+// ONNX export (Layer::export_onnx): y = act(x) as nodes of e.g (an Identity for Linear).
+void onnx_activation(const LayerExport& e, Act act, float alpha, const std::string& x, const std::string& y);
+// A convolution over the time axis of (N, C, T) with weights (F, C, K) from sptrain's (K, C, F)
+// slab w and an optional bias, writing z.
+void onnx_conv(const LayerSpec& l, const LayerExport& e, int K, int F, const float* w, const float* b,
+               std::vector<onnx::Attr> attrs, const std::string& z);
+// The fused activation of Conv1D and Dense: the tensor their linear part writes (e.y itself when
+// the activation is linear) and the activation node after it.
+std::string onnx_pre_activation(const LayerSpec& l, const LayerExport& e);
+void onnx_fused_activation(const LayerSpec& l, const LayerExport& e, const std::string& z);
 
 // The built-in layers, in the order the registry lists them.
 std::shared_ptr<const Layer> input_layer();

@@ -61,6 +61,9 @@ class Concatenate : public Layer {
       off += l.concat_time ? s.T : s.C;
     }
   }
+  void export_onnx(const LayerSpec& l, const LayerExport& e) const override {
+    e.g.node("Concat", e.x, {e.y}, {onnx::attr_int("axis", l.concat_time ? 2 : 1)});  // (N, C, T)
+  }
 };
 
 }  // namespace

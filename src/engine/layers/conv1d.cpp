@@ -94,6 +94,19 @@ class Conv1D : public Layer {
       p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
     }
   }
+  void export_onnx(const LayerSpec& l, const LayerExport& e) const override {
+    std::vector<onnx::Attr> a = {onnx::attr_ints("strides", {l.stride}), onnx::attr_ints("dilations", {l.dilation})};
+    if (l.padding == Padding::Same && l.stride > 1 && e.any_length) {
+      a.push_back(onnx::attr_string("auto_pad", "SAME_UPPER"));  // Keras's: the odd step on the right, at any length
+    } else {
+      const Pads pd = conv_pads(l, e.in[0].T);  // valid, causal and stride-1 same pads do not depend on T
+      a.push_back(onnx::attr_ints("pads", {pd.left, pd.right}));
+    }
+    const int64_t nw = int64_t(l.kernel) * e.in[0].C * l.filters;
+    const std::string z = onnx_pre_activation(l, e);
+    onnx_conv(l, e, l.kernel, l.filters, e.P, l.bias ? e.P + nw : nullptr, a, z);
+    onnx_fused_activation(l, e, z);
+  }
 };
 
 }  // namespace

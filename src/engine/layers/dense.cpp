@@ -44,6 +44,12 @@ class Dense : public Layer {
                         l.bias ? p.G + nw : nullptr);
     p.add_dx(size_t(p.n) * p.in[0].T * C);
   }
+  // A width-1 convolution: the same units at every time step of (N, C, T).
+  void export_onnx(const LayerSpec& l, const LayerExport& e) const override {
+    const std::string z = onnx_pre_activation(l, e);
+    onnx_conv(l, e, 1, l.filters, e.P, l.bias ? e.P + int64_t(e.in[0].C) * l.filters : nullptr, {}, z);
+    onnx_fused_activation(l, e, z);
+  }
 };
 
 }  // namespace

@@ -26,6 +26,7 @@ class GlobalMaxPool1D : public Layer {
     p.be.global_maxpool_backward(p.n, p.in[0].T, p.in[0].C, p.argmax, p.dy, p.scratch);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
+  void export_onnx(const LayerSpec&, const LayerExport& e) const override { e.g.node("GlobalMaxPool", {e.x[0]}, {e.y}); }
 };
 
 }  // namespace

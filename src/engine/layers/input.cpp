@@ -16,6 +16,10 @@ class Input : public Layer {
   LayerShape infer(const LayerSpec&, const std::vector<Shape>& in) const override { return {in[0], 0, 0}; }
   void forward(const LayerSpec&, const LayerPass&) const override {}
   void backward(const LayerSpec&, const LayerPass&) const override {}
+  // e.x: the graph input itself, (N, T, C).
+  void export_onnx(const LayerSpec&, const LayerExport& e) const override {
+    e.g.node("Transpose", {e.x[0]}, {e.y}, {onnx::attr_ints("perm", {0, 2, 1})});
+  }
 };
 
 }  // namespace

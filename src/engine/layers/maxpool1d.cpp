@@ -42,6 +42,9 @@ class MaxPool1D : public Layer {
     p.be.maxpool1d_backward(p.n, p.in[0].T, p.out.T, p.in[0].C, p.argmax, p.dy, p.scratch);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
+  void export_onnx(const LayerSpec& l, const LayerExport& e) const override {
+    e.g.node("MaxPool", {e.x[0]}, {e.y}, {onnx::attr_ints("kernel_shape", {l.pool}), onnx::attr_ints("strides", {pool_stride(l)})});
+  }
 };
 
 }  // namespace

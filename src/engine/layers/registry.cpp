@@ -115,6 +115,11 @@ LayerSpec make_layer(const std::string& name, const std::string& type, std::vect
   return l;
 }
 
+void Layer::export_onnx(const LayerSpec& l, const LayerExport&) const {
+  throw UsageError("layer." + l.name + ": a " + (l.kind.empty() ? keras_name() : "'" + l.kind + "'") +
+                   " layer has no ONNX form, so the model cannot be exported (its Layer needs an export_onnx)");
+}
+
 bool LayerTable::has(const std::string& k) const { return r_.has(key(k)); }
 double LayerTable::number(const std::string& k, double def) const { return r_.number(key(k), def); }
 double LayerTable::number(const std::string& k, double def, double lo, double hi) const { return r_.number(key(k), def, lo, hi); }

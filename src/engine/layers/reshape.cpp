@@ -20,6 +20,15 @@ class View : public Layer {
   }
   void forward(const LayerSpec&, const LayerPass&) const override {}
   void backward(const LayerSpec&, const LayerPass&) const override {}
+  // The (T, C) row-major order of sptrain's buffers, reshaped: (N, C, T) -> (N, T, C) -> (N, T', C')
+  // -> (N, C', T').
+  void export_onnx(const LayerSpec& l, const LayerExport& e) const override {
+    onnx::Graph& g = e.g;
+    const std::string ntc = g.unique(l.name + ".ntc"), r = g.unique(l.name + ".reshaped");
+    g.node("Transpose", {e.x[0]}, {ntc}, {onnx::attr_ints("perm", {0, 2, 1})});
+    g.node("Reshape", {ntc, g.constant_int64(l.name + ".shape", {3}, {0, e.out.T, e.out.C})}, {r});
+    g.node("Transpose", {r}, {e.y}, {onnx::attr_ints("perm", {0, 2, 1})});
+  }
 };
 
 class Flatten : public View {

@@ -18,6 +18,9 @@ class Softmax : public Layer {
     p.be.softmax_backward(p.n * p.out.T, p.out.C, p.y, p.dy, p.scratch);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
+  void export_onnx(const LayerSpec&, const LayerExport& e) const override {
+    e.g.node("Softmax", {e.x[0]}, {e.y}, {onnx::attr_int("axis", 1)});  // the channels of (N, C, T)
+  }
 };
 
 }  // namespace
