@@ -78,6 +78,8 @@ struct TrainConfig {
   }
 };
 
+// A label by its config name (data.label): sigma, n_switches, ..., step_state; KeyError otherwise.
+LabelKind parse_label(const std::string& name);
 // Throws KeyError naming the key for any bad value.
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // The model section alone (for `sptrain model --config F`): a config with [model] and [layer.*],

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "sptrain/batch_stream.hpp"
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/device.hpp"
 #include "sptrain/error.hpp"
@@ -303,6 +304,58 @@ std::string train_impl(const std::string& config, const std::string& run_dir, co
   return res;
 }
 
+// The stream behind sptrain.torch.Batches: batch k as two arrays over the stream's device buffers
+// (no copy), each owning the batch through a capsule. framework "torch" gives torch tensors (CPU or
+// CUDA, through DLPack), "numpy" NumPy arrays (CPU only).
+class PyBatchStream {
+ public:
+  PyBatchStream(const std::string& spec, bool is_path, const std::vector<std::string>& overrides,
+                const std::string& label, int64_t batch, uint64_t seed, int64_t first, const std::string& device) {
+    nb::gil_scoped_release nogil;
+    const sptrain::SimSpec s =
+        is_path ? sptrain::load_spec(spec, overrides) : sptrain::parse_spec(spec, overrides, "<string>");
+    stream_ = std::make_unique<sptrain::BatchStream>(s, sptrain::parse_label(label), batch, seed, first,
+                                                     sptrain::resolve_device(device, false));
+  }
+
+  nb::tuple next(int64_t k, const std::string& framework) {
+    const bool torch = framework == "torch";
+    if (!torch && framework != "numpy") throw sptrain::UsageError("framework: '" + framework + "' is not torch or numpy");
+    if (!torch && stream_->device().is_cuda())
+      throw sptrain::UsageError("framework: numpy arrays live on the host; a CUDA stream gives torch tensors");
+    std::shared_ptr<sptrain::BatchStream::Batch> b;
+    {
+      nb::gil_scoped_release nogil;
+      b = std::make_shared<sptrain::BatchStream::Batch>(stream_->next(k));
+    }
+    const size_t B = size_t(stream_->batch());
+    return nb::make_tuple(wrap(b, b->x.get(), {B, size_t(stream_->length()), size_t(stream_->channels())}, torch),
+                          wrap(b, b->y.get(), {B, size_t(stream_->target_steps()), size_t(stream_->outputs())}, torch));
+  }
+
+  int64_t batch() const { return stream_->batch(); }
+  std::vector<int64_t> shapes() const {
+    return {stream_->length(), stream_->channels(), stream_->target_steps(), stream_->outputs()};
+  }
+  std::string device() const { return stream_->device().str(); }
+
+ private:
+  nb::object wrap(const std::shared_ptr<sptrain::BatchStream::Batch>& b, float* data, std::vector<size_t> shape,
+                  bool torch) const {
+    auto* keep = new std::shared_ptr<sptrain::BatchStream::Batch>(b);
+    nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::shared_ptr<sptrain::BatchStream::Batch>*>(p); });
+    const sptrain::Device d = stream_->device();
+    const int32_t dev_type = d.is_cuda() ? nb::device::cuda::value : nb::device::cpu::value;
+    const int32_t dev_id = d.is_cuda() ? d.ordinal : 0;
+    if (torch)
+      return nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner, nullptr, nb::dtype<float>(),
+                                             dev_type, dev_id)
+          .cast();
+    return nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner).cast();
+  }
+  std::unique_ptr<sptrain::BatchStream> stream_;
+};
+
 }  // namespace
 
 NB_MODULE(_core, m) {
@@ -329,6 +382,14 @@ NB_MODULE(_core, m) {
   m.def("train", &train_impl, "config"_a, "run_dir"_a, "overrides"_a, "resume"_a, "device"_a, "precision"_a,
         "max_epochs"_a, "force"_a, "progress"_a);
   m.def("built_with_cuda", &sptrain::built_with_cuda);
+  nb::class_<PyBatchStream>(m, "BatchStream")
+      .def(nb::init<const std::string&, bool, const std::vector<std::string>&, const std::string&, int64_t, uint64_t,
+                    int64_t, const std::string&>(),
+           "spec"_a, "is_path"_a, "overrides"_a, "label"_a, "batch"_a, "seed"_a, "first"_a, "device"_a)
+      .def("next", &PyBatchStream::next, "step"_a, "framework"_a)
+      .def_prop_ro("batch", &PyBatchStream::batch)
+      .def_prop_ro("shapes", &PyBatchStream::shapes)
+      .def_prop_ro("device", &PyBatchStream::device);
   m.def("_last_buffers", [] {
     nb::dict d;
     for (auto& [k, v] : g_last_buffers) d[k.c_str()] = v;

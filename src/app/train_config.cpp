@@ -52,18 +52,6 @@ LossKind parse_loss(const std::string& s) {
                  "mse, mae, mape, poisson, binary_crossentropy or categorical_crossentropy");
 }
 
-LabelKind parse_label(const std::string& s) {
-  if (s == "sigma") return LabelKind::Sigma;
-  if (s == "n_switches") return LabelKind::NSwitches;
-  if (s == "n_switches_plus_one") return LabelKind::NSwitchesPlusOne;
-  if (s == "switch_time") return LabelKind::SwitchTime;
-  if (s == "has_switch") return LabelKind::HasSwitch;
-  if (s == "initial_state") return LabelKind::InitialState;
-  if (s == "step_state") return LabelKind::StepState;
-  throw KeyError("data.label", "'" + s + "' is not a label",
-                 "sigma, n_switches, n_switches_plus_one, switch_time, has_switch, initial_state or step_state");
-}
-
 bool parse_mode(const std::string& k, const std::string& s) {
   if (s == "min") return false;
   if (s == "max") return true;
@@ -134,6 +122,18 @@ ModelSpec parse_layers(const cfg::Items& items, const cfg::Reader& r, int T_in, 
 }
 
 }  // namespace
+
+LabelKind parse_label(const std::string& s) {
+  if (s == "sigma") return LabelKind::Sigma;
+  if (s == "n_switches") return LabelKind::NSwitches;
+  if (s == "n_switches_plus_one") return LabelKind::NSwitchesPlusOne;
+  if (s == "switch_time") return LabelKind::SwitchTime;
+  if (s == "has_switch") return LabelKind::HasSwitch;
+  if (s == "initial_state") return LabelKind::InitialState;
+  if (s == "step_state") return LabelKind::StepState;
+  throw KeyError("data.label", "'" + s + "' is not a label",
+                 "sigma, n_switches, n_switches_plus_one, switch_time, has_switch, initial_state or step_state");
+}
 
 int TrainConfig::outputs() const {
   if (label == LabelKind::HasSwitch) return 2;

@@ -6,6 +6,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# A small two-state spec with displacement features, shared by the tests.
+SPEC_TEXT = """
+length = 50
+dims = 2
+[states]
+D = [0.25, 2.0]
+[switching]
+model = "poisson"
+rate = 0.05
+[features]
+kind = "displacements"
+"""
+
 
 @pytest.fixture(scope="session")
 def root():

@@ -7,17 +7,7 @@ import pytest
 
 import sptrain
 
-SPEC_TEXT = """
-length = 50
-dims = 2
-[states]
-D = [0.25, 2.0]
-[switching]
-model = "poisson"
-rate = 0.05
-[features]
-kind = "displacements"
-"""
+from conftest import SPEC_TEXT
 
 
 def test_simulate_equals_cli_bytes(tmp_path, root, cli):
