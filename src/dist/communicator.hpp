@@ -1,6 +1,6 @@
 // The processes of a data-parallel run: rank, size, local rank and the few collectives the trainer
 // needs (sums, gathers in rank order, broadcast, a chain of point-to-point messages, barrier,
-// abort). MpiCommunicator (mpi_communicator.cpp, built when MPI is found) when the process was
+// abort), each under a deadline. MpiCommunicator (mpi_communicator.cpp, built when MPI is found) when the process was
 // started by mpirun or srun; otherwise a single-process communicator whose collectives copy.
 #pragma once
 #include <cstddef>
@@ -27,6 +27,9 @@ class Communicator {
   virtual void send(const float* data, size_t n, int to) = 0;
   virtual void recv(float* data, size_t n, int from) = 0;
   virtual void barrier() = 0;
+  // The step watchdog (docs/distributed.md#faults): a collective or message that has not completed
+  // `seconds` after this rank started it ends every rank, naming the rank that did not arrive.
+  virtual void set_timeout(double seconds) = 0;
   // Ends every rank with `code` (a rank that failed alone would leave the others waiting).
   [[noreturn]] virtual void abort(int code) = 0;
   // True on every rank when `failed` is true on any: a step that may fail on one rank (a file
