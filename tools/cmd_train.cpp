@@ -11,6 +11,7 @@
 
 #include "commands.hpp"
 #include "dist/communicator.hpp"
+#include "sptrain/device.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/run_dir.hpp"
 #include "sptrain/train.hpp"
@@ -56,6 +57,19 @@ void requeue_job(const std::string& run_dir) {
   }
   std::cerr << "--requeue: scontrol requeue " << job << " failed (status " << (WIFEXITED(rc) ? WEXITSTATUS(rc) : rc)
             << "), the job was not requeued" << manual << std::endl;
+}
+
+// One GPU per rank: under a launcher, `--device auto` and `cuda` take GPU local_rank % (GPUs of
+// the node), so the ranks of a node spread over its GPUs (with --gpus-per-task=1 each task sees
+// one, cuda:0); `cuda:N` is taken as given, and without a GPU `auto` is the CPU.
+Device rank_device(const std::string& spec, const dist::Communicator& comm) {
+  if (!comm.distributed() || (spec != "auto" && spec != "cuda")) return resolve_training_device(spec);
+  const std::vector<GpuInfo> gpus = list_gpus();
+  if (gpus.empty()) return resolve_training_device(spec);  // auto: the CPU; cuda: the error
+  const GpuInfo& g = gpus[size_t(comm.local_rank()) % gpus.size()];
+  std::cerr << "rank " << comm.rank() << " of " << comm.size() << ": device cuda:" << g.ordinal << " (" << g.name
+            << ", local rank " << comm.local_rank() << ")" << std::endl;
+  return Device::cuda(g.ordinal);
 }
 
 // Test path, for the step watchdog's tests (tests/test_dist.cpp) only: SPTRAIN_TEST_HANG_RANK=r
@@ -128,7 +142,7 @@ void run_train_on(const TrainCliOptions& o, dist::Communicator& comm) {
     }
   }
   opt.run_dir = run ? run->path() : (o.resume.empty() ? o.run_dir : o.resume);
-  Device dev = resolve_training_device(o.device);
+  Device dev = rank_device(o.device, comm);
   opt.stop = stop_poll(comm);
   nlohmann::json res;
   {

@@ -191,22 +191,26 @@ class Mpi final : public Communicator {
   }
 
   // Polls `q` until it completes; past the deadline, throws naming the rank at fault (the CLI then
-  // aborts every rank). `peer` is the other rank of a message, -1 for a collective. Waiting spins
-  // briefly, then sleeps in growing steps (to 1 ms) so that ranks sharing cores leave them to the
-  // rank that computes.
+  // aborts every rank). `peer` is the other rank of a message, -1 for a collective. For the first
+  // 2 ms a waiting rank yields its core between polls (at once back when no other process wants
+  // it, as a busy wait; to the rank that computes when ranks share cores), then it sleeps in
+  // growing steps to 1 ms (a long wait: a checkpoint, a slow or hung peer).
   void wait(MPI_Request& q, const char* what, int peer) {
     const auto t0 = std::chrono::steady_clock::now();
     const double limit = rank_ == 0 || peer >= 0 ? timeout_ : 1.5 * timeout_ + 1.0;
     std::chrono::microseconds nap(0);
-    for (int polls = 0;; ++polls) {
+    for (;;) {
       int done = 0;
       check(MPI_Test(&q, &done, MPI_STATUS_IGNORE), what);
       if (done) return;
       if (rank_ == 0) drain_arrivals();
       else reap_announcements();
-      if (polls >= 64) {
-        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > limit) hung(what, peer, limit);
-        nap = std::min(std::chrono::microseconds(1000), nap + std::chrono::microseconds(20));
+      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (waited > limit) hung(what, peer, limit);
+      if (waited < 0.002) {
+        std::this_thread::yield();
+      } else {
+        nap = std::min(std::chrono::microseconds(1000), nap + std::chrono::microseconds(50));
         std::this_thread::sleep_for(nap);
       }
     }
