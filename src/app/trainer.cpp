@@ -298,6 +298,28 @@ class Trainer {
   }
   void save(const std::string& path);
   void load(const std::string& path, bool weights_only = false);
+  // Every rank must hold the same weights and running statistics (each applies the same update
+  // to the same sums); checked at every epoch end by a hash of their bytes, since rank 0 alone
+  // writes them.
+  void check_ranks_agree() {
+    const size_t P = model_->n_params(), S = model_->n_state();
+    std::vector<float> h(P + S);
+    be_->download(h.data(), model_->params(), P);
+    if (S > 0) be_->download(h.data() + P, model_->state(), S);
+    uint64_t x = 1469598103934665603ull;  // FNV-1a over the bytes
+    for (const unsigned char* p = reinterpret_cast<const unsigned char*>(h.data()), *e = p + h.size() * sizeof(float);
+         p < e; ++p)
+      x = (x ^ *p) * 1099511628211ull;
+    const double mine[2] = {double(x >> 32), double(x & 0xffffffffu)};  // exact in doubles
+    std::vector<double> all(2 * size_t(comm_->size()));
+    comm_->allgather(mine, 2, all.data());
+    for (int r = 1; r < comm_->size(); ++r)
+      if (all[2 * r] != all[0] || all[2 * r + 1] != all[1])
+        throw std::runtime_error("after step " + std::to_string(st_.step) + " rank " + std::to_string(r) +
+                                 " holds other weights than rank 0 (the ranks' sums differed; with dist.reduce = "
+                                 "\"allreduce\" the MPI library's reduction is not the same on every rank: use "
+                                 "dist.reduce = \"exact\")");
+  }
   nlohmann::json eval(const Dataset& d, std::vector<float>* pred = nullptr) {
     NvtxRange r("evaluate");
     return evaluate(c_, *model_, *be_, d.x, d.y, d.n, c_.micro_batch, pred);
@@ -703,6 +725,7 @@ nlohmann::json Trainer::run() {
       }
     }
     if (interrupted) break;
+    if (ranks) check_ranks_agree();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json vm = eval(val);
     check_finite(vm, "validation");
