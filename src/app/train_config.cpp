@@ -346,13 +346,14 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
       require(!r.has(k), k, "given without target.monitor", "target.monitor as well, or neither");
   }
   // [dist]: how the ranks of a data-parallel run combine a step (docs/distributed.md); unused by
-  // a single process.
+  // a single process. Resolved only when given, so that configs without it resolve (and
+  // checkpoint) as before.
   const std::string reduce = r.string("dist.reduce", "exact");
   if (reduce == "exact") c.reduce = DistReduce::Exact;
   else if (reduce == "allreduce") c.reduce = DistReduce::Allreduce;
   else throw KeyError("dist.reduce", "'" + reduce + "' is not a reduction", "exact or allreduce");
   c.dist_timeout_s = r.number("dist.timeout_s", 600.0, 0.1, 1e6, " s");
-  j["dist"] = {{"reduce", reduce}, {"timeout_s", c.dist_timeout_s}};
+  if (r.has("dist.reduce") || r.has("dist.timeout_s")) j["dist"] = {{"reduce", reduce}, {"timeout_s", c.dist_timeout_s}};
   return c;
 }
 
