@@ -157,10 +157,12 @@ void execute_run(const SweepRequest& r, const SweepRun& run, bool resume, const 
     res = train(cfg, r.device, opt);
   }
   const bool ok = res.contains("target_step") && !res["target_step"].is_null();
-  std::cerr << who << "sweep: batch " << run.batch << " lr " << run.lr << " seed " << run.seed << ": "
-            << (ok ? "target after " + res["target_step"].dump() + " steps" : std::string("target not reached"))
-            << ", B_simple " << res.value("b_simple", nlohmann::json()).dump()
-            << (kept ? " (kept from an earlier run)" : "") << std::endl;
+  std::ostringstream line;  // one write, so that the lines of ranks sharing a terminal do not interleave
+  line << who << "sweep: batch " << run.batch << " lr " << run.lr << " seed " << run.seed << ": "
+       << (ok ? "target after " + res["target_step"].dump() + " steps" : std::string("target not reached"))
+       << ", B_simple " << res.value("b_simple", nlohmann::json()).dump() << (kept ? " (kept from an earlier run)" : "")
+       << "\n";
+  std::cerr << line.str() << std::flush;
 }
 
 // The summary (sweep.json, sweep.csv, figures) from the finished runs' directories.

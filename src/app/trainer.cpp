@@ -221,6 +221,10 @@ class Trainer {
                          std::to_string(R * c.micro_batch) + ", or choose train.micro_batch to divide " +
                          (c.batch % R == 0 ? std::to_string(c.batch / R) : std::string("the share")) + ")");
     }
+#ifdef SPTRAIN_HAVE_NCCL
+    if (comm_->distributed() && c.reduce == DistReduce::Allreduce && dev.is_cuda())
+      nccl_ = dist::make_nccl_reducer(*comm_, dev.ordinal);
+#endif
     try {
       model_ = std::make_unique<Model>(c.model, *be_, int(c.micro_batch), c.init_seed);
       out_shape_ = model_->output_shape();
@@ -244,7 +248,7 @@ class Trainer {
  private:
   void free_all() noexcept {
     optim_.reset();
-    for (Buffer<float>* b : {&x_dev_, &y_dev_, &g_dev_}) b->reset();
+    for (Buffer<float>* b : {&x_dev_, &y_dev_, &g_dev_, &msg_dev_}) b->reset();
     scal_.reset();
   }
   // The micro-batch that fits: free memory (with 10 % headroom, after the model's parameter slabs)
@@ -329,12 +333,14 @@ class Trainer {
   TrainOptions opt_;
   std::unique_ptr<dist::Communicator> own_comm_;  // when opt.comm is null: this process alone
   dist::Communicator* comm_ = nullptr;
+  std::unique_ptr<dist::DeviceReducer> nccl_;     // GPU ranks in allreduce mode, when built with NCCL
   std::unique_ptr<Backend> be_;
   std::unique_ptr<Model> model_;
   Shape out_shape_;
   std::unique_ptr<Optimizer> optim_;  // owns its state slabs
   Buffer<float> x_dev_, y_dev_, g_dev_;
   Buffer<double> scal_;  // StepScalar slots in backend memory
+  Buffer<float> msg_dev_;  // NCCL's message: gradient slab, running statistics, the scalars
   std::unique_ptr<BatchSource> src_;
   int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
@@ -560,22 +566,42 @@ double Trainer::train_step_allreduce(int64_t step, const Dataset* fixed, const s
   start_step(step, scal);
   accumulate(step, fixed, perm, r * share, (r + 1) * share, r == 0 && MB < B);
   enum { kLoss, kSmall, kStop, kTail };
-  std::vector<float> msg(P + S + kTail);  // gradient slab, running statistics, the scalars
-  be_->download(msg.data(), model_->grads(), P);
-  if (S > 0) be_->download(msg.data() + P, model_->state(), S);
   be_->download_f64(scal, scal_.get(), kStepScalars);
-  float* tail = msg.data() + P + S;
+  float tail[kTail];
   tail[kLoss] = float(scal[kLossSum]);
   tail[kSmall] = float(scal[kGradSmallSq]);
   tail[kStop] = stop ? 1.0f : 0.0f;
-  {
-    NvtxRange g("allreduce");
-    comm_->allreduce_sum(msg.data(), msg.size(), nullptr, 0);
-  }
-  be_->upload(model_->grads(), msg.data(), P);
-  if (S > 0) {
-    for (size_t i = 0; i < S; ++i) msg[P + i] /= float(R);
-    be_->upload(model_->state(), msg.data() + P, S);
+  if (nccl_) {  // in device memory: NCCL on the backend's stream
+    if (!msg_dev_) msg_dev_ = be_->alloc<float>(P + S + kTail);
+    float* msg = msg_dev_.get();
+    be_->copy(msg, model_->grads(), P);
+    if (S > 0) be_->copy(msg + P, model_->state(), S);
+    be_->upload(msg + P + S, tail, kTail);
+    {
+      NvtxRange g("allreduce");
+      nccl_->sum(msg, P + S + kTail, be_->native_stream());
+    }
+    be_->copy(model_->grads(), msg, P);
+    if (S > 0) {
+      be_->scale(msg + P, 1.0f / float(R), S);
+      be_->copy(model_->state(), msg + P, S);
+    }
+    be_->download(tail, msg + P + S, kTail);
+  } else {  // through host memory, over MPI
+    std::vector<float> msg(P + S + kTail);  // gradient slab, running statistics, the scalars
+    be_->download(msg.data(), model_->grads(), P);
+    if (S > 0) be_->download(msg.data() + P, model_->state(), S);
+    std::copy_n(tail, kTail, msg.data() + P + S);
+    {
+      NvtxRange g("allreduce");
+      comm_->allreduce_sum(msg.data(), msg.size(), nullptr, 0);
+    }
+    be_->upload(model_->grads(), msg.data(), P);
+    if (S > 0) {
+      for (size_t i = 0; i < S; ++i) msg[P + i] /= float(R);
+      be_->upload(model_->state(), msg.data() + P, S);
+    }
+    std::copy_n(msg.data() + P + S, kTail, tail);
   }
   scal[kLossSum] = tail[kLoss];
   scal[kGradSmallSq] = tail[kSmall];

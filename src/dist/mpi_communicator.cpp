@@ -72,7 +72,20 @@ class Mpi final : public Communicator {
   int size() const override { return size_; }
   int local_rank() const override { return local_; }
   bool distributed() const override { return true; }
-  void set_timeout(double s) override { timeout_ = s; }
+  void set_timeout(double s) override { timeout_s_ = s; }
+  void arrive() override {
+    ++seq_;
+    if (rank_ != 0) announce();
+    else drain_arrivals();
+  }
+  std::string late_ranks() override {
+    std::string missing;
+    if (rank_ != 0) return missing;
+    drain_arrivals();
+    for (int r = 1; r < size_; ++r)
+      if (arrived_[size_t(r)] < seq_) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
+    return missing;
+  }
   void allreduce_sum(float* data, size_t n, double* scalars, size_t k) override {
     for (size_t o = 0; o < n; o += kChunk)
       collective("MPI_Allreduce", [&](MPI_Request* q) {
@@ -136,9 +149,7 @@ class Mpi final : public Communicator {
   // One collective: announce it to rank 0, start it, wait for it under the deadline.
   template <class Start>
   void collective(const char* what, Start start) {
-    ++seq_;
-    if (rank_ != 0) announce();
-    else drain_arrivals();
+    arrive();
     MPI_Request q;
     check(start(&q), what);
     wait(q, what, -1);
@@ -173,7 +184,7 @@ class Mpi final : public Communicator {
   // all, so each rank's last announcement is of seq_), within the deadline.
   void settle_arrivals() {
     const auto t0 = std::chrono::steady_clock::now();
-    auto late = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > timeout_; };
+    auto late = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > timeout_s_; };
     try {
       if (rank_ == 0) {
         while (std::any_of(arrived_.begin() + 1, arrived_.end(), [&](int64_t s) { return s < seq_; }) && !late()) {
@@ -197,7 +208,7 @@ class Mpi final : public Communicator {
   // growing steps to 1 ms (a long wait: a checkpoint, a slow or hung peer).
   void wait(MPI_Request& q, const char* what, int peer) {
     const auto t0 = std::chrono::steady_clock::now();
-    const double limit = rank_ == 0 || peer >= 0 ? timeout_ : 1.5 * timeout_ + 1.0;
+    const double limit = rank_ == 0 || peer >= 0 ? timeout_s_ : 1.5 * timeout_s_ + 1.0;
     std::chrono::microseconds nap(0);
     for (;;) {
       int done = 0;
@@ -217,7 +228,7 @@ class Mpi final : public Communicator {
   }
   [[noreturn]] void hung(const char* what, int peer, double limit) {
     const std::string head = std::string("step watchdog: ") + what;
-    const std::string setting = " (dist.timeout_s = " + seconds(timeout_) + ")";
+    const std::string setting = " (dist.timeout_s = " + seconds(timeout_s_) + ")";
     if (peer >= 0)
       throw std::runtime_error(head + " with rank " + std::to_string(peer) + " did not complete within " + seconds(limit) +
                                ": rank " + std::to_string(peer) + " did not arrive" + setting);
@@ -225,14 +236,12 @@ class Mpi final : public Communicator {
       throw std::runtime_error(head + " did not complete within " + seconds(limit) +
                                " and rank 0, which names late ranks first, did not end the job: rank 0 did not arrive" +
                                setting);
-    std::string missing;
-    int n = 0;
-    for (int r = 1; r < size_; ++r)
-      if (arrived_[size_t(r)] < seq_) missing += (n++ ? ", " : "") + std::to_string(r);
-    if (n == 0)
+    const std::string missing = late_ranks();
+    const bool n = missing.find(',') != std::string::npos;
+    if (missing.empty())
       throw std::runtime_error(head + " did not complete within " + seconds(limit) +
                                ": every rank entered it, so one stopped inside it or the network failed" + setting);
-    throw std::runtime_error(head + " did not complete within " + seconds(limit) + ": rank" + (n > 1 ? "s " : " ") +
+    throw std::runtime_error(head + " did not complete within " + seconds(limit) + ": rank" + (n ? "s " : " ") +
                              missing + " did not arrive" + setting);
   }
 
@@ -242,7 +251,6 @@ class Mpi final : public Communicator {
   };
   int rank_ = 0, size_ = 1, local_ = 0;
   bool owner_ = false;
-  double timeout_ = 600;
   int64_t seq_ = 0;                  // collectives entered by this rank (the same count on every rank)
   std::vector<int64_t> arrived_;     // rank 0: the last collective each rank announced
   std::deque<Announcement> sent_;    // announcements not yet known to be sent (stable addresses)
