@@ -7,7 +7,8 @@
 # and lib/libgomp: OpenBLAS, GoogleTest and cudart are linked statically, cuRAND/cuDNN/cuBLAS come
 # from the machine's own copies or PyTorch's nvidia wheels). In order of importance:
 #   1. the `gpu`-labelled parity tests (ops, models, device batch source, whole training runs);
-#   2. a short CUDA training run end to end;
+#   2. a short CUDA training run end to end, and the same run as one MPI rank over NCCL (equal
+#      weights);
 #   3. compute-sanitizer memcheck on short training and simulation runs;
 #   4. the cuDNN engines Model 2's convolutions run on (SPTRAIN_CUDNN_LOG=1);
 #   5. the training benchmark against PyTorch on the same GPU (bench/run_gpu_train_bench.sh, FP32),
@@ -61,7 +62,7 @@ nvidia-smi 2>&1 | tee "$res/nvidia-smi.txt"
 # folders of PyTorch's nvidia wheels that hold them; the bundle's libgomp last.
 nvlibs=$(python3 - <<'PY' 2>/dev/null
 import os, site, sys
-want = {"libcudnn.so.9", "libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libnvrtc.so.13"}
+want = {"libcudnn.so.9", "libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libnvrtc.so.13", "libnccl.so.2"}
 roots = [p for p in site.getsitepackages() + [site.getusersitepackages()] + sys.path if os.path.isdir(p)]
 dirs = []
 for r in dict.fromkeys(roots):
@@ -86,6 +87,28 @@ run gpu_layer_registry 30 "$build/bin/test_model" --gtest_color=no --gtest_filte
 # A short CUDA training run end to end (fresh data on the device, graphs, checkpoints, test set).
 run train_smoke 40 "$build/bin/sptrain" train --config "$root/bench/configs/train_m2.toml" --run-dir "$res/train_smoke" \
   --force --device cuda --set train.epochs=2 --set train.steps_per_epoch=5 --set train.batch=512 --set train.micro_batch=128
+# One rank over NCCL (mpirun -np 1, dist.reduce = "allreduce": the gradient slab summed by
+# ncclAllReduce in device memory) must give the plain run's weights, running statistics and Adam
+# moments bitwise: the same micro-batches accumulate in the same order, and an all-reduce over one
+# rank returns its input (the logged loss travels as float32 there, so metrics are not compared).
+if command -v mpirun >/dev/null 2>&1; then
+  run nccl_one_rank 60 bash -c '
+    mpirun --allow-run-as-root -np 1 "$0" train --config "$1" --run-dir "$2/nccl_one_rank" --force --device cuda \
+      --set train.epochs=2 --set train.steps_per_epoch=5 --set train.batch=512 --set train.micro_batch=128 \
+      --set dist.reduce=allreduce &&
+    python3 - "$2/train_smoke/last.safetensors" "$2/nccl_one_rank/last.safetensors" <<"PY"
+import json, struct, sys
+def tensors(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+    return {k: b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]] for k, v in h.items() if k != "__metadata__"}
+a, b = tensors(sys.argv[1]), tensors(sys.argv[2])
+bad = [k for k in a if a[k] != b.get(k)]
+print("tensors:", sorted(a), "differing:", bad)
+sys.exit(1 if bad or set(a) != set(b) else 0)
+PY' "$build/bin/sptrain" "$root/bench/configs/train_m2.toml" "$res"
+else
+  echo "nccl_one_rank skipped (mpirun not found)" | tee -a "$res/status.txt"
+fi
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
 if [ -n "$sanitizer" ]; then
   run memcheck_train 45 "$sanitizer" --tool memcheck --error-exitcode 3 \

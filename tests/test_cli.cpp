@@ -289,7 +289,7 @@ TEST_F(Cli, ForceReplacesOnlyARunDirectoryAndKeepsAConfigStoredInIt) {
 }
 
 // A second writer is refused while a run holds its directory; SIGTERM then stops the run at a
-// step boundary with 128 + 15 and a checkpoint that resumes.
+// step boundary with the requeue status (75) and a checkpoint that resumes.
 TEST_F(Cli, ARunInUseRefusesASecondWriterAndSigtermLeavesItResumable) {
   write_model1_config(dir, 50, 20);
   const fs::path run = dir / "run";
@@ -309,12 +309,42 @@ TEST_F(Cli, ARunInUseRefusesASecondWriterAndSigtermLeavesItResumable) {
   EXPECT_TRUE(fs::exists(run / "metrics.jsonl"));
 
   kill(first, SIGTERM);
-  EXPECT_EQ(wait_exit(first), 128 + SIGTERM) << slurp(dir / "first.log");
+  EXPECT_EQ(wait_exit(first), 75) << slurp(dir / "first.log");
   EXPECT_NE(slurp(dir / "first.log").find("continue with: sptrain train --resume"), std::string::npos)
       << slurp(dir / "first.log");
   EXPECT_TRUE(temporaries(run).empty());
   auto more = sh(cli() + " train --device cpu --quiet --max-epochs 1 --resume " + run.string());
   EXPECT_EQ(more.code, 0) << more.out;
+}
+
+// --requeue under Slurm: SIGTERM checkpoints, then `scontrol requeue $SLURM_JOB_ID` runs (a stand-in
+// scontrol first on PATH records its arguments) and the exit status is the requeue status. Without
+// scontrol on PATH the message says the job was not requeued, with the same status.
+TEST_F(Cli, RequeueOnSigtermCallsScontrolWithTheJobId) {
+  write_model1_config(dir, 50, 20);
+  fs::create_directories(dir / "bin");
+  const fs::path called = dir / "scontrol.args";
+  std::ofstream(dir / "bin" / "scontrol") << "#!/bin/sh\necho \"$@\" >" << called.string() << "\n";
+  fs::permissions(dir / "bin" / "scontrol", fs::perms::owner_all);
+  auto stop_run = [&](const std::string& path, const std::string& name) {
+    const fs::path run = dir / name, log = dir / (name + ".log");
+    const pid_t pid = spawn("env PATH=" + path + " SLURM_JOB_ID=4242 " + cli() + " train --device cpu --quiet --requeue --config " +
+                                (dir / "m1.toml").string() + " --run-dir " + run.string(),
+                            log);
+    EXPECT_TRUE(wait_lines(run / "metrics.jsonl", 1)) << slurp(log);
+    kill(pid, SIGTERM);
+    EXPECT_EQ(wait_exit(pid), 75) << slurp(log);
+    EXPECT_TRUE(fs::exists(run / "last.safetensors"));
+    return slurp(log);
+  };
+  const std::string with = stop_run((dir / "bin").string() + ":/usr/bin:/bin", "with");
+  EXPECT_EQ(slurp(called), "requeue 4242\n") << with;
+  EXPECT_NE(with.find("requeued Slurm job 4242"), std::string::npos) << with;
+  fs::remove(called);
+  const std::string without = stop_run((dir / "empty").string(), "without");
+  EXPECT_FALSE(fs::exists(called));
+  EXPECT_NE(without.find("--requeue: scontrol not found on PATH, Slurm job 4242 was not requeued"), std::string::npos)
+      << without;
 }
 
 // SIGINT during epoch 2: exit 130 with a checkpoint of that step; the resumed run's losses and

@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -147,6 +150,139 @@ TEST_F(Dist, KilledRankEndsEveryRankAndLeavesALoadableCheckpoint) {
   EXPECT_NE(text.str().find("rank 1"), std::string::npos) << text.str();
   ASSERT_TRUE(fs::exists(dir.path / "k" / "last.safetensors"));
   EXPECT_NO_THROW(sptrain::ckpt::load((dir.path / "k" / "last.safetensors").string()));
+}
+
+// The float32 values of every tensor of a checkpoint, by name.
+std::map<std::string, std::vector<float>> floats(const fs::path& ck) {
+  std::map<std::string, std::vector<float>> out;
+  for (const auto& t : sptrain::ckpt::load(ck.string()).tensors) {
+    std::vector<float>& v = out[t.name];
+    v.resize(t.bytes.size() / sizeof(float));
+    std::memcpy(v.data(), t.bytes.data(), v.size() * sizeof(float));
+  }
+  return out;
+}
+
+// dist.reduce = "allreduce": each rank accumulates its share into its own slab and one
+// MPI_Allreduce sums the slabs, so the gradient of a step is the exact mode's sum of 12
+// micro-batch gradients reassociated: per element it differs by at most about 12 ulp of the sum
+// of magnitudes (relative 12 * 2^-24 = 7e-7), and less in practice (errors of random sign grow
+// like sqrt(12)). Six Adam steps of lr 1e-2 carry that into the weights: Adam's step m / sqrt(v)
+// is scale-free, so a relative gradient error of e moves a weight by about lr * e per step, and
+// by at most lr * |dg| / eps where a gradient is near zero. Bounds: losses within 1e-5 relative,
+// every weight and optimizer moment within 1e-4 absolute + 1e-4 relative (over a
+// hundred times the rounding estimate, so a reassociation cannot fail it, while a lost or doubled
+// micro-batch, a wrong scale or a wrong rank's data moves them by percents). Measured: R = 2 and
+// 4 are 0.005 of the weight bound (1.5e-5 absolute at most) and 5e-8 relative in the loss (the
+// loss travels as float32). With BatchNorm (the running statistics averaged over the ranks, not
+// passed along them) the training losses still follow exact mode; validation losses need not.
+TEST_F(Dist, AllreduceModeMatchesExactModeToRounding) {
+  ASSERT_EQ(run(train(2, "bn_exact")), 0);
+  ASSERT_EQ(run(train(2, "bn_allreduce") + " --set dist.reduce=allreduce"), 0);
+  const auto bn_ref = losses(dir.path / "bn_exact"), bn = losses(dir.path / "bn_allreduce");
+  ASSERT_EQ(bn.size(), bn_ref.size());
+  for (size_t i = 0; i < bn.size(); i += 2)  // even entries: training losses
+    EXPECT_NEAR(bn[i], bn_ref[i], 1e-5 * std::abs(bn_ref[i])) << "BatchNorm, entry " << i;
+  // Without BatchNorm: a convolution's bias before BatchNorm has a gradient that is zero but for
+  // rounding, which Adam's m / sqrt(v) turns into steps of order lr in a direction rounding picks.
+  std::string cfg = kConfig;
+  cfg.replace(cfg.find("[layer.n]"), cfg.find("[layer.f]") - cfg.find("[layer.n]"), "");
+  cfg.replace(cfg.find("inputs = [\"n\"]"), std::string("inputs = [\"n\"]").size(), "inputs = [\"c\"]");
+  std::ofstream(dir.path / "c.toml") << cfg;
+  ASSERT_EQ(run(train(1, "exact")), 0);
+  const auto ref_m = losses(dir.path / "exact");
+  const auto ref = floats(dir.path / "exact" / "last.safetensors");
+  for (int r : {1, 2, 4}) {
+    const std::string name = "allreduce" + std::to_string(r);
+    ASSERT_EQ(run(train(r, name) + " --set dist.reduce=allreduce"), 0) << r << " ranks";
+    const auto m = losses(dir.path / name);
+    ASSERT_EQ(m.size(), ref_m.size());
+    for (size_t i = 0; i < m.size(); ++i)  // training and validation losses
+      EXPECT_NEAR(m[i], ref_m[i], 1e-5 * std::abs(ref_m[i])) << r << " ranks, entry " << i;
+    const auto got = floats(dir.path / name / "last.safetensors");
+    ASSERT_EQ(got.size(), ref.size());
+    for (const auto& [tensor, want] : ref) {
+      const std::vector<float>& have = got.at(tensor);
+      ASSERT_EQ(have.size(), want.size()) << tensor;
+      double worst = 0;
+      for (size_t i = 0; i < want.size(); ++i)
+        worst = std::max(worst, std::abs(double(have[i]) - want[i]) / (1e-4 + 1e-4 * std::abs(double(want[i]))));
+      EXPECT_LE(worst, 1.0) << r << " ranks, tensor " << tensor << ": worst difference / bound";
+    }
+  }
+}
+
+// The step watchdog: a rank that stops answering without dying (the test path
+// SPTRAIN_TEST_HANG_RANK makes it sleep at its 5th step boundary) ends the job. Rank 0 names a
+// hung rank after dist.timeout_s; a hung rank 0 is named by the others after 1.5 * timeout + 1 s.
+// With timeout 2 s both end well within 20 s (MPI start, the timeout, mpirun's teardown).
+TEST_F(Dist, HungRankEndsTheJobWithinTheTimeoutNamingIt) {
+  for (int hung : {1, 0}) {
+    const std::string log = (dir.path / ("hang" + std::to_string(hung) + ".log")).string();
+    const auto t0 = std::chrono::steady_clock::now();
+    const int rc = std::system(("SPTRAIN_TEST_HANG_RANK=" + std::to_string(hung) + " " + train(2, "h" + std::to_string(hung)) +
+                                " --set dist.timeout_s=2 --set train.steps_per_epoch=1000 --set train.epochs=100 >" + log +
+                                " 2>&1")
+                                   .c_str());
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::stringstream text;
+    text << std::ifstream(log).rdbuf();
+    EXPECT_NE(rc, 0) << text.str();
+    EXPECT_LT(secs, 20.0) << text.str();
+    EXPECT_NE(text.str().find("step watchdog"), std::string::npos) << text.str();
+    EXPECT_NE(text.str().find("rank " + std::to_string(hung) + " did not arrive"), std::string::npos) << text.str();
+  }
+}
+
+// `sptrain sweep` over 2 ranks (rank r trains runs i with i % 2 == r, rank 0 writes the summary)
+// and as Slurm array tasks (SLURM_ARRAY_TASK_ID = i trains run i; `--merge` writes the summary)
+// gives the table of a single-process sweep: each run is a single-process run, deterministic on
+// the CPU. A merge before every task finished names the missing run; a task run again keeps its
+// finished run.
+TEST_F(Dist, SweepOverRanksAndArrayTasksGivesTheSingleProcessTable) {
+  const std::string args = " sweep --device cpu --config " + (dir.path / "c.toml").string() +
+                           " --batches 8,16 --seeds 1,2 --target-monitor val_loss --target 90 --eval-examples 48"
+                           " --max-examples 144 --out-dir ";
+  auto table = [&](const std::string& name) {
+    nlohmann::json j;
+    std::ifstream(dir.path / name / "sweep.json") >> j;
+    return j;
+  };
+  ASSERT_EQ(run(std::string("OMP_NUM_THREADS=1 ") + SPTRAIN_CLI + args + (dir.path / "one").string()), 0);
+  const nlohmann::json one = table("one");
+  ASSERT_EQ(one["runs"].size(), 4u);
+
+  const std::string log = (dir.path / "ranks.log").string();
+  ASSERT_EQ(std::system((mpirun(2) + args + (dir.path / "ranks").string() + " >" + log + " 2>&1").c_str()), 0);
+  std::stringstream text;
+  text << std::ifstream(log).rdbuf();
+  for (const char* who : {"rank 0 of 2: sweep: batch 8 lr 0.01 seed 1", "rank 1 of 2: sweep: batch 8 lr 0.01 seed 2",
+                          "rank 0 of 2: sweep: batch 16 lr 0.01 seed 1", "rank 1 of 2: sweep: batch 16 lr 0.01 seed 2"})
+    EXPECT_NE(text.str().find(who), std::string::npos) << who << "\n" << text.str();
+  EXPECT_EQ(table("ranks")["table"], one["table"]);
+  EXPECT_EQ(table("ranks")["grid"], one["grid"]);
+
+  const std::string array = (dir.path / "array").string();
+  auto task = [&](int t) {
+    return run("OMP_NUM_THREADS=1 SLURM_ARRAY_TASK_ID=" + std::to_string(t) + " " + SPTRAIN_CLI + args + array);
+  };
+  for (int t : {0, 1, 2}) ASSERT_EQ(task(t), 0) << "task " << t;
+  EXPECT_FALSE(fs::exists(dir.path / "array" / "sweep.json"));
+  const std::string merge_log = (dir.path / "merge.log").string();
+  EXPECT_EQ(std::system((std::string(SPTRAIN_CLI) + " sweep --merge " + array + " >" + merge_log + " 2>&1").c_str()) >> 8, 2);
+  std::stringstream merged;
+  merged << std::ifstream(merge_log).rdbuf();
+  EXPECT_NE(merged.str().find("1 of 4 runs have not finished (no results.json): runs/B16_s2 (task 3)"), std::string::npos)
+      << merged.str();
+  ASSERT_EQ(task(3), 0);
+  const auto stamp = fs::last_write_time(dir.path / "array" / "runs" / "B16_s2" / "metrics.jsonl");
+  ASSERT_EQ(task(3), 0);  // finished: kept, not trained again
+  EXPECT_EQ(fs::last_write_time(dir.path / "array" / "runs" / "B16_s2" / "metrics.jsonl"), stamp);
+  EXPECT_NE(task(4), 0);  // the sweep has runs 0-3
+  fs::remove(dir.path / "array" / "sweep.json");
+  ASSERT_EQ(run(std::string(SPTRAIN_CLI) + " sweep --merge " + array), 0);
+  EXPECT_EQ(table("array")["table"], one["table"]);
+  EXPECT_EQ(table("array")["grid"], one["grid"]);
 }
 
 TEST_F(Dist, ShareNotAWholeNumberOfMicroBatchesIsRefused) {

@@ -116,6 +116,8 @@ TEST(ModelConfig, BadConfigsNameTheKey) {
   expect_key(d.config("[layer.a]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 1\n"), "model.output", "does not fit the label");
   expect_key(d.config("[model]\nzoo = \"resnet\"\n"), "model.zoo", "not in the zoo");
   expect_key(d.config("[model]\nzoo = \"model1\"\n[early_stopping]\npatience = 3\n"), "early_stopping.mode", "missing");
+  expect_key(d.config("[model]\nzoo = \"model1\"\n[dist]\nreduce = \"fast\"\n"), "dist.reduce", "not a reduction");
+  expect_key(d.config("[model]\nzoo = \"model1\"\n[dist]\ntimeout_s = 0\n"), "dist.timeout_s", "out of range");
 }
 
 namespace {

@@ -1,10 +1,17 @@
 // `sptrain train` and `sptrain model`: train a model from a config into a run directory (or resume
 // one), and print a model's Keras-style summary.
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
+#include <thread>
+
+#include <sys/wait.h>
 
 #include "commands.hpp"
 #include "dist/communicator.hpp"
+#include "sptrain/device.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/run_dir.hpp"
 #include "sptrain/train.hpp"
@@ -16,9 +23,67 @@ namespace {
 struct TrainCliOptions {
   std::string config, run_dir, resume, device = "auto", precision = "fp32";
   std::vector<std::string> set;
-  bool force = false, quiet = false;
+  bool force = false, quiet = false, requeue = false;
   int64_t max_epochs = -1;
 };
+
+// The exit status of a stop by `sig`: the requeue status for SIGTERM (what a batch system sends
+// before preempting or at the time limit), 128 + signal otherwise (SIGINT: 130).
+int stop_status(int sig) { return sig == SIGTERM ? kExitRequeue : 128 + sig; }
+
+// --requeue after a SIGTERM stop: under Slurm, put the job back in the queue with the real
+// `scontrol requeue $SLURM_JOB_ID`, so that it starts again (and its script resumes the run);
+// otherwise say why it was not requeued. The exit status is kExitRequeue either way.
+void requeue_job(const std::string& run_dir) {
+  const char* env = std::getenv("SLURM_JOB_ID");
+  const std::string job = env ? env : "";
+  const std::string manual = "; resubmit it, or continue with: sptrain train --resume " + run_dir;
+  if (job.empty()) {
+    std::cerr << "--requeue: SLURM_JOB_ID is not set (not a Slurm job), nothing requeued" << manual << std::endl;
+    return;
+  }
+  if (job.find_first_not_of("0123456789") != std::string::npos) {
+    std::cerr << "--requeue: SLURM_JOB_ID '" << job << "' is not a job number, nothing requeued" << manual << std::endl;
+    return;
+  }
+  if (std::system("command -v scontrol >/dev/null 2>&1") != 0) {
+    std::cerr << "--requeue: scontrol not found on PATH, Slurm job " << job << " was not requeued" << manual << std::endl;
+    return;
+  }
+  const int rc = std::system(("scontrol requeue " + job).c_str());
+  if (rc == 0) {
+    std::cerr << "requeued Slurm job " << job << " (scontrol requeue " << job << ")" << std::endl;
+    return;
+  }
+  std::cerr << "--requeue: scontrol requeue " << job << " failed (status " << (WIFEXITED(rc) ? WEXITSTATUS(rc) : rc)
+            << "), the job was not requeued" << manual << std::endl;
+}
+
+// One GPU per rank: under a launcher, `--device auto` and `cuda` take GPU local_rank % (GPUs of
+// the node), so the ranks of a node spread over its GPUs (with --gpus-per-task=1 each task sees
+// one, cuda:0); `cuda:N` is taken as given, and without a GPU `auto` is the CPU.
+Device rank_device(const std::string& spec, const dist::Communicator& comm) {
+  if (!comm.distributed() || (spec != "auto" && spec != "cuda")) return resolve_training_device(spec);
+  const std::vector<GpuInfo> gpus = list_gpus();
+  if (gpus.empty()) return resolve_training_device(spec);  // auto: the CPU; cuda: the error
+  const GpuInfo& g = gpus[size_t(comm.local_rank()) % gpus.size()];
+  std::cerr << "rank " << comm.rank() << " of " << comm.size() << ": device cuda:" << g.ordinal << " (" << g.name
+            << ", local rank " << comm.local_rank() << ")" << std::endl;
+  return Device::cuda(g.ordinal);
+}
+
+// Test path, for the step watchdog's tests (tests/test_dist.cpp) only: SPTRAIN_TEST_HANG_RANK=r
+// makes rank r of a multi-rank run stop answering, alive, at its 5th step boundary, as a rank
+// stuck in a driver or a file system would.
+std::function<bool()> stop_poll(const dist::Communicator& comm) {
+  const char* hang = std::getenv("SPTRAIN_TEST_HANG_RANK");
+  const bool hangs = comm.size() > 1 && hang && std::to_string(comm.rank()) == hang;
+  return [hangs, polls = 0]() mutable {
+    if (hangs && ++polls == 5)
+      for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    return stop_signal != 0;
+  };
+}
 
 void run_train_on(const TrainCliOptions& o, dist::Communicator& comm);
 
@@ -51,11 +116,13 @@ void run_train_on(const TrainCliOptions& o, dist::Communicator& comm) {
     if (!o.config.empty() || !o.set.empty()) throw UsageError("--resume: the run's own config is used; drop --config and --set");
     if (root) run.emplace(RunDir::open(o.resume));  // rank 0 holds the lock for all
     cfg = load_run_config(o.resume);
+    comm.set_timeout(cfg.dist_timeout_s);
     opt.resume = true;
   } else {
     if (o.config.empty()) throw UsageError("train: give --config FILE (or --resume RUN)");
     if (o.run_dir.empty()) throw UsageError("train: give --run-dir DIR for the outputs");
     cfg = load_train_config(o.config, o.set);
+    comm.set_timeout(cfg.dist_timeout_s);
     // Everything the run is made from is in memory before the run directory is touched.
     const RunInputs inputs = RunInputs::read(o.config, cfg.resolved["data"]["spec"].get<std::string>(), o.set);
     // Rank 0 creates the directory; the others go on once it exists (or all stop if it failed).
@@ -75,8 +142,8 @@ void run_train_on(const TrainCliOptions& o, dist::Communicator& comm) {
     }
   }
   opt.run_dir = run ? run->path() : (o.resume.empty() ? o.run_dir : o.resume);
-  Device dev = resolve_training_device(o.device);
-  opt.stop = [] { return stop_signal != 0; };
+  Device dev = rank_device(o.device, comm);
+  opt.stop = stop_poll(comm);
   nlohmann::json res;
   {
     struct Graceful {  // while the trainer runs, the first signal asks it to stop at a step boundary
@@ -86,7 +153,7 @@ void run_train_on(const TrainCliOptions& o, dist::Communicator& comm) {
     res = train(cfg, dev, opt);
   }
   if (!root) {
-    if (res.contains("interrupted_at_step") && stop_signal != 0) throw ExitStatus{128 + int(stop_signal)};
+    if (res.contains("interrupted_at_step") && stop_signal != 0) throw ExitStatus{stop_status(stop_signal)};
     return;
   }
   if (res.contains("interrupted_at_step")) {
@@ -95,7 +162,8 @@ void run_train_on(const TrainCliOptions& o, dist::Communicator& comm) {
     if (stop_signal != 0) {
       std::cerr << "interrupted: checkpoint of " << where << " in " << opt.run_dir
                 << "/last.safetensors; continue with: sptrain train --resume " << opt.run_dir << std::endl;
-      throw ExitStatus{128 + int(stop_signal)};
+      if (o.requeue && stop_signal == SIGTERM) requeue_job(opt.run_dir);
+      throw ExitStatus{stop_status(stop_signal)};
     }
     if (!o.quiet)
       std::cerr << "stopped after --max-epochs " << o.max_epochs << " at " << where
@@ -133,6 +201,8 @@ void add_train(CLI::App& app) {
   sub->add_flag("--force", o->force,
                 "Replace an existing run directory (its own files only; a directory that is not a run is refused)");
   sub->add_flag("--quiet", o->quiet, "No progress output");
+  sub->add_flag("--requeue", o->requeue,
+                "On SIGTERM, after the checkpoint: under Slurm, requeue the job (scontrol requeue $SLURM_JOB_ID)");
   sub->callback([o] { run_train(*o); });
 
   auto zoo = std::make_shared<std::string>();

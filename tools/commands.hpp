@@ -15,6 +15,9 @@ extern volatile std::sig_atomic_t graceful_stop, stop_signal;
 struct ExitStatus {
   int code;
 };
+// The exit status of `train` stopped by SIGTERM at a step boundary with a resumable checkpoint
+// (EX_TEMPFAIL of sysexits.h, "try again later"): what a batch script tests to resubmit the run.
+inline constexpr int kExitRequeue = 75;
 // A seed: a decimal unsigned 64-bit integer, 0 to 18446744073709551615. Rejects signs (CLI11 reads
 // "-1" into a uint64_t as 2^64 - 1) and values that overflow, before the option is converted.
 inline CLI::Validator seed_validator() {

@@ -1,6 +1,6 @@
 // sptrain command-line tool: `sptrain <command> --help` documents each command (docs/cli.md too).
 // Exit status: 0 success, 2 bad input (flags, spec, files), 1 any other failure, 128 + signal
-// interrupted (130 SIGINT, 143 SIGTERM).
+// interrupted (130 SIGINT, 143 SIGTERM), 75 `train` stopped by SIGTERM with a resumable checkpoint.
 #include <csignal>
 #include <iostream>
 #include <unistd.h>

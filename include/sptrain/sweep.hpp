@@ -16,6 +16,10 @@
 
 namespace sptrain {
 
+namespace dist {
+class Communicator;
+}
+
 struct SweepRequest {
   std::string config;                  // training config (its [train] batch and lr are the base)
   std::vector<std::string> set;        // config overrides
@@ -39,6 +43,12 @@ struct SweepRequest {
   bool force = false;
   Device device;
   MathMode math = MathMode::Fp32;  // GPU compute precision of every run
+  // Spreading the runs (docs/distributed.md#sweeps): with a distributed communicator, rank r of R
+  // trains runs i with i % R == r and rank 0 writes the summary once all are done; with task >= 0
+  // (a Slurm array task) this process trains run `task` alone and writes the summary only if it
+  // finished the last. Both keep finished runs and resume interrupted ones.
+  dist::Communicator* comm = nullptr;
+  int64_t task = -1;
 };
 
 struct CriticalBatchFit {
@@ -48,8 +58,13 @@ struct CriticalBatchFit {
 // Least squares of S = S_min + E_min / B over the points (B_i, S_i).
 CriticalBatchFit fit_critical_batch(const std::vector<double>& B, const std::vector<double>& S);
 
-// Runs the sweep; writes out_dir/{sweep.json, sweep.csv, runs/B<b>_s<seed>/..., S_of_B.png, E_of_B.png}.
+// Runs the sweep (or this process's share of it); writes out_dir/{sweep_plan.json, sweep.json,
+// sweep.csv, runs/B<b>_s<seed>/..., S_of_B.png, E_of_B.png}. A rank other than 0, or an array task
+// that leaves runs unfinished, returns without the summary ({"rank": r} or {"task": t, ...}).
 nlohmann::json run_sweep(const SweepRequest& r);
+// The summary of the sweep in out_dir from its finished runs (sweep_plan.json names them); throws
+// UsageError listing the runs (and array tasks) that have not finished.
+nlohmann::json merge_sweep(const std::string& out_dir);
 std::string format_sweep_table(const nlohmann::json& sweep);
 
 }  // namespace sptrain

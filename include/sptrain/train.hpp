@@ -17,6 +17,10 @@ namespace sptrain {
 // StepState: the state of every step (one-hot, outputs (steps, n_states)), for segmentation models.
 enum class LabelKind { Sigma, NSwitches, NSwitchesPlusOne, SwitchTime, HasSwitch, InitialState, StepState };
 enum class Schedule { Constant, Warmup, Plateau, Cosine };
+// How the ranks of a data-parallel run combine a step (docs/distributed.md): Exact gathers every
+// micro-batch's gradient and sums them in one order at any rank count; Allreduce sums each rank's
+// accumulated slab in one MPI_Allreduce (float sums reassociated).
+enum class DistReduce { Exact, Allreduce };
 
 // Bounds of config values (docs/train.md), checked before any is narrowed or used.
 inline constexpr int64_t kMaxDatasetSize = (int64_t(1) << 31) - 1;  // data.train_size, val_size, test_size
@@ -69,6 +73,9 @@ struct TrainConfig {
   double target_value = 0;
   bool target_max = false;
   bool stop_at_target = true;  // false: record target_step and train on to the end
+  // [dist]
+  DistReduce reduce = DistReduce::Exact;
+  double dist_timeout_s = 600;  // a collective not complete after this long ends every rank
 
   int outputs() const;  // model outputs per time step the label needs (classes, or 1)
   int target_steps() const;  // time steps of the model output: the spec's steps for StepState, else 1

@@ -26,7 +26,8 @@ const std::vector<std::string> kKeys = {
     "early_stopping.monitor", "early_stopping.mode", "early_stopping.patience", "early_stopping.min_delta",
     "early_stopping.restore_best",
     "checkpoint.monitor", "checkpoint.mode",
-    "target.monitor", "target.value", "target.mode", "target.stop"};
+    "target.monitor", "target.value", "target.mode", "target.stop",
+    "dist.reduce", "dist.timeout_s"};
 
 using cfg::bound;
 using cfg::fmt;
@@ -344,6 +345,15 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
     for (const char* k : {"target.value", "target.mode", "target.stop"})
       require(!r.has(k), k, "given without target.monitor", "target.monitor as well, or neither");
   }
+  // [dist]: how the ranks of a data-parallel run combine a step (docs/distributed.md); unused by
+  // a single process. Resolved only when given, so that configs without it resolve (and
+  // checkpoint) as before.
+  const std::string reduce = r.string("dist.reduce", "exact");
+  if (reduce == "exact") c.reduce = DistReduce::Exact;
+  else if (reduce == "allreduce") c.reduce = DistReduce::Allreduce;
+  else throw KeyError("dist.reduce", "'" + reduce + "' is not a reduction", "exact or allreduce");
+  c.dist_timeout_s = r.number("dist.timeout_s", 600.0, 0.1, 1e6, " s");
+  if (r.has("dist.reduce") || r.has("dist.timeout_s")) j["dist"] = {{"reduce", reduce}, {"timeout_s", c.dist_timeout_s}};
   return c;
 }
 

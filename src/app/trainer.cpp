@@ -210,6 +210,7 @@ class Trainer {
       opt_.comm = own_comm_.get();
     }
     comm_ = opt_.comm;
+    comm_->set_timeout(c.dist_timeout_s);
     if (comm_->distributed()) {
       const int64_t R = comm_->size();
       if (c.batch % R != 0 || (c.batch / R) % c.micro_batch != 0)
@@ -220,6 +221,10 @@ class Trainer {
                          std::to_string(R * c.micro_batch) + ", or choose train.micro_batch to divide " +
                          (c.batch % R == 0 ? std::to_string(c.batch / R) : std::string("the share")) + ")");
     }
+#ifdef SPTRAIN_HAVE_NCCL
+    if (comm_->distributed() && c.reduce == DistReduce::Allreduce && dev.is_cuda())
+      nccl_ = dist::make_nccl_reducer(*comm_, dev.ordinal);
+#endif
     try {
       model_ = std::make_unique<Model>(c.model, *be_, int(c.micro_batch), c.init_seed);
       out_shape_ = model_->output_shape();
@@ -243,7 +248,7 @@ class Trainer {
  private:
   void free_all() noexcept {
     optim_.reset();
-    for (Buffer<float>* b : {&x_dev_, &y_dev_, &g_dev_}) b->reset();
+    for (Buffer<float>* b : {&x_dev_, &y_dev_, &g_dev_, &msg_dev_}) b->reset();
     scal_.reset();
   }
   // The micro-batch that fits: free memory (with 10 % headroom, after the model's parameter slabs)
@@ -283,6 +288,11 @@ class Trainer {
   }
   double train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
   double train_step_ranks(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm);
+  double train_step_allreduce(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm, bool stop);
+  void start_step(int64_t step, double* scal);  // the step scalars (lr, t, clip; sums zeroed) uploaded
+  void accumulate(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm, int64_t begin, int64_t end,
+                  bool small_norm);
+  double finish_step(double* scal);
   void gather_rows(const Dataset& fixed, const std::vector<int64_t>& perm, int64_t base, int64_t m);
   bool root() const { return comm_->rank() == 0; }
   // Rank 0 writes the checkpoint; every rank waits until it is complete.
@@ -292,6 +302,28 @@ class Trainer {
   }
   void save(const std::string& path);
   void load(const std::string& path, bool weights_only = false);
+  // Every rank must hold the same weights and running statistics (each applies the same update
+  // to the same sums); checked at every epoch end by a hash of their bytes, since rank 0 alone
+  // writes them.
+  void check_ranks_agree() {
+    const size_t P = model_->n_params(), S = model_->n_state();
+    std::vector<float> h(P + S);
+    be_->download(h.data(), model_->params(), P);
+    if (S > 0) be_->download(h.data() + P, model_->state(), S);
+    uint64_t x = 1469598103934665603ull;  // FNV-1a over the bytes
+    for (const unsigned char* p = reinterpret_cast<const unsigned char*>(h.data()), *e = p + h.size() * sizeof(float);
+         p < e; ++p)
+      x = (x ^ *p) * 1099511628211ull;
+    const double mine[2] = {double(x >> 32), double(x & 0xffffffffu)};  // exact in doubles
+    std::vector<double> all(2 * size_t(comm_->size()));
+    comm_->allgather(mine, 2, all.data());
+    for (int r = 1; r < comm_->size(); ++r)
+      if (all[2 * r] != all[0] || all[2 * r + 1] != all[1])
+        throw std::runtime_error("after step " + std::to_string(st_.step) + " rank " + std::to_string(r) +
+                                 " holds other weights than rank 0 (the ranks' sums differed; with dist.reduce = "
+                                 "\"allreduce\" the MPI library's reduction is not the same on every rank: use "
+                                 "dist.reduce = \"exact\")");
+  }
   nlohmann::json eval(const Dataset& d, std::vector<float>* pred = nullptr) {
     NvtxRange r("evaluate");
     return evaluate(c_, *model_, *be_, d.x, d.y, d.n, c_.micro_batch, pred);
@@ -301,17 +333,20 @@ class Trainer {
   TrainOptions opt_;
   std::unique_ptr<dist::Communicator> own_comm_;  // when opt.comm is null: this process alone
   dist::Communicator* comm_ = nullptr;
+  std::unique_ptr<dist::DeviceReducer> nccl_;     // GPU ranks in allreduce mode, when built with NCCL
   std::unique_ptr<Backend> be_;
   std::unique_ptr<Model> model_;
   Shape out_shape_;
   std::unique_ptr<Optimizer> optim_;  // owns its state slabs
   Buffer<float> x_dev_, y_dev_, g_dev_;
   Buffer<double> scal_;  // StepScalar slots in backend memory
+  Buffer<float> msg_dev_;  // NCCL's message: gradient slab, running statistics, the scalars
   std::unique_ptr<BatchSource> src_;
   int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
   TrainerState st_;
   int64_t last_saved_step_ = -1;  // the step last.safetensors holds (-1: none)
+  bool stop_agreed_ = false;      // allreduce mode: a stop request of any rank, agreed on in the last step
 };
 
 double Trainer::schedule_lr(int64_t step) const {
@@ -336,20 +371,34 @@ double Trainer::schedule_lr(int64_t step) const {
 // each micro-batch and the update are replayed CUDA graphs (Backend::run_captured); the host reads
 // the step's loss and gradient norms once, after the update.
 double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm) {
-  const int64_t B = c_.batch, MB = c_.micro_batch;
-  const size_t P = model_->n_params();
-  double scal[kStepScalars] = {};
+  double scal[kStepScalars];
+  start_step(step, scal);
+  accumulate(step, fixed, perm, 0, c_.batch, c_.micro_batch < c_.batch);
+  return finish_step(scal);
+}
+
+void Trainer::start_step(int64_t step, double* scal) {
+  std::fill_n(scal, kStepScalars, 0.0);
   scal[kLr] = schedule_lr(step);
   scal[kT] = double(step + 1);
   scal[kClipNorm] = c_.clip_norm;
   be_->upload_f64(scal_.get(), scal, kStepScalars);
-  // The source's counter advances by B every step (eagerly or in replayed graphs), so it is set
-  // only when it cannot already be there: the first step of this invocation (fresh or resumed).
-  if (!fixed && src_first_ != step * B) src_->set_first(step * B);
-  src_first_ = (step + 1) * B;
-  for (int64_t off = 0; off < B; off += MB) {
-    const int64_t m = std::min(MB, B - off);
-    const bool first_mb = off == 0;
+}
+
+// Trajectories [begin, end) of step `step` in micro-batches, their gradients accumulated into the
+// zeroed slab and their losses (weighted by m / batch) into the loss scalar; with `small_norm`, the
+// first micro-batch's squared gradient norm into kGradSmallSq (for the noise scale).
+void Trainer::accumulate(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm, int64_t begin,
+                         int64_t end, bool small_norm) {
+  const int64_t B = c_.batch, MB = c_.micro_batch;
+  // The source's counter advances by the trajectories generated (eagerly or in replayed graphs), so
+  // it is set only when it cannot already be there: the first step of this invocation (fresh or
+  // resumed), and every step of a rank that generates a share of each step.
+  if (!fixed && src_first_ != step * B + begin) src_->set_first(step * B + begin);
+  src_first_ = step * B + end;
+  for (int64_t off = begin; off < end; off += MB) {
+    const int64_t m = std::min(MB, end - off);
+    const bool first_mb = off == begin;
     if (fixed) gather_rows(*fixed, perm, (step % c_.steps_per_epoch) * B + off, m);
     auto micro_batch = [&, m, first_mb] {
       if (first_mb) model_->zero_grads();
@@ -368,9 +417,9 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
         NvtxRange r("backward");
         model_->backward(g_dev_.get());
       }
-      if (first_mb && MB < B) {  // the first micro-batch's gradient, for the noise scale
+      if (first_mb && small_norm) {  // the first micro-batch's gradient, for the noise scale
         NvtxRange r("reduce");
-        be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSmallSq);
+        be_->sum_squares_to(model_->grads(), model_->n_params(), scal_.get() + kGradSmallSq);
       }
     };
     // Keys: 0 and 1 the first and later full micro-batches, 2 and 3 a shorter tail (fixed data
@@ -380,6 +429,14 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
     if (fixed) micro_batch();
     else be_->run_captured(key, micro_batch);
   }
+}
+
+// The update from the gradient slab and the step scalars in backend memory (the loss and, for the
+// noise scale, kGradSmallSq already there; kGradSq zero): the gradient norm and the optimizer step,
+// then the host reads the scalars once, checks them and updates the noise scale.
+double Trainer::finish_step(double* scal) {
+  const int64_t B = c_.batch, MB = c_.micro_batch;
+  const size_t P = model_->n_params();
   {
     NvtxRange r("optimizer");
     be_->run_captured(4, [&] {
@@ -392,7 +449,7 @@ double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector
   if (!std::isfinite(loss)) diverged("loss", loss, "training");
   if (!std::isfinite(gn2)) diverged("gradient norm", std::sqrt(gn2), "training");
   if (MB < B) {
-    const double sc = double(B) / double(std::min(MB, B));
+    const double sc = double(B) / double(MB);
     st_.noise.update(scal[kGradSmallSq] * sc * sc, double(MB), gn2, double(B));
   }
   return loss;
@@ -491,20 +548,67 @@ double Trainer::train_step_ranks(int64_t step, const Dataset* fixed, const std::
     be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSmallSq);
   }
   be_->upload(model_->grads(), grad.data(), P);
-  {
-    NvtxRange o("optimizer");
-    be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSq);
-    optim_->step(*be_, model_->params(), model_->grads(), P, scal_.get());
-  }
+  return finish_step(scal);
+}
+
+// The step of a distributed run in allreduce mode (dist.reduce = "allreduce"): rank r accumulates
+// its share [s*B + r*B/R, s*B + (r+1)*B/R) into its gradient slab as one process does, then one
+// MPI_Allreduce sums, in a single float message, the slabs, the running statistics (averaged
+// afterwards), the loss, rank 0's first micro-batch gradient norm (the noise scale's small batch,
+// as in exact mode) and every rank's stop request. The float sums are reassociated (within a rank
+// by backward's accumulation, across ranks by MPI's algorithm), so results match exact mode to
+// rounding, not bitwise; every rank receives the same sums, so all take the same update.
+double Trainer::train_step_allreduce(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm,
+                                     bool stop) {
+  const int64_t B = c_.batch, MB = c_.micro_batch, R = comm_->size(), r = comm_->rank(), share = B / R;
+  const size_t P = model_->n_params(), S = model_->n_state();
+  double scal[kStepScalars];
+  start_step(step, scal);
+  accumulate(step, fixed, perm, r * share, (r + 1) * share, r == 0 && MB < B);
+  enum { kLoss, kSmall, kStop, kTail };
   be_->download_f64(scal, scal_.get(), kStepScalars);
-  const double gn2 = scal[kGradSq];
-  if (!std::isfinite(loss)) diverged("loss", loss, "training");
-  if (!std::isfinite(gn2)) diverged("gradient norm", std::sqrt(gn2), "training");
-  if (MB < B) {
-    const double sc = double(B) / double(MB);
-    st_.noise.update(scal[kGradSmallSq] * sc * sc, double(MB), gn2, double(B));
+  float tail[kTail];
+  tail[kLoss] = float(scal[kLossSum]);
+  tail[kSmall] = float(scal[kGradSmallSq]);
+  tail[kStop] = stop ? 1.0f : 0.0f;
+  if (nccl_) {  // in device memory: NCCL on the backend's stream
+    if (!msg_dev_) msg_dev_ = be_->alloc<float>(P + S + kTail);
+    float* msg = msg_dev_.get();
+    be_->copy(msg, model_->grads(), P);
+    if (S > 0) be_->copy(msg + P, model_->state(), S);
+    be_->upload(msg + P + S, tail, kTail);
+    {
+      NvtxRange g("allreduce");
+      nccl_->sum(msg, P + S + kTail, be_->native_stream());
+    }
+    be_->copy(model_->grads(), msg, P);
+    if (S > 0) {
+      be_->scale(msg + P, 1.0f / float(R), S);
+      be_->copy(model_->state(), msg + P, S);
+    }
+    be_->download(tail, msg + P + S, kTail);
+  } else {  // through host memory, over MPI
+    std::vector<float> msg(P + S + kTail);  // gradient slab, running statistics, the scalars
+    be_->download(msg.data(), model_->grads(), P);
+    if (S > 0) be_->download(msg.data() + P, model_->state(), S);
+    std::copy_n(tail, kTail, msg.data() + P + S);
+    {
+      NvtxRange g("allreduce");
+      comm_->allreduce_sum(msg.data(), msg.size(), nullptr, 0);
+    }
+    be_->upload(model_->grads(), msg.data(), P);
+    if (S > 0) {
+      for (size_t i = 0; i < S; ++i) msg[P + i] /= float(R);
+      be_->upload(model_->state(), msg.data() + P, S);
+    }
+    std::copy_n(msg.data() + P + S, kTail, tail);
   }
-  return loss;
+  scal[kLossSum] = tail[kLoss];
+  scal[kGradSmallSq] = tail[kSmall];
+  scal[kGradSq] = 0;
+  be_->upload_f64(scal_.get(), scal, kStepScalars);
+  stop_agreed_ = tail[kStop] > 0;
+  return finish_step(scal);
 }
 
 void Trainer::save(const std::string& path) {
@@ -591,7 +695,7 @@ nlohmann::json Trainer::run() {
   if (opt_.resume) last_saved_step_ = st_.step;
   std::optional<MetricsLog> log;  // rank 0 alone writes the run directory
   if (root()) log.emplace(dir, opt_.resume);
-  const bool ranks = comm_->distributed();
+  const bool ranks = comm_->distributed(), allreduce = ranks && c_.reduce == DistReduce::Allreduce;
   // A stop asked of any rank (a signal reaches them at different times) stops all at the same step.
   auto stop_requested = [&] {
     const bool mine = opt_.stop && opt_.stop();
@@ -624,10 +728,13 @@ nlohmann::json Trainer::run() {
     const int64_t s0 = st_.step - st_.epoch * c_.steps_per_epoch;
     double loss_sum = s0 > 0 ? st_.epoch_loss_sum : 0.0;
     for (int64_t s = s0; s < c_.steps_per_epoch; ++s) {
-      loss_sum += ranks ? train_step_ranks(st_.step, c_.fixed ? &fixed : nullptr, perm)
-                        : train_step(st_.step, c_.fixed ? &fixed : nullptr, perm);
+      const Dataset* fx = c_.fixed ? &fixed : nullptr;
+      loss_sum += !ranks ? train_step(st_.step, fx, perm)
+                  : allreduce ? train_step_allreduce(st_.step, fx, perm, opt_.stop && opt_.stop())
+                              : train_step_ranks(st_.step, fx, perm);
       ++st_.step;
-      if (s + 1 < c_.steps_per_epoch && stop_requested()) {  // checkpoint this step boundary and stop
+      // Allreduce mode agreed on stop requests inside the step's one collective.
+      if (s + 1 < c_.steps_per_epoch && (allreduce ? stop_agreed_ : stop_requested())) {  // checkpoint and stop
         st_.epoch_loss_sum = loss_sum;
         save_shared(last);
         last_saved_step_ = st_.step;
@@ -644,6 +751,7 @@ nlohmann::json Trainer::run() {
       }
     }
     if (interrupted) break;
+    if (ranks) check_ranks_agree();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     nlohmann::json vm = eval(val);
     check_finite(vm, "validation");

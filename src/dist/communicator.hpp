@@ -1,6 +1,6 @@
 // The processes of a data-parallel run: rank, size, local rank and the few collectives the trainer
 // needs (sums, gathers in rank order, broadcast, a chain of point-to-point messages, barrier,
-// abort). MpiCommunicator (mpi_communicator.cpp, built when MPI is found) when the process was
+// abort), each under a deadline. MpiCommunicator (mpi_communicator.cpp, built when MPI is found) when the process was
 // started by mpirun or srun; otherwise a single-process communicator whose collectives copy.
 #pragma once
 #include <cstddef>
@@ -27,6 +27,15 @@ class Communicator {
   virtual void send(const float* data, size_t n, int to) = 0;
   virtual void recv(float* data, size_t n, int from) = 0;
   virtual void barrier() = 0;
+  // The step watchdog (docs/distributed.md#faults): a collective or message that has not completed
+  // `seconds` after this rank started it ends every rank, naming the rank that did not arrive.
+  virtual void set_timeout(double seconds) = 0;
+  double timeout() const { return timeout_s_; }
+  // For a collective outside this communicator (NCCL's): arrive() tells rank 0 this rank entered
+  // the next one (as every collective here does), and late_ranks() is, on rank 0, the ranks that
+  // have not arrived at the last ("1, 3"; empty when all have, and on other ranks).
+  virtual void arrive() = 0;
+  virtual std::string late_ranks() = 0;
   // Ends every rank with `code` (a rank that failed alone would leave the others waiting).
   [[noreturn]] virtual void abort(int code) = 0;
   // True on every rank when `failed` is true on any: a step that may fail on one rank (a file
@@ -36,6 +45,19 @@ class Communicator {
     allreduce_sum(nullptr, 0, &f, 1);
     return f > 0;
   }
+
+ protected:
+  double timeout_s_ = 600;
+};
+
+// Sums of a float buffer in device memory over the ranks: NCCL (nccl_reducer.cpp, built with CUDA,
+// MPI and NCCL), for GPU ranks in allreduce mode.
+class DeviceReducer {
+ public:
+  virtual ~DeviceReducer() = default;
+  // data[0, n) summed in place over all ranks, enqueued on `stream` (the backend's
+  // Backend::native_stream()) and waited for under the communicator's deadline.
+  virtual void sum(float* data, size_t n, void* stream) = 0;
 };
 
 // The launcher's world size from the environment (OMPI_COMM_WORLD_SIZE, PMI_SIZE, SLURM_NTASKS
@@ -52,6 +74,12 @@ std::unique_ptr<Communicator> single_process();
 
 #ifdef SPTRAIN_HAVE_MPI
 std::unique_ptr<Communicator> make_mpi_communicator();
+#endif
+#ifdef SPTRAIN_HAVE_NCCL
+// An NCCL communicator over the ranks of `comm` (its unique id broadcast from rank 0), on CUDA
+// device `device`. NCCL_ALGO=Ring and NCCL_PROTO=Simple unless the environment sets them, so that
+// a fixed rank count sums in one order run after run.
+std::unique_ptr<DeviceReducer> make_nccl_reducer(Communicator& comm, int device);
 #endif
 
 }  // namespace sptrain::dist
