@@ -583,8 +583,8 @@ double Trainer::train_step_allreduce(int64_t step, const Dataset* fixed, const s
     }
     be_->copy(model_->grads(), msg, P);
     if (S > 0) {
-      be_->scale(msg + P, 1.0f / float(R), S);
-      be_->copy(model_->state(), msg + P, S);
+      be_->fill(model_->state(), 0.0f, S);  // state = sum / R: 0 + (1/R) sum is the rounded product
+      be_->axpy(1.0f / float(R), msg + P, model_->state(), S);
     }
     be_->download(tail, msg + P + S, kTail);
   } else {  // through host memory, over MPI
