@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "sptrain/error.hpp"
 #include "sptrain/layer.hpp"
@@ -179,6 +180,42 @@ TEST(ModelGradient, Model1WholeGraphMatchesFiniteDifferences) {
 
 TEST(ModelGradient, Model2WholeGraphMatchesFiniteDifferences) {
   check_graph_gradient(zoo_model("model2", 24, 1, 2), LossKind::CategoricalCrossEntropy, 2, 2e-2);
+}
+
+// A hidden layer read by two layers, a concatenation and a flatten (an alias of its input): the
+// backward pass writes a gradient buffer directly where its first writer computes the whole input
+// gradient (h's, through b; cat's, through out via the flatten) and zero-fills only the buffers
+// layers add into (a's and b's, which the concatenation adds into). Both paths must give the
+// finite-difference gradient.
+const char* kFanOutGraph =
+    "[layer.h]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 3\nkernel = 3\npadding = \"same\"\nactivation = \"tanh\"\n"
+    "[layer.a]\ntype = \"conv1d\"\ninputs = [\"h\"]\nfilters = 2\nkernel = 2\npadding = \"causal\"\nactivation = \"elu\"\n"
+    "[layer.b]\ntype = \"dense\"\ninputs = [\"h\"]\nunits = 2\nactivation = \"sigmoid\"\n"
+    "[layer.cat]\ntype = \"concatenate\"\ninputs = [\"a\", \"b\"]\n"
+    "[layer.g]\ntype = \"flatten\"\ninputs = [\"cat\"]\n"
+    "[layer.out]\ntype = \"dense\"\ninputs = [\"g\"]\nunits = 1\n";
+
+TEST(ModelGradient, FanOutGraphMatchesFiniteDifferences) {
+  TmpDir d;
+  check_graph_gradient(load_train_config(d.config(kFanOutGraph)).model, LossKind::MSE, 1, 2e-2);
+}
+
+TEST(ModelGradient, BackwardZeroFillsOnlyTheBuffersLayersAddInto) {
+  TmpDir d;
+  auto be = make_backend(Device::cpu());
+  const Model m(load_train_config(d.config(kFanOutGraph)).model, *be, 2, 3);
+  // a and b (the concatenation adds into them); not h and cat (written whole by b, and by out
+  // through the flatten) nor out (the loss gradient is copied in)
+  EXPECT_EQ(m.zero_filled_gradients(), (std::vector<std::string>{"a", "b"}));
+  // In the report's Model 2 only the concatenations' inputs are zero-filled.
+  const ModelSpec s2 = zoo_model("model2", 24, 1, 2);
+  std::set<std::string> cat_inputs;
+  for (const LayerSpec& l : s2.layers)
+    if (l.type == LayerType::Concatenate) cat_inputs.insert(l.inputs.begin(), l.inputs.end());
+  const std::vector<std::string> filled = Model(s2, *be, 2, 3).zero_filled_gradients();
+  EXPECT_FALSE(filled.empty());
+  for (const std::string& name : filled) EXPECT_TRUE(cat_inputs.count(name)) << name;
+  EXPECT_LT(filled.size(), s2.layers.size() / 2);
 }
 
 // ---------------------------------------------------------------------------------------------

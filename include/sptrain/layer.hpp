@@ -90,17 +90,22 @@ struct LayerPass {
   float* dy = nullptr;  // gradient w.r.t. y (backward; may be overwritten, e.g. through an activation)
   // Gradient buffers of the inputs (backward): add into them; null where an input needs none.
   const std::vector<float*>& dx;
-  float* scratch = nullptr;  // room for the largest activation: compute dx[0] here, then add_dx()
+  float* scratch = nullptr;  // room for the largest activation
   float* P = nullptr;        // this layer's parameters
   float* G = nullptr;        // their gradients (accumulate)
   float* S = nullptr;        // this layer's state
   int32_t* argmax = nullptr;
   float* save_mean = nullptr;
   float* save_invstd = nullptr;
-  // Adds scratch (count floats) into the first input's gradient, if it needs one; so gradients of
-  // an input read by several layers sum.
+  // True when this layer is the first in the backward pass to write the first input's gradient
+  // (set by the model for layers whose Layer::computes_dx() is true): dx[0] then holds nothing
+  // yet, is not zero-filled, and the layer computes into it directly.
+  bool dx_direct = false;
+  // Where to compute the first input's whole gradient: dx[0] itself when dx_direct, else scratch,
+  // which add_dx() then adds into dx[0] (so gradients of an input read by several layers sum).
+  float* dx_out() const { return dx_direct ? dx[0] : scratch; }
   void add_dx(size_t count) const {
-    if (dx[0]) be.axpy(1.0f, scratch, dx[0], count);
+    if (dx[0] && !dx_direct) be.axpy(1.0f, scratch, dx[0], count);
   }
 };
 
@@ -160,8 +165,14 @@ class Layer {
     (void)c;
   }
   virtual void forward(const LayerSpec& l, const LayerPass& p) const = 0;
-  // Parameter gradients into p.G, input gradients into p.dx (through scratch and add_dx).
+  // Parameter gradients into p.G (accumulate), input gradients into p.dx (add into them; a layer
+  // with computes_dx() computes its input's whole gradient at p.dx_out(), then calls add_dx()).
   virtual void backward(const LayerSpec& l, const LayerPass& p) const = 0;
+  // True when backward computes the (single) input's whole gradient at p.dx_out() and then calls
+  // p.add_dx(): the model may then let it write the gradient buffer directly, without a zero fill
+  // and an add, where it is the buffer's first writer. False (the default): backward adds into
+  // p.dx, which the model zero-fills first.
+  virtual bool computes_dx() const { return false; }
   // Its nodes of an ONNX graph, computing e.y from e.x in inference mode. The default throws
   // UsageError naming the layer: a layer without an ONNX form cannot be exported.
   virtual void export_onnx(const LayerSpec& l, const LayerExport& e) const;

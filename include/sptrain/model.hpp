@@ -116,6 +116,10 @@ class Model {
   int64_t n_params() const { return info_.trainable; }
   int64_t n_state() const { return info_.non_trainable; }
   void zero_grads();
+  // The layers whose output gradient backward() zero-fills before the pass: those some layer adds
+  // into. The others are written whole by the first layer that reads them (or, for the output,
+  // copied from dy).
+  std::vector<std::string> zero_filled_gradients() const;
 
  private:
   struct Node;
@@ -131,7 +135,7 @@ class Model {
   std::vector<Buffer<int32_t>> owned_i32_;  // per-layer pooling argmax
   std::vector<Node> nodes_;
   const float* input_ = nullptr;
-  Buffer<float> scratch_;  // largest activation, for gradients of fan-out inputs
+  Buffer<float> scratch_;  // largest activation, for input gradients that are added, not written
 };
 
 }  // namespace sptrain

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <iomanip>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "philox_normal.cuh"
@@ -115,6 +116,8 @@ struct Model::Node {
   float* dy = nullptr;     // gradient w.r.t. y
   bool alias = false;      // Flatten / Reshape: y and dy are the input's
   bool needs_grad = true;  // false for the input and aliases of it
+  bool dx_direct = false;  // backward writes its input's gradient buffer first, directly
+  bool fill_dy = true;     // dy is zero-filled before a backward pass (nothing writes it whole)
   int32_t* argmax = nullptr;
   float* save_mean = nullptr;
   float* save_invstd = nullptr;
@@ -186,6 +189,24 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
       const Node& src = nodes_[nodes_[i].inputs[k]];
       nodes_[i].dx[k] = src.needs_grad ? src.dy : nullptr;
     }
+  // The first writer of a gradient buffer in the backward pass (the last layer reading it, aliases
+  // seen through) computes into it directly when it computes its input's whole gradient: that
+  // buffer then needs no zero fill and the layer no add. The output's gradient is copied in whole.
+  const float* out_dy = nodes_[info_.output_index].dy;
+  std::set<const float*> written, direct;
+  for (size_t i = nodes_.size() - 1; i >= 1; --i) {
+    Node& nd = nodes_[i];
+    if (nd.alias) continue;
+    for (float* g : nd.dx) {
+      if (!g) continue;
+      if (nd.dx.size() == 1 && nd.layer->computes_dx() && g != out_dy && !written.count(g)) {
+        nd.dx_direct = true;
+        direct.insert(g);
+      }
+      written.insert(g);
+    }
+  }
+  for (size_t i = 1; i < nodes_.size(); ++i) nodes_[i].fill_dy = nodes_[i].dy != out_dy && !direct.count(nodes_[i].dy);
   init_params(init_seed);
 }
 
@@ -207,6 +228,13 @@ void Model::init_params(uint64_t seed) {
   be_.upload(params_.get(), p.data(), p.size());
   be_.upload(state_.get(), s.data(), s.size());
   zero_grads();
+}
+
+std::vector<std::string> Model::zero_filled_gradients() const {
+  std::vector<std::string> names;
+  for (size_t i = 1; i < nodes_.size(); ++i)
+    if (!nodes_[i].alias && nodes_[i].fill_dy) names.push_back(nodes_[i].l->name);
+  return names;
 }
 
 void Model::zero_grads() { be_.fill(grads_.get(), 0.0f, std::max<int64_t>(info_.trainable, 1)); }
@@ -232,9 +260,9 @@ const float* Model::forward(const float* x, int n, bool training) {
 
 void Model::backward(const float* dy_out) {
   const int n = n_;
-  // Zero all gradient buffers; the output's gradient is the loss gradient.
+  // Zero the gradient buffers that layers add into; the output's gradient is the loss gradient.
   for (size_t i = 1; i < nodes_.size(); ++i)
-    if (!nodes_[i].alias) be_.fill(nodes_[i].dy, 0.0f, size_t(n) * nodes_[i].out.T * nodes_[i].out.C);
+    if (!nodes_[i].alias && nodes_[i].fill_dy) be_.fill(nodes_[i].dy, 0.0f, size_t(n) * nodes_[i].out.T * nodes_[i].out.C);
   const Node& on = nodes_[info_.output_index];
   be_.copy(on.dy, dy_out, size_t(n) * on.out.T * on.out.C);
   for (size_t i = nodes_.size() - 1; i >= 1; --i) {
@@ -248,7 +276,8 @@ void Model::backward(const float* dy_out) {
 LayerPass Model::pass(Node& nd, bool training) {
   return LayerPass{be_,     n_,          training,        nd.x,         nd.in,        nd.out,
                    nd.y,    nd.dy,           nd.dx,        scratch_.get(), params_.get() + nd.poff,
-                   grads_.get() + nd.poff, state_.get() + nd.soff, nd.argmax, nd.save_mean, nd.save_invstd};
+                   grads_.get() + nd.poff, state_.get() + nd.soff, nd.argmax, nd.save_mean, nd.save_invstd,
+                   nd.dx_direct};
 }
 
 }  // namespace sptrain

@@ -15,9 +15,10 @@ class Activation : public Layer {
   void forward(const LayerSpec& l, const LayerPass& p) const override {
     p.be.act_forward(l.activation, l.alpha, p.x[0], p.y, size_t(p.n) * p.out.T * p.out.C);
   }
+  bool computes_dx() const override { return true; }
   void backward(const LayerSpec& l, const LayerPass& p) const override {
     if (!p.dx[0]) return;
-    p.be.act_backward(l.activation, l.alpha, p.y, p.dy, p.scratch, size_t(p.n) * p.out.T * p.out.C);
+    p.be.act_backward(l.activation, l.alpha, p.y, p.dy, p.dx_out(), size_t(p.n) * p.out.T * p.out.C);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
   void export_onnx(const LayerSpec& l, const LayerExport& e) const override {

@@ -43,9 +43,10 @@ class BatchNorm : public Layer {
     else
       p.be.batchnorm_forward_infer(p.n * p.out.T, C, p.x[0], p.P, p.P + C, p.S, p.S + C, l.eps, p.y);
   }
+  bool computes_dx() const override { return true; }
   void backward(const LayerSpec&, const LayerPass& p) const override {
     const int C = p.out.C;
-    p.be.batchnorm_backward(p.n * p.out.T, C, p.x[0], p.dy, p.P, p.save_mean, p.save_invstd, p.scratch, p.G, p.G + C);
+    p.be.batchnorm_backward(p.n * p.out.T, C, p.x[0], p.dy, p.P, p.save_mean, p.save_invstd, p.dx_out(), p.G, p.G + C);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
   // The inference form: the running statistics.

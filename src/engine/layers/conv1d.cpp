@@ -83,6 +83,7 @@ class Conv1D : public Layer {
     p.be.conv1d_forward(d, p.x[0], p.P, l.bias ? p.P + int64_t(l.kernel) * p.in[0].C * l.filters : nullptr, p.y);
     if (l.activation != Act::Linear) p.be.act_forward(l.activation, l.alpha, p.y, p.y, size_t(p.n) * p.out.T * p.out.C);
   }
+  bool computes_dx() const override { return true; }
   void backward(const LayerSpec& l, const LayerPass& p) const override {
     if (l.activation != Act::Linear)
       p.be.act_backward(l.activation, l.alpha, p.y, p.dy, p.dy, size_t(p.n) * p.out.T * p.out.C);
@@ -90,7 +91,7 @@ class Conv1D : public Layer {
     const int64_t nw = int64_t(l.kernel) * p.in[0].C * l.filters;
     p.be.conv1d_backward_filter(d, p.x[0], p.dy, p.G, l.bias ? p.G + nw : nullptr);
     if (p.dx[0]) {
-      p.be.conv1d_backward_data(d, p.dy, p.P, p.scratch);
+      p.be.conv1d_backward_data(d, p.dy, p.P, p.dx_out());
       p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
     }
   }

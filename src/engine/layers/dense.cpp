@@ -35,12 +35,13 @@ class Dense : public Layer {
     p.be.dense_forward(p.n * p.in[0].T, C, l.filters, p.x[0], p.P, l.bias ? p.P + int64_t(C) * l.filters : nullptr, p.y);
     if (l.activation != Act::Linear) p.be.act_forward(l.activation, l.alpha, p.y, p.y, size_t(p.n) * p.out.T * p.out.C);
   }
+  bool computes_dx() const override { return true; }
   void backward(const LayerSpec& l, const LayerPass& p) const override {
     if (l.activation != Act::Linear)
       p.be.act_backward(l.activation, l.alpha, p.y, p.dy, p.dy, size_t(p.n) * p.out.T * p.out.C);
     const int C = p.in[0].C;
     const int64_t nw = int64_t(C) * l.filters;
-    p.be.dense_backward(p.n * p.in[0].T, C, l.filters, p.x[0], p.P, p.dy, p.dx[0] ? p.scratch : nullptr, p.G,
+    p.be.dense_backward(p.n * p.in[0].T, C, l.filters, p.x[0], p.P, p.dy, p.dx[0] ? p.dx_out() : nullptr, p.G,
                         l.bias ? p.G + nw : nullptr);
     p.add_dx(size_t(p.n) * p.in[0].T * C);
   }

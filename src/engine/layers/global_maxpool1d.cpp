@@ -21,9 +21,10 @@ class GlobalMaxPool1D : public Layer {
   void forward(const LayerSpec&, const LayerPass& p) const override {
     p.be.global_maxpool_forward(p.n, p.in[0].T, p.in[0].C, p.x[0], p.y, p.argmax);
   }
+  bool computes_dx() const override { return true; }
   void backward(const LayerSpec&, const LayerPass& p) const override {
     if (!p.dx[0]) return;
-    p.be.global_maxpool_backward(p.n, p.in[0].T, p.in[0].C, p.argmax, p.dy, p.scratch);
+    p.be.global_maxpool_backward(p.n, p.in[0].T, p.in[0].C, p.argmax, p.dy, p.dx_out());
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
   void export_onnx(const LayerSpec&, const LayerExport& e) const override { e.g.node("GlobalMaxPool", {e.x[0]}, {e.y}); }

@@ -37,9 +37,10 @@ class MaxPool1D : public Layer {
   void forward(const LayerSpec& l, const LayerPass& p) const override {
     p.be.maxpool1d_forward(p.n, p.in[0].T, p.in[0].C, l.pool, pool_stride(l), p.x[0], p.y, p.argmax);
   }
+  bool computes_dx() const override { return true; }
   void backward(const LayerSpec&, const LayerPass& p) const override {
     if (!p.dx[0]) return;
-    p.be.maxpool1d_backward(p.n, p.in[0].T, p.out.T, p.in[0].C, p.argmax, p.dy, p.scratch);
+    p.be.maxpool1d_backward(p.n, p.in[0].T, p.out.T, p.in[0].C, p.argmax, p.dy, p.dx_out());
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
   void export_onnx(const LayerSpec& l, const LayerExport& e) const override {

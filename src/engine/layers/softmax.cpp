@@ -13,9 +13,10 @@ class Softmax : public Layer {
   void forward(const LayerSpec&, const LayerPass& p) const override {
     p.be.softmax_forward(p.n * p.out.T, p.out.C, p.x[0], p.y);
   }
+  bool computes_dx() const override { return true; }
   void backward(const LayerSpec&, const LayerPass& p) const override {
     if (!p.dx[0]) return;
-    p.be.softmax_backward(p.n * p.out.T, p.out.C, p.y, p.dy, p.scratch);
+    p.be.softmax_backward(p.n * p.out.T, p.out.C, p.y, p.dy, p.dx_out());
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
   void export_onnx(const LayerSpec&, const LayerExport& e) const override {
