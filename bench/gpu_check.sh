@@ -4,8 +4,9 @@
 # Expects a build made on a development machine (scripts/build.sh with -DCMAKE_CUDA_ARCHITECTURES=90,
 # then scripts/pack_gpu_bundle.sh BUILD_DIR; carry BUILD_DIR/gpu_bundle.tar.xz, which holds
 # bin/{sptrain,test_parity_gpu,test_parity_ops_gpu,test_parity_train_gpu,test_model,test_simulate,bench_simulate}
-# and lib/libgomp: OpenBLAS, GoogleTest and cudart are linked statically, cuRAND/cuDNN/cuBLAS come
-# from the machine's own copies or PyTorch's nvidia wheels). In order of importance:
+# and lib/ (libgomp, OpenMPI, toml++: the Debian libraries they link; OpenBLAS, GoogleTest and cudart
+# are linked statically; cuRAND/cuDNN/cuBLAS/NCCL come from the machine's own copies or PyTorch's
+# nvidia wheels). In order of importance:
 #   1. the `gpu`-labelled parity tests (ops, models, device batch source, whole training runs);
 #   2. a short CUDA training run end to end, and the same run as one MPI rank over NCCL (equal
 #      weights);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs what bench/gpu_check.sh needs from a build into BUILD_DIR/gpu_bundle.tar.xz (~12 MiB; the
+# Packs what bench/gpu_check.sh needs from a build into BUILD_DIR/gpu_bundle.tar.xz (~24 MiB; the
 # binaries are ~113 MiB unpacked, mostly statically linked OpenBLAS), so a GPU machine without
 # Debian packages can be handed one small file: carry build/gpu_bundle.tar.xz, then run
 # bench/gpu_check.sh RESULTS_DIR build (it unpacks the bundle when build/bin is missing).
