@@ -16,7 +16,13 @@
 #      then again in TF32;
 #   6. the simulator benchmark against numpy and a device-to-device copy (bench/run_sim_bench.sh);
 #   7. a slice of the large-batch study (experiments/sweep-gpu.sh --slice): the windowed detector
-#      at batches 4096 to 2^20, and the report's Model 2 at batch 512 and 16384.
+#      at batches 4096 to 2^20, and the report's Model 2 at batch 512 and 16384;
+#   8. one PyTorch training loop fed by sptrain.torch.Batches on the GPU, by the PyTorch peer's
+#      generator ($SPTRAIN_PEERS/torch_peer.py; left out when SPTRAIN_PEERS is unset)
+#      (bench/torch_batches.py --device cuda); needs the Python extension of a CUDA build in
+#      BUILD_DIR/python, skipped without it. andi-datasets is left out: it makes trajectories on
+#      the host in Python (about 40 per second on one core), so a batch of 4096 takes minutes
+#      whatever the GPU; its rate is in the CPU results.
 # Every step has a time limit and the whole script a budget (GPU_CHECK_BUDGET seconds, default 420):
 # a step that would start past it is skipped, so RESULTS_DIR/summary.md is always written. Logs go
 # to RESULTS_DIR/<step>.log, step status to RESULTS_DIR/status.txt. GPU_CHECK_SKIP="step1 step2"
@@ -131,6 +137,13 @@ SPTRAIN_BENCH_NO_PEER=1 run train_bench_tf32 60 "$root/bench/run_gpu_train_bench
 run sim_bench 60 "$root/bench/run_sim_bench.sh" "$build" 1000000 "$res/sim_bench.json"
 SWEEP_ONLY=windows-343-slice run sweep_windows 100 "$root/experiments/sweep-gpu.sh" "$build" "$res/sweep" --slice
 SWEEP_ONLY=m2-343-slice run sweep_m2 200 "$root/experiments/sweep-gpu.sh" "$build" "$res/sweep" --slice
+if [ -d "$build/python/sptrain" ]; then
+  torch_peer=${SPTRAIN_PEERS:+$SPTRAIN_PEERS/torch_peer.py}
+  PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" run torch_batches 120 python3 "$root/bench/torch_batches.py" \
+    --device cuda --batch 4096 --steps 20 --skip andi ${torch_peer:+--peer "$torch_peer"} --out "$res/torch_batches.md"
+else
+  echo "torch_batches skipped (no $build/python/sptrain: the Python extension is not in this build)" | tee -a "$res/status.txt"
+fi
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)
 show() { [ -f "$1" ] && grep -E "$2" "$1"; }
@@ -149,5 +162,7 @@ show() { [ -f "$1" ] && grep -E "$2" "$1"; }
   echo '```'; show "$res/sim_bench.log" 'traj/s'; echo '```'
   echo '## large-batch slice'
   echo '```'; cat "$res"/sweep_*.log 2>/dev/null | grep -E '^==|^sweep: |B_crit|error'; echo '```'
+  echo '## PyTorch loop fed by sptrain.torch.Batches, the peer and andi-datasets'
+  cat "$res/torch_batches.md" 2>/dev/null || echo '(not run)'
 } >"$res/summary.md"
 cat "$res/summary.md"
