@@ -31,7 +31,8 @@ SPTRAIN_HD inline uint64_t purpose_seed(uint64_t seed, uint64_t purpose) {
   return splitmix64(seed ^ splitmix64(purpose));
 }
 
-// Destination arrays; row r of each holds trajectory first_index + r.
+// Destination arrays; row r of each holds trajectory first_index + r. The last three (the parameters
+// drawn per trajectory, or the spec's fixed values) may be null where nobody reads them.
 struct Outputs {
   float* positions;        // (N, L, D)
   float* step_sigma;       // (N, S) sqrt of each step's variance
@@ -41,6 +42,9 @@ struct Outputs {
   int32_t* n_switches;     // (N) switches in [0, S)
   float* switch_times;     // (N, C) continuous times in steps, NaN after the last
   int32_t* initial_state;  // (N)
+  float* localization = nullptr;  // (N) localization noise std (0 without noise)
+  float* exposure = nullptr;      // (N) exposure fraction of the frame (0 without blur)
+  float* rate_factor = nullptr;   // (N) factor on every switching rate (1 without a range)
 };
 
 struct Setup {
@@ -86,6 +90,13 @@ SPTRAIN_HD inline float trajectory_noise(const SimParams& p, uint64_t seed, uint
   curandStatePhilox4_32_10_t rs;
   curand_init(purpose_seed(seed, kExtra), index, 0, &rs);
   return range_draw(p.noise_low, p.noise_high, p.noise_prior == PriorKind::LogUniform, curand_uniform(&rs));
+}
+
+// Row r of the optional outputs: the noise, exposure and rate factor the trajectory was made with.
+SPTRAIN_HD inline void write_drawn(const Setup& s, int64_t r, const Outputs& o) {
+  if (o.localization) o.localization[r] = s.noise;
+  if (o.exposure) o.exposure[r] = s.exposure;
+  if (o.rate_factor) o.rate_factor[r] = s.rate_factor;
 }
 
 SPTRAIN_HD inline int sample_cdf(const float* cdf, int n, float u) {
@@ -265,6 +276,7 @@ SPTRAIN_HD inline void simulate_labels(const SimParams& p, uint64_t seed, uint64
   Setup su = make_setup(p, seed, index);
   for (int k = 0; k < K; ++k) o.state_sigma[r * K + k] = su.sigma[k];
   o.initial_state[r] = su.init;
+  write_drawn(su, r, o);
   for (int d = 0; d < p.dims; ++d) o.positions[r * int64_t(p.length) * p.dims + d] = su.start[d];
   Walker w;
   w.init(p, su, seed, index, double(S), o.switch_times + r * C, C);
@@ -329,6 +341,7 @@ SPTRAIN_HD inline void simulate_blurred(const SimParams& p, uint64_t seed, uint6
   const rng::PhiloxKey key_noise = rng::philox_key(purpose_seed(seed, kNoise));
   for (int k = 0; k < K; ++k) o.state_sigma[r * K + k] = su.sigma[k];
   o.initial_state[r] = su.init;
+  write_drawn(su, r, o);
   Walker w;
   w.init(p, su, seed, index, double(S) + double(m) * h, o.switch_times + r * C, C);
   float x[3], acc[3];

@@ -26,6 +26,12 @@ void compare(const std::string& toml, int64_t n, uint64_t seed, int64_t first) {
   EXPECT_LE(count_mismatch, test::kMaxLabelFlips * n) << toml;
   EXPECT_LE(state_mismatch, test::kMaxLabelFlips * double(c.step_state.size())) << toml;
   EXPECT_EQ(c.initial_state, g.initial_state);
+  // The parameters drawn per trajectory: the same uniforms through the devices' logf and expf.
+  for (int64_t r = 0; r < n; ++r) {
+    ASSERT_NEAR(c.localization[r], g.localization[r], test::kTransRel * c.localization[r]) << "trajectory " << r;
+    ASSERT_NEAR(c.exposure[r], g.exposure[r], test::kTransRel * c.exposure[r]) << "trajectory " << r;
+    ASSERT_NEAR(c.rate_factor[r], g.rate_factor[r], test::kTransRel * c.rate_factor[r]) << "trajectory " << r;
+  }
   for (size_t i = 0; i < c.state_sigma.size(); ++i)
     ASSERT_NEAR(c.state_sigma[i], g.state_sigma[i], test::kTransRel * std::abs(c.state_sigma[i])) << i;
   // Per-step sigma: a step that holds a switch mixes the two states' variances by the fraction of
@@ -72,6 +78,12 @@ TEST(ParityGpu, SimulatorMatchesCpu) {
           "[noise]\nexposure = 0.6\nsubsteps = 8\nlocalization = 0.1\n", 500, 9, 0);
   compare("length = 1000\ndt = 0.1\n[states]\nsigma = [0.31623, 3.1623]\n[switching]\nmodel = \"single\"\ntime = 500\n"
           "blend = \"report_code\"\n", 500, 1, 0);
+  // Noise, exposure and switching rates drawn per trajectory (blurred: one thread per trajectory).
+  const std::string drawn = "length = 200\ndims = 2\n[states]\nprior = \"loguniform\"\ncount = 2\nlow = 0.15\nhigh = 0.6\n"
+                            "[switching]\nmodel = \"markov\"\nrate_matrix = [[-0.02, 0.02], [0.05, -0.05]]\n"
+                            "rate_factor = [0.316, 3.16]\n[noise]\nlocalization_range = [0.05, 0.3]\n";
+  compare(drawn, 1000, 3, 0);
+  compare(drawn + "exposure_range = [0.1, 1.0]\n", 500, 4, 0);
 }
 
 TEST(ParityGpu, FeaturesMatchCpu) {

@@ -542,3 +542,84 @@ TEST(Simulate, PerTrajectoryNoiseHasItsMeanSquare) {
   EXPECT_TRUE(within_z(m, expect, se)) << m << " vs " << expect << " se " << se;
   EXPECT_LT(se, 0.01);  // tight enough that a fixed noise of 0.3 (-0.09) or 0.5 (-0.25) would fail
 }
+
+// The batch keeps the noise, exposure and rate factor each trajectory was made with: the setup's
+// draws (labels and blurred paths), each inside its range and not one value repeated; the spec's
+// fixed values where it has no range. All N = 2000 draws equal would need 1999 float32 coincidences
+// of continuous draws, each of probability under 1e-6 (the uniform's 2^-32 grid mapped onto at
+// least 2^-24 of the range): the "not all equal" checks fail falsely with probability < 1e-6.
+TEST(Simulate, BatchKeepsTheDrawnNoiseExposureAndRateFactor) {
+  const std::string ranges =
+      "length = 20\ndims = 2\n[states]\nprior = \"loguniform\"\ncount = 2\nlow = 0.15\nhigh = 0.6\n"
+      "[switching]\nmodel = \"markov\"\nrate_matrix = [[-0.02, 0.02], [0.05, -0.05]]\nrate_factor = [0.316, 3.16]\n"
+      "[noise]\nlocalization_range = [0.05, 0.3]\n";
+  for (const std::string& toml : {ranges, ranges + "exposure_range = [0.1, 1.0]\n"}) {
+    auto b = run(toml, 2000, 6);
+    const bool blur = b.params.blurred();
+    ASSERT_EQ(b.localization.size(), 2000u);
+    ASSERT_EQ(b.exposure.size(), 2000u);
+    ASSERT_EQ(b.rate_factor.size(), 2000u);
+    for (int64_t r = 0; r < b.n; ++r) {
+      const sim::Setup s = sim::make_setup(b.params, 6, uint64_t(r));
+      ASSERT_EQ(b.localization[r], s.noise) << r;
+      ASSERT_EQ(b.exposure[r], s.exposure) << r;
+      ASSERT_EQ(b.rate_factor[r], s.rate_factor) << r;
+      ASSERT_TRUE(b.localization[r] >= 0.05f && b.localization[r] <= 0.3f) << b.localization[r];
+      ASSERT_TRUE(blur ? b.exposure[r] >= 0.1f && b.exposure[r] <= 1.0f : b.exposure[r] == 0.0f) << b.exposure[r];
+      ASSERT_TRUE(b.rate_factor[r] >= 0.316f * 0.9999f && b.rate_factor[r] <= 3.16f * 1.0001f) << b.rate_factor[r];
+    }
+    auto spread = [](const std::vector<float>& v) { return *std::max_element(v.begin(), v.end()) - *std::min_element(v.begin(), v.end()); };
+    EXPECT_GT(spread(b.localization), 0.0f) << toml;
+    EXPECT_GT(spread(b.rate_factor), 0.0f) << toml;
+    if (blur) {
+      EXPECT_GT(spread(b.exposure), 0.0f);
+    }
+  }
+  const std::string st = "length = 20\n[states]\nsigma = [0.3, 1.2]\n[switching]\nmodel = \"poisson\"\nrate = 0.1\n";
+  const struct {
+    std::string toml;
+    float noise, exposure;
+  } fixed[] = {{st, 0.0f, 0.0f}, {st + "[noise]\nlocalization = 0.2\n", 0.2f, 0.0f},
+               {st + "[noise]\nlocalization = 0.2\nexposure = 0.5\n", 0.2f, 0.5f}};
+  for (const auto& c : fixed) {
+    auto b = run(c.toml, 50, 6);
+    EXPECT_EQ(b.localization, std::vector<float>(50, c.noise)) << c.toml;
+    EXPECT_EQ(b.exposure, std::vector<float>(50, c.exposure)) << c.toml;
+    EXPECT_EQ(b.rate_factor, std::vector<float>(50, 1.0f)) << c.toml;
+  }
+}
+
+// The saved noise is the one in the positions: for one state without blur, trajectory r's lag-1
+// autocovariance estimate c_r = sum_j dx_j dx_{j+1} / (S - 1) has mean exactly -noise_r^2, so the
+// least-squares slope of -c_r on the saved localization^2 is 1 (0 if the saved values belonged to
+// other trajectories). The bound |slope - 1| < 0.2 is checked to be at least kZ = 5.5 standard errors
+// (heteroscedasticity-robust, normal over 2000 trajectories): false failure probability < 1e-7.
+TEST(Simulate, SavedNoiseMatchesThePositionsLag1Covariance) {
+  auto b = run("length = 201\n[states]\nsigma = [0.2]\n[noise]\nlocalization_range = [0.1, 0.5]\n", 2000, 17);
+  const int S = 200;
+  const int64_t n = b.n;
+  std::vector<double> x(n), y(n);
+  double mx = 0, my = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    double c = 0;
+    for (int j = 0; j + 1 < S; ++j) c += dx(b, r, j) * dx(b, r, j + 1);
+    x[r] = double(b.localization[r]) * b.localization[r];
+    y[r] = -c / (S - 1);
+    mx += x[r] / n;
+    my += y[r] / n;
+  }
+  double sxx = 0, sxy = 0;
+  for (int64_t r = 0; r < n; ++r) {
+    sxx += (x[r] - mx) * (x[r] - mx);
+    sxy += (x[r] - mx) * (y[r] - my);
+  }
+  const double slope = sxy / sxx;
+  double v = 0;  // White's variance of the slope: sum (x - mx)^2 e^2 / sxx^2
+  for (int64_t r = 0; r < n; ++r) {
+    const double e = y[r] - my - slope * (x[r] - mx);
+    v += (x[r] - mx) * (x[r] - mx) * e * e;
+  }
+  const double se = std::sqrt(v) / sxx;
+  EXPECT_LT(std::abs(slope - 1.0), 0.2) << "slope " << slope << " se " << se;
+  EXPECT_LT(test::kZ * se, 0.2) << se;
+}

@@ -219,6 +219,33 @@ TEST(ReadTrajectories, SimulatedNpyWithLabels) {
   }
   EXPECT_GT(switched, 0);
 
+  // The parameters each trajectory was made with are in the labels (float32, one per trajectory);
+  // a labels file written before they were reads the same.
+  const std::string lp = labels_path_for(d / "sim.npy");
+  auto all = io::read_npz(lp);
+  for (auto [name, v] : {std::pair{"localization", &b.localization}, {"exposure", &b.exposure}, {"rate_factor", &b.rate_factor}}) {
+    ASSERT_TRUE(all.count(name)) << name;
+    const io::Array& a = all.at(name);
+    ASSERT_EQ(a.dtype, io::DType::F32) << name;
+    ASSERT_EQ(a.shape, std::vector<int64_t>{b.n}) << name;
+    EXPECT_EQ(std::vector<float>(a.as<float>(), a.as<float>() + b.n), *v) << name;
+  }
+  {
+    std::vector<io::ArrayView> older;
+    for (const auto& [name, a] : all)
+      if (name != "localization" && name != "exposure" && name != "rate_factor")
+        older.push_back({name, a.dtype, a.shape, a.bytes.data()});
+    std::ofstream f(lp, std::ios::binary | std::ios::trunc);
+    io::write_npz(f, older);
+  }
+  ASSERT_EQ(io::read_npz(lp).count("localization"), 0u);
+  TrajectorySet o = read_trajectories(d / "sim.npy");
+  EXPECT_EQ(o.ids, t.ids);
+  EXPECT_EQ(o.sigma, t.sigma);
+  EXPECT_EQ(o.n_switches, t.n_switches);
+  EXPECT_EQ(o.step_state, t.step_state);
+  EXPECT_EQ(o.switch_times, t.switch_times);
+
   // Pixel size scales positions and sigma.
   TrajectorySet s = read_trajectories(d / "sim.npy", {.pixel_size = 0.5});
   EXPECT_FLOAT_EQ(s.positions[1][3], b.positions[1 * L * D + 3] * 0.5f);

@@ -60,6 +60,10 @@ struct TrajectoryBatch {
   std::vector<int32_t> n_switches;    // (N)
   std::vector<float> switch_times;    // (N, C), NaN padded
   std::vector<int32_t> initial_state; // (N)
+  // The parameters each trajectory was made with: drawn from the spec's ranges, else its fixed values.
+  std::vector<float> localization;    // (N) localization noise std, in the spec's length unit (0: none)
+  std::vector<float> exposure;        // (N) exposure, fraction of the frame (0: no blur)
+  std::vector<float> rate_factor;     // (N) factor on every switching rate (1: none)
 
   void resize(const SimParams& p, int64_t n_rows);
   int64_t bytes() const;

@@ -106,8 +106,11 @@ def simulate(spec: Any, n: int, seed: int = 0, first_index: int = 0, device: str
 
     Returns a dict of NumPy arrays that own the library's buffers (no copy): positions (n, L, D)
     float32, step_state (n, L-1) uint8 (the labels), step_sigma, sigma, state_sigma, n_switches,
-    has_switch, switch_times, initial_state, index, and features (n, T, C) float32 when the spec has
-    a [features] table (or features=True); "spec" is the resolved spec (every key with its value).
+    has_switch, switch_times, initial_state, index; localization, exposure and rate_factor (n)
+    float32, the noise std, exposure fraction and switching-rate factor each trajectory was made with
+    (drawn from the spec's ranges, else its fixed values: 0, 0, 1 when absent); and features (n, T, C)
+    float32 when the spec has a [features] table (or features=True); "spec" is the resolved spec
+    (every key with its value).
     The arrays hold the same bytes as `sptrain simulate --out x.npy` (and its labels NPZ).
     """
     text, is_path, has_features = _spec_source(spec)

@@ -91,6 +91,9 @@ nb::dict simulate_impl(const std::string& spec, bool is_path, const std::vector<
   out["initial_state"] = give_to_numpy(std::move(b.initial_state), {N}, "initial_state");
   out["step_state"] = give_to_numpy(std::move(b.step_state), {N, S}, "step_state");
   out["step_sigma"] = give_to_numpy(std::move(b.step_sigma), {N, S}, "step_sigma");
+  out["localization"] = give_to_numpy(std::move(b.localization), {N}, "localization");
+  out["exposure"] = give_to_numpy(std::move(b.exposure), {N}, "exposure");
+  out["rate_factor"] = give_to_numpy(std::move(b.rate_factor), {N}, "rate_factor");
   if (with_features) out["features"] = give_to_numpy(std::move(feats), {N, size_t(T), size_t(C)}, "features");
   out["spec_json"] = resolved;
   return out;

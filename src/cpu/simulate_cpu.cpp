@@ -12,7 +12,8 @@ namespace sptrain::backend {
 
 static sim::Outputs outputs_of(TrajectoryBatch& b) {
   return {b.positions.data(), b.step_sigma.data(), b.step_state.data(), b.state_sigma.data(),
-          b.traj_sigma.data(), b.n_switches.data(), b.switch_times.data(), b.initial_state.data()};
+          b.traj_sigma.data(), b.n_switches.data(), b.switch_times.data(), b.initial_state.data(),
+          b.localization.data(), b.exposure.data(), b.rate_factor.data()};
 }
 
 void simulate_cpu(const SimParams& p, uint64_t seed, int64_t first, int64_t n, TrajectoryBatch& out) {

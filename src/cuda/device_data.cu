@@ -62,8 +62,10 @@ class DeviceBatchSource final : public BatchSource {
   void next(int64_t m, float* x, float* y) override {
     if (m > max_m_) throw std::invalid_argument("batch source: micro-batch larger than allocated");
     const SimParams& p = p_;
+    // The drawn noise, exposure and rate factor are no targets: left null, not written.
     sim::Outputs o{pos_.data(),         step_sigma_.data(),   step_state_.data(),   state_sigma_.data(),
-                   traj_sigma_.data(), n_switches_.data(), switch_times_.data(), initial_state_.data()};
+                   traj_sigma_.data(),  n_switches_.data(),   switch_times_.data(), initial_state_.data(),
+                   nullptr,             nullptr,              nullptr};
     sim::launch_simulate(p, seed_, 0, m, o, stream_, counter_.data());
     SPTRAIN_CUDA_CHECK(cudaPeekAtLastError());
     feat::launch_features(f_, pos_.data(), m, p.length, p.dims, means_.data(), x, stream_);

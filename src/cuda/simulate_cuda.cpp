@@ -20,10 +20,12 @@ void simulate_cuda(const SimParams& p, uint64_t seed, int64_t first, int64_t n, 
   SPTRAIN_CUDA_CHECK(cudaSetDevice(ordinal));
   cuda::DeviceBuffer<float> pos(out.positions.size(), "positions"), sig(out.step_sigma.size(), "step sigma"),
       ssig(out.state_sigma.size(), "state sigma"), tsig(out.traj_sigma.size(), "trajectory sigma"),
-      times(out.switch_times.size(), "switch times");
+      times(out.switch_times.size(), "switch times"), loc(out.localization.size(), "localization noise"),
+      expo(out.exposure.size(), "exposures"), rate(out.rate_factor.size(), "rate factors");
   cuda::DeviceBuffer<uint8_t> st(out.step_state.size(), "step states");
   cuda::DeviceBuffer<int32_t> nsw(out.n_switches.size(), "switch counts"), init(out.initial_state.size(), "initial states");
-  sim::Outputs o{pos.data(), sig.data(), st.data(), ssig.data(), tsig.data(), nsw.data(), times.data(), init.data()};
+  sim::Outputs o{pos.data(),   sig.data(),   st.data(),   ssig.data(), tsig.data(), nsw.data(),
+                 times.data(), init.data(), loc.data(), expo.data(), rate.data()};
   sim::launch_simulate(p, seed, uint64_t(first), n, o, nullptr);
   SPTRAIN_CUDA_CHECK(cudaGetLastError());
   SPTRAIN_CUDA_CHECK(cudaDeviceSynchronize());
@@ -35,6 +37,9 @@ void simulate_cuda(const SimParams& p, uint64_t seed, int64_t first, int64_t n, 
   fetch(nsw, out.n_switches);
   fetch(times, out.switch_times);
   fetch(init, out.initial_state);
+  fetch(loc, out.localization);
+  fetch(expo, out.exposure);
+  fetch(rate, out.rate_factor);
 }
 
 void features_cuda(const FeatureSpec& f, const float* positions, int64_t n, int length, int dims, float* out,

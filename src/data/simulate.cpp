@@ -19,11 +19,15 @@ void TrajectoryBatch::resize(const SimParams& p, int64_t n_rows) {
   n_switches.resize(n);
   switch_times.resize(n * p.max_switch_times);
   initial_state.resize(n);
+  localization.resize(n);
+  exposure.resize(n);
+  rate_factor.resize(n);
 }
 
 int64_t TrajectoryBatch::bytes() const {
   return int64_t(positions.size() * 4 + step_sigma.size() * 4 + step_state.size() + state_sigma.size() * 4 +
-                 traj_sigma.size() * 4 + n_switches.size() * 4 + switch_times.size() * 4 + initial_state.size() * 4);
+                 traj_sigma.size() * 4 + n_switches.size() * 4 + switch_times.size() * 4 + initial_state.size() * 4 +
+                 (localization.size() + exposure.size() + rate_factor.size()) * 4);
 }
 
 void simulate(const SimParams& p, uint64_t seed, int64_t first, int64_t n, const Device& dev, TrajectoryBatch& out) {

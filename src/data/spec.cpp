@@ -438,8 +438,8 @@ SimSpec build(const Items& items, const std::string& source) {
 double trajectory_bytes(const SimParams& p) {
   const double L = p.length, S = p.steps();
   // positions and their features (N, L, D) as float32, step sigma and state, state sigma, traj
-  // sigma, switch count and times, initial state.
-  return 2 * L * p.dims * 4 + S * (4 + 1) + p.n_states * 4 + 4 + 4 + double(p.max_switch_times) * 4 + 4;
+  // sigma, switch count and times, initial state, localization noise, exposure and rate factor.
+  return 2 * L * p.dims * 4 + S * (4 + 1) + p.n_states * 4 + 4 + 4 + double(p.max_switch_times) * 4 + 4 + 3 * 4;
 }
 
 void check_trajectory_memory(const SimParams& p, double n, const std::string& key) {

@@ -41,6 +41,8 @@ void write_batch_npy(const TrajectoryBatch& b, const std::string& path, const st
                  io::view("switch_times", b.switch_times, {N, p.max_switch_times}),
                  io::view("initial_state", b.initial_state, {N}), io::view("step_state", b.step_state, {N, S}),
                  io::view("step_sigma", b.step_sigma, {N, S}),
+                 io::view("localization", b.localization, {N}), io::view("exposure", b.exposure, {N}),
+                 io::view("rate_factor", b.rate_factor, {N}),
                  io::view("spec_json", spec_bytes, {int64_t(spec_bytes.size())})});
   std::unique_ptr<io::AtomicFile> feat_file;
   if (features) {

@@ -10,8 +10,10 @@ import sptrain
 from conftest import SPEC_TEXT
 
 
-def test_simulate_equals_cli_bytes(tmp_path, root, cli):
-    spec = root / "experiments/report-3.2-text.toml"
+# The second spec draws noise, exposure and rate factor per trajectory (the labels hold the draws).
+@pytest.mark.parametrize("name", ["report-3.2-text.toml", "broad-2state-2d.toml"])
+def test_simulate_equals_cli_bytes(tmp_path, root, cli, name):
+    spec = root / "experiments" / name
     s = sptrain.simulate(spec, 64, seed=11, first_index=5)
     out = tmp_path / "x.npy"
     subprocess.run([cli, "simulate", "--spec", str(spec), "--n", "64", "--seed", "11", "--first-index", "5",
@@ -20,7 +22,8 @@ def test_simulate_equals_cli_bytes(tmp_path, root, cli):
     assert ref.dtype == s["positions"].dtype and ref.shape == s["positions"].shape
     assert ref.tobytes() == s["positions"].tobytes()
     lab = np.load(tmp_path / "x.labels.npz")
-    for k in ["index", "sigma", "state_sigma", "n_switches", "has_switch", "initial_state", "step_state", "step_sigma"]:
+    for k in ["index", "sigma", "state_sigma", "n_switches", "has_switch", "initial_state", "step_state", "step_sigma",
+              "localization", "exposure", "rate_factor"]:
         assert lab[k].tobytes() == s[k].tobytes(), k
     assert np.array_equal(lab["switch_times"], s["switch_times"], equal_nan=True)
 
