@@ -37,6 +37,10 @@ template <>
 struct BufferTraits<double> {
   static constexpr const char* what = "step scalars";
 };
+template <>
+struct BufferTraits<uint8_t> {
+  static constexpr const char* what = "label tensor";
+};
 
 // n elements of T in a backend's memory (host memory for the CPU backend, device memory for CUDA),
 // owned: move-only, freed by the destructor, so memory is never leaked when something throws.

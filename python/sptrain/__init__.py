@@ -101,7 +101,8 @@ def _spec_source(spec: Any) -> tuple[str, bool, bool]:
 
 
 def simulate(spec: Any, n: int, seed: int = 0, first_index: int = 0, device: str = "auto",
-             overrides: Sequence[str] | Mapping[str, Any] = (), features: bool | None = None) -> dict[str, Any]:
+             overrides: Sequence[str] | Mapping[str, Any] = (), features: bool | None = None,
+             arrays: str = "numpy") -> dict[str, Any]:
     """Simulates trajectories first_index .. first_index + n - 1 of `spec` with `seed`.
 
     Returns a dict of NumPy arrays that own the library's buffers (no copy): positions (n, L, D)
@@ -112,7 +113,14 @@ def simulate(spec: Any, n: int, seed: int = 0, first_index: int = 0, device: str
     float32 when the spec has a [features] table (or features=True); "spec" is the resolved spec
     (every key with its value).
     The arrays hold the same bytes as `sptrain simulate --out x.npy` (and its labels NPZ).
+
+    arrays="dlpack" leaves the arrays in the device's memory (GPU memory with device="cuda"): each
+    value is an array object exporting DLPack (__dlpack__, __dlpack_device__) over the library's
+    buffer, taken without a copy by torch.from_dlpack, cupy.from_dlpack or numpy.from_dlpack (CPU).
+    It holds the same arrays but has_switch (n_switches > 0) and index (first_index + arange(n)).
     """
+    if arrays not in ("numpy", "dlpack"):
+        raise ValueError(f"arrays: {arrays!r} is not 'numpy' or 'dlpack'")
     text, is_path, has_features = _spec_source(spec)
     if isinstance(overrides, Mapping):
         overrides = [f"{k}={_toml_value(v, k)}" for k, v in overrides.items()]
@@ -120,7 +128,8 @@ def simulate(spec: Any, n: int, seed: int = 0, first_index: int = 0, device: str
     if seed < 0 or seed >= 2**64:
         raise ValueError(f"seed: {seed} is not in 0 to 2^64-1")
     want = has_features if features is None else bool(features)
-    out = _core.simulate(text, is_path, list(overrides), n, seed, first_index, str(device), want)
+    call = _core.simulate if arrays == "numpy" else _core.simulate_device
+    out = call(text, is_path, list(overrides), n, seed, first_index, str(device), want)
     out["spec"] = _json.loads(out.pop("spec_json"))
     return out
 

@@ -5,6 +5,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/vector.h>
 
 #include <Python.h>
@@ -19,6 +20,7 @@
 #include "sptrain/batch_stream.hpp"
 #include "sptrain/checkpoint.hpp"
 #include "sptrain/device.hpp"
+#include "sptrain/device_batch.hpp"
 #include "sptrain/error.hpp"
 #include "sptrain/features.hpp"
 #include "sptrain/fit.hpp"
@@ -95,6 +97,70 @@ nb::dict simulate_impl(const std::string& spec, bool is_path, const std::vector<
   out["exposure"] = give_to_numpy(std::move(b.exposure), {N}, "exposure");
   out["rate_factor"] = give_to_numpy(std::move(b.rate_factor), {N}, "rate_factor");
   if (with_features) out["features"] = give_to_numpy(std::move(feats), {N, size_t(T), size_t(C)}, "features");
+  out["spec_json"] = resolved;
+  return out;
+}
+
+// One array of a DeviceBatch as a DLPack producer: __dlpack__ hands out a fresh capsule over the
+// library's buffer each call (a capsule is consumed once), owning the batch, so torch.from_dlpack,
+// cupy.from_dlpack and numpy.from_dlpack (CPU) take it without a copy. The batch is complete
+// before it is returned, so a consumer's stream needs no wait.
+class PyDeviceArray {
+ public:
+  PyDeviceArray(std::shared_ptr<sptrain::DeviceBatch> d, size_t i) : d_(std::move(d)), i_(i) {}
+  const sptrain::DeviceArray& array() const { return d_->arrays[i_]; }
+  nb::object capsule() const {
+    const sptrain::DeviceArray& a = array();
+    const sptrain::Device dev = d_->backend->device();
+    auto* keep = new std::shared_ptr<sptrain::DeviceBatch>(d_);
+    nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::shared_ptr<sptrain::DeviceBatch>*>(p); });
+    std::vector<size_t> shape(a.shape.begin(), a.shape.end());
+    return nb::ndarray<>(const_cast<void*>(a.data), shape.size(), shape.data(), owner, nullptr, dtype(), device().first,
+                         device().second)
+        .cast();
+  }
+  std::pair<int32_t, int32_t> device() const {
+    const sptrain::Device dev = d_->backend->device();
+    return dev.is_cuda() ? std::pair{int32_t(nb::device::cuda::value), int32_t(dev.ordinal)}
+                         : std::pair{int32_t(nb::device::cpu::value), int32_t(0)};
+  }
+  nb::dlpack::dtype dtype() const {
+    switch (array().type) {
+      case sptrain::DeviceArray::Type::U8: return nb::dtype<uint8_t>();
+      case sptrain::DeviceArray::Type::I32: return nb::dtype<int32_t>();
+      case sptrain::DeviceArray::Type::F32: break;
+    }
+    return nb::dtype<float>();
+  }
+  std::string dtype_name() const {
+    return array().type == sptrain::DeviceArray::Type::U8 ? "uint8"
+           : array().type == sptrain::DeviceArray::Type::I32 ? "int32" : "float32";
+  }
+
+ private:
+  std::shared_ptr<sptrain::DeviceBatch> d_;
+  size_t i_;
+};
+
+// simulate() with the arrays left in the device's memory, as DLPack producers (PyDeviceArray).
+nb::dict simulate_device_impl(const std::string& spec, bool is_path, const std::vector<std::string>& overrides,
+                              int64_t n, uint64_t seed, int64_t first, const std::string& device, bool with_features) {
+  std::shared_ptr<sptrain::DeviceBatch> d;
+  std::string resolved;
+  {
+    nb::gil_scoped_release nogil;
+    const sptrain::SimSpec s =
+        is_path ? sptrain::load_spec(spec, overrides) : sptrain::parse_spec(spec, overrides, "<string>");
+    d = std::make_shared<sptrain::DeviceBatch>(sptrain::simulate_to_device(
+        s, seed, first, n, sptrain::resolve_device(device, false), with_features));
+    resolved = s.resolved.dump();
+  }
+  g_last_buffers.clear();
+  nb::dict out;
+  for (size_t i = 0; i < d->arrays.size(); ++i) {
+    g_last_buffers.emplace_back(d->arrays[i].name, reinterpret_cast<std::uintptr_t>(d->arrays[i].data));
+    out[d->arrays[i].name.c_str()] = nb::cast(PyDeviceArray(d, i));
+  }
   out["spec_json"] = resolved;
   return out;
 }
@@ -374,6 +440,18 @@ NB_MODULE(_core, m) {
   });
   m.def("simulate", &simulate_impl, "spec"_a, "is_path"_a, "overrides"_a, "n"_a, "seed"_a, "first"_a, "device"_a,
         "features"_a);
+  nb::class_<PyDeviceArray>(m, "DeviceArray")
+      .def("__dlpack__", [](const PyDeviceArray& a, nb::kwargs) { return a.capsule(); })
+      .def("__dlpack_device__", &PyDeviceArray::device)
+      .def_prop_ro("shape", [](const PyDeviceArray& a) { return a.array().shape; })
+      .def_prop_ro("dtype", &PyDeviceArray::dtype_name)
+      .def("__repr__", [](const PyDeviceArray& a) {
+        std::string s = "sptrain DeviceArray " + a.array().name + " " + a.dtype_name() + " (";
+        for (size_t k = 0; k < a.array().shape.size(); ++k) s += (k ? ", " : "") + std::to_string(a.array().shape[k]);
+        return s + ") on " + (a.device().first == nb::device::cuda::value ? "cuda:" + std::to_string(a.device().second) : "cpu");
+      });
+  m.def("simulate_device", &simulate_device_impl, "spec"_a, "is_path"_a, "overrides"_a, "n"_a, "seed"_a, "first"_a,
+        "device"_a, "features"_a);
   m.def("read", &read_impl, "data"_a, "is_path"_a, "source"_a, "min_length"_a, "pixel_size"_a, "frame_interval"_a);
   m.def("fit", &fit_impl, "data"_a, "is_path"_a, "source"_a, "min_length"_a, "pixel_size"_a, "frame_interval"_a,
         "max_states"_a, "states"_a, "blur"_a, "bootstrap"_a, "seed"_a, "level"_a);

@@ -42,6 +42,20 @@ void simulate_cuda(const SimParams& p, uint64_t seed, int64_t first, int64_t n, 
   fetch(rate, out.rate_factor);
 }
 
+void simulate_cuda_to(const SimParams& p, const FeatureSpec& f, uint64_t seed, int64_t first, int64_t n, int ordinal,
+                      const sim::Outputs& o, float* feats, void* stream) {
+  SPTRAIN_CUDA_CHECK(cudaSetDevice(ordinal));
+  const auto st = static_cast<cudaStream_t>(stream);
+  sim::launch_simulate(p, seed, uint64_t(first), n, o, st);
+  SPTRAIN_CUDA_CHECK(cudaGetLastError());
+  if (feats) {
+    cuda::DeviceBuffer<float> means(size_t(n) * 3, "feature means");
+    feat::launch_features(f, o.positions, n, p.length, p.dims, means.data(), feats, st);
+    SPTRAIN_CUDA_CHECK(cudaGetLastError());
+    SPTRAIN_CUDA_CHECK(cudaStreamSynchronize(st));  // before `means` goes
+  }
+}
+
 void features_cuda(const FeatureSpec& f, const float* positions, int64_t n, int length, int dims, float* out,
                    int ordinal) {
   SPTRAIN_CUDA_CHECK(cudaSetDevice(ordinal));

@@ -47,10 +47,12 @@ const backend::DeviceFunctions& backend::device_functions(const Device& dev) {
       },
       [](const FeatureSpec& f, const float* positions, int64_t n, int length, int dims, float* out, int) {
         features_cpu(f, positions, n, length, dims, out);
-      }};
+      },
+      [](const SimParams& p, const FeatureSpec& f, uint64_t seed, int64_t first, int64_t n, int,
+         const sim::Outputs& o, float* feats, void*) { simulate_cpu_to(p, f, seed, first, n, o, feats); }};
   if (!dev.is_cuda()) return cpu;
 #ifdef SPTRAIN_HAVE_CUDA
-  static const DeviceFunctions gpu = {simulate_cuda, features_cuda};
+  static const DeviceFunctions gpu = {simulate_cuda, features_cuda, simulate_cuda_to};
   return gpu;
 #else
   no_cuda();

@@ -146,3 +146,20 @@ def test_train_and_run(tmp_path, root):
     assert r.checkpoint("last")
     with pytest.raises(ValueError, match="no_such_key"):
         sptrain.train(cfg, tmp_path / "run2", overrides=["train.no_such_key=1"], progress=False)
+
+
+def test_simulate_dlpack_arrays_are_the_librarys_buffers():
+    ref = sptrain.simulate(SPEC_TEXT, 12, seed=5, first_index=3, device="cpu")
+    d = sptrain.simulate(SPEC_TEXT, 12, seed=5, first_index=3, device="cpu", arrays="dlpack")
+    addr = sptrain._core._last_buffers()
+    assert set(d) == set(ref) - {"has_switch", "index"}
+    for k in ["positions", "step_state", "n_switches", "switch_times", "features", "localization"]:
+        a = np.from_dlpack(d[k])  # no copy: NumPy's view starts at the library's buffer
+        assert a.__array_interface__["data"][0] == addr[k], k
+        assert a.dtype == ref[k].dtype and a.shape == ref[k].shape, k
+        assert np.array_equal(a, ref[k], equal_nan=True), k
+    assert d["positions"].__dlpack_device__() == (1, 0)  # kDLCPU, device 0
+    with pytest.raises(ValueError, match="arrays: 'torch' is not"):
+        sptrain.simulate(SPEC_TEXT, 2, arrays="torch")
+    with pytest.raises(ValueError, match="n: 0 is not positive"):
+        sptrain.simulate(SPEC_TEXT, 0, device="cpu", arrays="dlpack")

@@ -96,3 +96,20 @@ def test_cuda_batches_equal_the_host_batches():
     # state label can differ only where a switch falls within rounding of a frame boundary
     assert torch.allclose(xg.cpu(), xc, rtol=1e-4, atol=1e-4)
     assert (yg.cpu().argmax(-1) == yc.argmax(-1)).float().mean() > 0.99
+
+
+def test_simulate_dlpack_goes_into_torch_without_a_copy():
+    d = sptrain.simulate(SPEC, B, seed=3, device="cpu", arrays="dlpack")
+    x = torch.from_dlpack(d["positions"])
+    assert x.data_ptr() == sptrain._core._last_buffers()["positions"]
+    assert x.numpy().tobytes() == sptrain.simulate(SPEC, B, seed=3, device="cpu")["positions"].tobytes()
+
+
+@pytest.mark.skipif(not (torch.cuda.is_available() and sptrain.built_with_cuda()), reason="needs a CUDA device")
+def test_simulate_dlpack_on_the_gpu_stays_in_device_memory():
+    d = sptrain.simulate(SPEC, B, seed=3, device="cuda", arrays="dlpack")
+    x = torch.from_dlpack(d["features"])
+    assert x.is_cuda and x.data_ptr() == sptrain._core._last_buffers()["features"]
+    host = sptrain.simulate(SPEC, B, seed=3, device="cuda")  # the same GPU batch, copied to the host
+    assert np.array_equal(x.cpu().numpy(), host["features"])
+    assert np.array_equal(torch.from_dlpack(d["step_state"]).cpu().numpy(), host["step_state"])
