@@ -17,7 +17,8 @@
 #   6. the simulator benchmark against numpy and a device-to-device copy (bench/run_sim_bench.sh);
 #   7. a slice of the large-batch study (experiments/sweep-gpu.sh --slice): the windowed detector
 #      at batches 4096 to 2^20, and the report's Model 2 at batch 512 and 16384;
-#   8. one PyTorch training loop fed by sptrain.torch.Batches on the GPU, by the PyTorch peer's
+#   8. the Python package's GPU tests (tests/python/test_torch.py) and one PyTorch training loop fed
+#      by sptrain.torch.Batches on the GPU, by the PyTorch peer's
 #      generator ($SPTRAIN_PEERS/torch_peer.py; left out when SPTRAIN_PEERS is unset)
 #      (bench/torch_batches.py --device cuda); needs the Python extension of a CUDA build in
 #      BUILD_DIR/python, skipped without it. andi-datasets is left out: it makes trajectories on
@@ -138,11 +139,14 @@ run sim_bench 60 "$root/bench/run_sim_bench.sh" "$build" 1000000 "$res/sim_bench
 SWEEP_ONLY=windows-343-slice run sweep_windows 100 "$root/experiments/sweep-gpu.sh" "$build" "$res/sweep" --slice
 SWEEP_ONLY=m2-343-slice run sweep_m2 200 "$root/experiments/sweep-gpu.sh" "$build" "$res/sweep" --slice
 if [ -d "$build/python/sptrain" ]; then
+  # The Python package's GPU cases (sptrain.torch.Batches and simulate(arrays="dlpack") on cuda).
+  SPTRAIN_CLI="$build/bin/sptrain" PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" run python_gpu 60 \
+    python3 -m pytest -q -p no:cacheprovider "$root/tests/python/test_torch.py"
   torch_peer=${SPTRAIN_PEERS:+$SPTRAIN_PEERS/torch_peer.py}
   PYTHONPATH="$build/python${PYTHONPATH:+:$PYTHONPATH}" run torch_batches 120 python3 "$root/bench/torch_batches.py" \
     --device cuda --batch 4096 --steps 20 --skip andi ${torch_peer:+--peer "$torch_peer"} --out "$res/torch_batches.md"
 else
-  echo "torch_batches skipped (no $build/python/sptrain: the Python extension is not in this build)" | tee -a "$res/status.txt"
+  echo "python_gpu, torch_batches skipped (no $build/python/sptrain: the Python extension is not in this build)" | tee -a "$res/status.txt"
 fi
 
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n1)
