@@ -585,19 +585,27 @@ void ConvEngine::execute(Plan& p, const int64_t* uids, void* const* ptrs, int n)
   SPTRAIN_CUDNN_CHECK(cudnnBackendExecute(handle_, p.exec.get(), pack.get()));
 }
 
+// Only the halo is zeroed (the time steps before pad_left and after the copied ones, per sample),
+// not the whole padded buffer: the copy overwrites the rest.
 void ConvEngine::pad_input(const Conv1dDesc& d, const Plan& p, const float* x) {
   const size_t row = size_t(d.C_in) * sizeof(float);  // bytes of one time step
-  SPTRAIN_CUDA_CHECK(cudaMemsetAsync(pad_.data(), 0, size_t(d.N) * p.g.T_in * row, stream_));
+  const size_t pitch = size_t(p.g.T_in) * row;
+  const int64_t left = std::min<int64_t>(d.pad_left, p.g.T_in);
+  const int64_t right = p.g.T_in - left - p.copy_len;
+  if (left > 0) SPTRAIN_CUDA_CHECK(cudaMemset2DAsync(pad_.data(), pitch, 0, size_t(left) * row, size_t(d.N), stream_));
+  if (right > 0)
+    SPTRAIN_CUDA_CHECK(cudaMemset2DAsync(pad_.data() + size_t(left + p.copy_len) * d.C_in, pitch, 0,
+                                         size_t(right) * row, size_t(d.N), stream_));
   if (p.copy_len > 0)
-    SPTRAIN_CUDA_CHECK(cudaMemcpy2DAsync(pad_.data() + size_t(d.pad_left) * d.C_in, size_t(p.g.T_in) * row, x,
-                                         size_t(d.T_in) * row, size_t(p.copy_len) * row, size_t(d.N),
-                                         cudaMemcpyDeviceToDevice, stream_));
+    SPTRAIN_CUDA_CHECK(cudaMemcpy2DAsync(pad_.data() + size_t(d.pad_left) * d.C_in, pitch, x, size_t(d.T_in) * row,
+                                         size_t(p.copy_len) * row, size_t(d.N), cudaMemcpyDeviceToDevice, stream_));
 }
 
 void ConvEngine::crop_grad(const Conv1dDesc& d, const Plan& p, float* dx) {
   const size_t row = size_t(d.C_in) * sizeof(float);
-  if (p.copy_len < d.T_in)  // steps no window reads get a zero gradient
-    SPTRAIN_CUDA_CHECK(cudaMemsetAsync(dx, 0, size_t(d.N) * d.T_in * row, stream_));
+  if (p.copy_len < d.T_in)  // steps no window reads get a zero gradient: only those are zeroed
+    SPTRAIN_CUDA_CHECK(cudaMemset2DAsync(dx + size_t(p.copy_len) * d.C_in, size_t(d.T_in) * row, 0,
+                                         size_t(d.T_in - p.copy_len) * row, size_t(d.N), stream_));
   if (p.copy_len > 0)
     SPTRAIN_CUDA_CHECK(cudaMemcpy2DAsync(dx, size_t(d.T_in) * row, pad_.data() + size_t(d.pad_left) * d.C_in,
                                          size_t(p.g.T_in) * row, size_t(p.copy_len) * row, size_t(d.N),
