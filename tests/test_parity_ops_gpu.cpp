@@ -354,6 +354,14 @@ TEST_P(ParityConv, Strided) {
   conv_parity(conv_desc(8, 100, 3, 5, 1, 1, Pad::Valid, 2), true, GetParam(), 330);  // pointwise
 }
 
+// A batch over the CUDA backend's chunk of 512 samples (src/cuda/conv_chunks.hpp): two full chunks
+// and a remainder of 6, each a cuDNN call on its part of x, y, dy and dx, the filter gradient summed
+// over the chunks; a padded (causal, dilated) and a 'same' convolution.
+TEST_P(ParityConv, ChunkedBatches) {
+  conv_parity(conv_desc(1030, 100, 32, 32, 4, 2, Pad::Causal), true, GetParam(), 400);
+  conv_parity(conv_desc(1030, 60, 1, 32, 20, 1, Pad::Same), true, GetParam(), 410);
+}
+
 INSTANTIATE_TEST_SUITE_P(Math, ParityConv, ::testing::Values(MathMode::Fp32, MathMode::Tf32, MathMode::Bf16),
                          [](const ::testing::TestParamInfo<MathMode>& i) { return math_name(i.param); });
 
