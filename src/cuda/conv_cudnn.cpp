@@ -1,8 +1,8 @@
 // Conv1D through the cuDNN 9 graph (backend) API. Per (op, shape, alignment) an operation graph is
 // built, engine configs come from the heuristics (mode A, then the fallback list), configs the math
-// mode forbids or whose workspace exceeds the cap are skipped, the first four plans that finalize
-// are kept, and the fastest of them on the shape's first call (timed on its operands) is the one
-// that runs from then on. Candidate graphs, in order: the math mode's own (BF16: BF16 inputs with an
+// mode forbids or whose workspace exceeds the cap are skipped, and the first plan that finalizes
+// is cached; with SPTRAIN_CUDNN_TUNE=1 the first four are kept and the fastest of them on the
+// shape's first call (timed on its operands) runs from then on. Candidate graphs, in order: the math mode's own (BF16: BF16 inputs with an
 // FP32, then a BF16 output), and for BF16 finally TF32; asymmetric padding always runs as a valid
 // convolution on an explicitly zero-padded input. Each call converts inputs to BF16 when the plan wants it, builds a
 // variant pack and executes on the handle's stream.
@@ -208,11 +208,14 @@ struct Built {
 };
 
 // How many acceptable engine configs of the heuristics' list are finalized and timed on the first
-// call of a shape (ConvEngine::tune); 1 when SPTRAIN_CUDNN_TUNE=0 (the heuristics' first, untimed).
+// call of a shape (ConvEngine::tune): kTimedCandidates with SPTRAIN_CUDNN_TUNE=1, else 1 (the
+// heuristics' first, untimed). Off by default because timing can pick different engines in two
+// runs of the same config (engines within timing noise of each other), and their rounding differs,
+// so a run would no longer repeat bit for bit on the same GPU, nor resume exactly.
 int max_candidates() {
   static const int n = [] {
     const char* v = std::getenv("SPTRAIN_CUDNN_TUNE");
-    return v && std::string(v) == "0" ? 1 : kTimedCandidates;
+    return v && *v && std::string(v) != "0" ? kTimedCandidates : 1;
   }();
   return n;
 }
