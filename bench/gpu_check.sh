@@ -164,8 +164,11 @@ show() { [ -f "$1" ] && grep -E "$2" "$1"; }
   echo
   echo '## gpu tests'
   echo '```'; grep -hE '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \] [A-Za-z]|tests? ran' "$res"/gpu_*tests.log 2>/dev/null; echo '```'
-  echo '## training benchmark against PyTorch eager on the same GPU (FP32, then TF32)'
-  echo '```'; show "$res/train_bench.log" "^m[12] batch +[0-9]+ micro"; show "$res/train_bench_tf32.log" "^m[12] batch +[0-9]+ micro"; echo '```'
+  echo '## training benchmark against PyTorch eager on the same GPU (FP32, then TF32, then TF32 with timed engines)'
+  echo '```'; show "$res/train_bench.log" "^m[12] batch +[0-9]+ micro"; show "$res/train_bench_tf32.log" "^m[12] batch +[0-9]+ micro"
+  show "$res/train_bench_tf32_tuned.log" "^m[12] batch +[0-9]+ micro"; echo '```'
+  echo '## engines chosen by timing'
+  echo '```'; show "$res/train_bench_tf32_tuned.log" "cuDNN timed" | sort | uniq -c | sort -rn | head -n 20; echo '```'
   echo '## simulator benchmark (1e6 trajectories x 1000 steps)'
   echo '```'; show "$res/sim_bench.log" 'traj/s'; echo '```'
   echo '## large-batch slice'
