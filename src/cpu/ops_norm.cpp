@@ -2,7 +2,9 @@
 // over a fixed split of the rows (src/cpu/parallel.hpp) and added in part order; the per-element
 // normalize and backward bodies are kernels/batchnorm.cuh. gamma / beta may be null (scale 1,
 // offset 0: Keras scale=False / center=False); so may the running statistics and the gradients
-// of gamma and beta.
+// of gamma and beta. With a BatchNormSync the channel sums of every rank are combined (in rank
+// order) before use.
+#include <algorithm>
 #include <vector>
 
 #include "batchnorm.cuh"
@@ -55,7 +57,7 @@ std::vector<float> per_channel(const float* v, int C, float fill) {
 
 void CpuBackend::batchnorm_forward_train(int rows, int C, const float* x, const float* gamma, const float* beta,
                                          float eps, float momentum, float* running_mean, float* running_var, float* y,
-                                         float* save_mean, float* save_invstd) {
+                                         float* save_mean, float* save_invstd, BatchNormSync* sync) {
   if (rows <= 0 || C <= 0) return;
   std::vector<double> sum[1], sq[1];
   channel_sums(rows, C, [&](int64_t r, int c, double* acc) { acc[c] += double(x[r * C + c]); }, sum);
@@ -68,9 +70,14 @@ void CpuBackend::batchnorm_forward_train(int rows, int C, const float* x, const 
         acc[c] += dx * dx;
       },
       sq);
+  int64_t n = rows;
+  if (sync) {  // the moments of every rank's rows: sum becomes their mean
+    n = sync->moments(C, rows, sum[0].data(), sq[0].data());
+    mean = sum[0];
+  }
   std::vector<float> m(static_cast<size_t>(C)), inv(static_cast<size_t>(C));
   for (int c = 0; c < C; ++c)
-    ops::bn_train_stats(c, mean[size_t(c)], sq[0][size_t(c)], rows, eps, momentum, m.data(), inv.data(), save_mean,
+    ops::bn_train_stats(c, mean[size_t(c)], sq[0][size_t(c)], n, eps, momentum, m.data(), inv.data(), save_mean,
                         save_invstd, running_mean, running_var);
   const std::vector<float> g = per_channel(gamma, C, 1.0f), b = per_channel(beta, C, 0.0f);
   for_elements(rows, C, [&](int64_t i, int c) {
@@ -91,7 +98,7 @@ void CpuBackend::batchnorm_forward_infer(int rows, int C, const float* x, const 
 
 void CpuBackend::batchnorm_backward(int rows, int C, const float* x, const float* dy, const float* gamma,
                                     const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                                    float* dbeta) {
+                                    float* dbeta, BatchNormSync* sync) {
   if (rows <= 0 || C <= 0) return;
   std::vector<double> sums[2];  // of dy and of dy * xhat, in one pass
   channel_sums(
@@ -108,6 +115,14 @@ void CpuBackend::batchnorm_backward(int rows, int C, const float* x, const float
   for (int c = 0; c < C; ++c)
     ops::bn_backward_stats(c, sum_dy[size_t(c)], sum_dy_xhat[size_t(c)], double(rows), mdy.data(), mdyx.data(), dgamma,
                            dbeta);
+  if (sync) {  // dgamma and dbeta keep this rank's sums; dx takes the means over every rank's rows
+    std::vector<double> s(2 * size_t(C));
+    std::copy(sum_dy.begin(), sum_dy.end(), s.begin());
+    std::copy(sum_dy_xhat.begin(), sum_dy_xhat.end(), s.begin() + C);
+    const int64_t n = sync->sums(s.data(), s.size(), rows);
+    for (int c = 0; c < C; ++c)
+      ops::bn_backward_stats(c, s[size_t(c)], s[size_t(C + c)], double(n), mdy.data(), mdyx.data(), nullptr, nullptr);
+  }
   if (dx) {
     const std::vector<float> g = per_channel(gamma, C, 1.0f);
     for_elements(rows, C, [&](int64_t i, int c) {
