@@ -14,7 +14,9 @@
 #include <thread>
 
 #include "sptrain/checkpoint.hpp"
+#include "sptrain/io.hpp"
 #include "sptrain/metrics_log.hpp"
+#include "sptrain/trajectory_read.hpp"
 
 namespace fs = std::filesystem;
 
@@ -198,10 +200,75 @@ TEST_F(Cli, CsvIsTrackpyLayout) {
   std::ifstream in(out);
   std::string header, line;
   std::getline(in, header);
-  EXPECT_EQ(header, "particle,frame,x,y,state,step_sigma,sigma,n_switches,has_switch");
+  EXPECT_EQ(header, "particle,frame,x,y,state,step_sigma,sigma,n_switches,has_switch,localization,exposure,rate_factor");
   int rows = 0;
   while (std::getline(in, line)) ++rows;
   EXPECT_EQ(rows, 20 * 10);
+}
+
+// The CSV's per-trajectory columns localization, exposure and rate_factor hold the NPZ's values for
+// the same (spec, seed), on every row of a track, and the readers take the file with its labels.
+TEST_F(Cli, CsvCarriesTheDrawnParametersOfTheNpz) {
+  auto s = spec("length = 12\ndims = 2\n[states]\nsigma = [1.0, 4.0]\n[switching]\nmodel = \"poisson\"\n"
+                "rate = 0.1\nrate_factor = [0.5, 4.0]\n[noise]\nlocalization_range = [0.05, 0.5]\n"
+                "exposure_range = [0.1, 0.9]\n");
+  const std::string npy = (dir / "t.npy").string(), csv = (dir / "t.csv").string();
+  ASSERT_EQ(sh(simulate(s, "--out " + npy)).code, 0);
+  ASSERT_EQ(sh(simulate(s, "--out " + csv)).code, 0);
+  auto labels = sptrain::io::read_npz((dir / "t.labels.npz").string());
+  const char* names[] = {"localization", "exposure", "rate_factor"};
+  std::ifstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream hs(line);
+  for (std::string c; std::getline(hs, c, ',');) header.push_back(c);
+  ASSERT_EQ(header.size(), 12u) << line;
+  // Columns 9, 10, 11 follow the existing ones, which keep their places.
+  for (int k = 0; k < 3; ++k) ASSERT_EQ(header[size_t(9 + k)], names[k]) << line;
+  std::vector<std::vector<float>> seen(3);  // per column, the value of each track
+  int rows = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string v; std::getline(ss, v, ',');) f.push_back(v);
+    ASSERT_EQ(f.size(), 12u) << line;
+    const size_t r = std::stoul(f[0]);
+    ASSERT_LT(r, 20u);
+    for (int k = 0; k < 3; ++k) {
+      const sptrain::io::Array& a = labels.at(names[k]);
+      ASSERT_EQ(a.shape, (std::vector<int64_t>{20}));
+      // Nine significant digits give back the float32 exactly.
+      EXPECT_EQ(std::strtof(f[size_t(9 + k)].c_str(), nullptr), a.as<float>()[r]) << names[k] << ": " << line;
+      if (f[1] == "0") seen[size_t(k)].push_back(a.as<float>()[r]);
+    }
+    ++rows;
+  }
+  EXPECT_EQ(rows, 20 * 12);
+  // The prior is broad: 20 continuous draws are all distinct (a float32 collision among them has
+  // probability below 1e-4) and inside their ranges.
+  const float lo[] = {0.05f, 0.1f, 0.5f}, hi[] = {0.5f, 0.9f, 4.0f};
+  for (int k = 0; k < 3; ++k) {
+    auto v = seen[size_t(k)];
+    ASSERT_EQ(v.size(), 20u);
+    for (float x : v) EXPECT_TRUE(x >= lo[k] && x <= hi[k]) << names[k] << " " << x;
+    std::sort(v.begin(), v.end());
+    EXPECT_EQ(std::unique(v.begin(), v.end()) - v.begin(), 20) << names[k];
+  }
+  // The table reader takes the file (the new columns are no labels it reads) with the labels and
+  // positions of the NPY it matches.
+  const sptrain::TrajectorySet a = sptrain::read_trajectories(csv), b = sptrain::read_trajectories(npy);
+  ASSERT_EQ(a.size(), 20u);
+  EXPECT_EQ(a.ids, b.ids);
+  EXPECT_EQ(a.positions, b.positions);
+  EXPECT_EQ(a.sigma, b.sigma);
+  EXPECT_EQ(a.n_switches, b.n_switches);
+  EXPECT_EQ(a.step_state, b.step_state);
+  // And so do the commands that read tracks.
+  auto ev = sh(cli() + " eval --baselines-only --no-plots --input " + csv + " --out-dir " + (dir / "ev").string());
+  EXPECT_EQ(ev.code, 0) << ev.out;
+  auto fit = sh(cli() + " fit --input " + csv + " --bootstrap 0 --no-plots --out-dir " + (dir / "fit").string());
+  EXPECT_EQ(fit.code, 0) << fit.out;
 }
 
 TEST_F(Cli, SummaryAndInfo) {

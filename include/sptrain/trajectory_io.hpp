@@ -18,7 +18,8 @@ void write_batch_npy(const TrajectoryBatch& b, const std::string& path, const st
                      const std::vector<float>* features = nullptr, const std::vector<int64_t>& feature_shape = {});
 
 // trackpy layout: particle, frame, x[, y, z], then labels: state and step_sigma of the step that
-// starts at this frame (empty on the last frame), sigma, n_switches, has_switch of the trajectory.
+// starts at this frame (empty on the last frame), sigma, n_switches, has_switch, localization,
+// exposure, rate_factor of the trajectory (the NPZ's arrays of those names).
 void write_batch_csv(const TrajectoryBatch& b, const std::string& path);
 
 }  // namespace sptrain

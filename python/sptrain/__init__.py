@@ -17,11 +17,14 @@ import os as _os
 import tempfile as _tempfile
 import tomllib as _tomllib
 from pathlib import Path as _Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as _np
 
 from . import _core
+
+if TYPE_CHECKING:  # pandas is imported where it is used, so that `import sptrain` does not need it
+    import pandas as pd
 
 __all__ = ["simulate", "read_tracks", "fit", "predict", "Run", "train", "load_checkpoint", "built_with_cuda",
            "to_toml"]
@@ -188,7 +191,7 @@ def _tracks_input(data: Any) -> tuple[str, bool, str]:
 
 
 def read_tracks(path: Any, pixel_size: float | None = None, frame_interval: float | None = None,
-                min_length: int = 2):
+                min_length: int = 2) -> pd.DataFrame:
     """Reads tracks (any format `sptrain fit` reads, or a DataFrame) into a DataFrame track, frame, x, y[, z].
 
     Positions are in df.attrs["space_unit"] ("um" with a pixel size or a file that states its unit,
@@ -211,7 +214,7 @@ def read_tracks(path: Any, pixel_size: float | None = None, frame_interval: floa
 
 def fit(tracks: Any, pixel_size: float | None = None, frame_interval: float | None = None, max_states: int = 4,
         states: int | None = None, bootstrap: int = 200, seed: int = 0, min_length: int = 2, blur: float = 0.0,
-        level: float = 0.95):
+        level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """`sptrain fit` on a trackpy-style DataFrame (particle, frame, x, y[, z]) or a file of tracks.
 
     Returns (tracks, steps, pooled): tracks.csv and steps.csv of `sptrain fit` as DataFrames (one row
@@ -233,7 +236,8 @@ def fit(tracks: Any, pixel_size: float | None = None, frame_interval: float | No
 
 def predict(run_dir: Any, tracks: Any, pixel_size: float | None = None, frame_interval: float | None = None,
             min_length: int = 2, device: str = "auto", decode: str = "auto", switch_penalty: float = 0.0,
-            model_units: str = "input", out_dir: Any = None):
+            model_units: str = "input",
+            out_dir: Any = None) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, Any]]:
     """`sptrain predict --run run_dir` on a DataFrame (particle, frame, x, y[, z]) or a file of tracks.
 
     Returns (tracks, steps, result): tracks.csv and steps.csv as DataFrames (steps is None for a
@@ -304,7 +308,7 @@ class Run:
         return _json.loads(p.read_text()) if p.exists() else {}
 
     @property
-    def metrics(self):
+    def metrics(self) -> pd.DataFrame:
         import pandas as pd
         p = self.path / "metrics.csv"
         return pd.read_csv(p) if p.exists() and p.stat().st_size > 0 else pd.DataFrame()

@@ -61,7 +61,7 @@ class Batches(_IterableDataset):
     def __init__(self, spec: Any, batch: int, seed: int = 0, device: str = "cuda", label: str = "step_state",
                  steps: int | None = None, start: int = 0, first_index: int = 0,
                  overrides: Sequence[str] | Mapping[str, Any] = (), rank: int | None = None,
-                 world_size: int | None = None):
+                 world_size: int | None = None) -> None:
         super().__init__()
         self._text, self._is_path, _ = _spec_source(spec)
         if isinstance(overrides, Mapping):
@@ -85,9 +85,10 @@ class Batches(_IterableDataset):
         self.world_size = w if world_size is None else _int(world_size, "world_size")
         if self.world_size < 1 or not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank {self.rank} of world_size {self.world_size}: need 0 <= rank < world_size")
-        self._stream = self._open()  # checks the arguments now; workers open their own
+        # Opened now to check the arguments; DataLoader workers open their own.
+        self._stream: _core.BatchStream | None = self._open()
 
-    def _open(self):
+    def _open(self) -> _core.BatchStream:
         return _core.BatchStream(self._text, self._is_path, self._overrides, self.label, self.batch, self.seed,
                                  self.first_index, self.device)
 
@@ -101,7 +102,7 @@ class Batches(_IterableDataset):
         t, c, s, o = self._stream_or_open().shapes
         return (self.batch, t, c), (self.batch, s, o)
 
-    def _stream_or_open(self):
+    def _stream_or_open(self) -> _core.BatchStream:
         if self._stream is None:
             self._stream = self._open()
         return self._stream

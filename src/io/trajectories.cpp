@@ -78,7 +78,7 @@ void write_batch_csv(const TrajectoryBatch& b, const std::string& path) {
   static const char* axes[] = {"x", "y", "z"};
   out << "particle,frame";
   for (int d = 0; d < p.dims; ++d) out << ',' << axes[d];
-  out << ",state,step_sigma,sigma,n_switches,has_switch\n";
+  out << ",state,step_sigma,sigma,n_switches,has_switch,localization,exposure,rate_factor\n";
   CsvBuffer buf;
   for (int64_t r = 0; r < b.n; ++r) {
     for (int64_t j = 0; j < p.length; ++j) {
@@ -103,6 +103,10 @@ void write_batch_csv(const TrajectoryBatch& b, const std::string& path) {
       buf.num(int64_t(b.n_switches[r]));
       buf.s += ',';
       buf.num(int64_t(b.n_switches[r] > 0));
+      for (const std::vector<float>* v : {&b.localization, &b.exposure, &b.rate_factor}) {
+        buf.s += ',';
+        buf.num(double((*v)[r]));
+      }
       buf.s += '\n';
     }
     if (buf.s.size() > (1 << 20)) {

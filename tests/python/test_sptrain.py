@@ -28,6 +28,35 @@ def test_simulate_equals_cli_bytes(tmp_path, root, cli, name):
     assert np.array_equal(lab["switch_times"], s["switch_times"], equal_nan=True)
 
 
+def test_cli_csv_holds_the_drawn_parameters(tmp_path, root, cli):
+    # broad-2state-2d draws localization, exposure and rate factor per trajectory.
+    spec = root / "experiments" / "broad-2state-2d.toml"
+    s = sptrain.simulate(spec, 16, seed=2, first_index=3)
+    out = tmp_path / "x.csv"
+    subprocess.run([cli, "simulate", "--spec", str(spec), "--n", "16", "--seed", "2", "--first-index", "3",
+                    "--out", str(out)], check=True, capture_output=True)
+    df = pd.read_csv(out)
+    assert list(df.columns) == ["particle", "frame", "x", "y", "state", "step_sigma", "sigma", "n_switches",
+                                "has_switch", "localization", "exposure", "rate_factor"]
+    assert len(df) == 16 * 200
+    for k in ["sigma", "localization", "exposure", "rate_factor"]:
+        per_track = df.groupby("particle")[k]
+        assert (per_track.nunique() == 1).all(), k  # one value on every row of a track
+        first = per_track.first()
+        assert list(first.index) == list(s["index"])
+        # Nine significant digits give back the float32 values exactly.
+        assert np.array_equal(first.to_numpy(np.float32), s[k]), k
+        # Continuous draws of a broad prior are all distinct (a float32 collision among 16 has
+        # probability below 1e-4).
+        assert first.nunique() == 16, k
+    assert np.array_equal(df["x"].to_numpy(np.float32), s["positions"][..., 0].ravel())
+    # The package's reader takes the file (the extra columns are ignored), positions as written.
+    t = sptrain.read_tracks(out)
+    assert list(t.columns) == ["track", "frame", "x", "y"]
+    assert np.array_equal(t["track"].to_numpy(), df["particle"].to_numpy())
+    assert np.array_equal(t["y"].to_numpy(), s["positions"][..., 1].ravel())
+
+
 def test_simulate_zero_copy():
     s = sptrain.simulate(SPEC_TEXT, 10, seed=1)
     addr = sptrain._core._last_buffers()
