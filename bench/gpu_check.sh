@@ -135,6 +135,10 @@ SPTRAIN_CUDNN_LOG=1 run cudnn_engines 30 "$build/bin/sptrain" train --config "$r
   --set train.batch=4096 --set train.micro_batch=4096 --set data.val_size=256 --set data.test_size=256
 run train_bench 180 "$root/bench/run_gpu_train_bench.sh" "$build" "$res/train_bench.json" fp32
 SPTRAIN_BENCH_NO_PEER=1 run train_bench_tf32 60 "$root/bench/run_gpu_train_bench.sh" "$build" "$res/train_bench_tf32.json" tf32
+# The same TF32 rows with every convolution's engine chosen by timing (SPTRAIN_CUDNN_TUNE=1; the
+# log lists each candidate's time), to measure what timing adds over the heuristics' first choice.
+SPTRAIN_CUDNN_TUNE=1 SPTRAIN_CUDNN_LOG=1 SPTRAIN_BENCH_NO_PEER=1 run train_bench_tf32_tuned 70 \
+  "$root/bench/run_gpu_train_bench.sh" "$build" "$res/train_bench_tf32_tuned.json" tf32
 run sim_bench 60 "$root/bench/run_sim_bench.sh" "$build" 1000000 "$res/sim_bench.json"
 SWEEP_ONLY=windows-343-slice run sweep_windows 100 "$root/experiments/sweep-gpu.sh" "$build" "$res/sweep" --slice
 SWEEP_ONLY=m2-343-slice run sweep_m2 200 "$root/experiments/sweep-gpu.sh" "$build" "$res/sweep" --slice
@@ -160,8 +164,11 @@ show() { [ -f "$1" ] && grep -E "$2" "$1"; }
   echo
   echo '## gpu tests'
   echo '```'; grep -hE '^\[  (PASSED|FAILED|SKIPPED) |^\[  FAILED  \] [A-Za-z]|tests? ran' "$res"/gpu_*tests.log 2>/dev/null; echo '```'
-  echo '## training benchmark against PyTorch eager on the same GPU (FP32, then TF32)'
-  echo '```'; show "$res/train_bench.log" "^m[12] batch +[0-9]+ micro"; show "$res/train_bench_tf32.log" "^m[12] batch +[0-9]+ micro"; echo '```'
+  echo '## training benchmark against PyTorch eager on the same GPU (FP32, then TF32, then TF32 with timed engines)'
+  echo '```'; show "$res/train_bench.log" "^m[12] batch +[0-9]+ micro"; show "$res/train_bench_tf32.log" "^m[12] batch +[0-9]+ micro"
+  show "$res/train_bench_tf32_tuned.log" "^m[12] batch +[0-9]+ micro"; echo '```'
+  echo '## engines chosen by timing'
+  echo '```'; show "$res/train_bench_tf32_tuned.log" "cuDNN timed" | sort | uniq -c | sort -rn | head -n 20; echo '```'
   echo '## simulator benchmark (1e6 trajectories x 1000 steps)'
   echo '```'; show "$res/sim_bench.log" 'traj/s'; echo '```'
   echo '## large-batch slice'

@@ -7,18 +7,21 @@
 
 namespace sptrain::ops {
 
+// One step of a running maximum over time: value v at time t replaces (best, at) only when
+// strictly greater, so ties keep the first (smallest) time and a NaN never replaces a number.
+SPTRAIN_HD inline void max_update(float v, int32_t t, float& best, int32_t& at) {
+  if (v > best) {
+    best = v;
+    at = t;
+  }
+}
+
 // x points at one sample (T, C); the window is times t0 .. t0 + len - 1 of channel c. Returns the
 // maximum and writes its time index to *arg; ties keep the first (smallest) index.
 SPTRAIN_HD inline float window_max(const float* x, int C, int t0, int len, int c, int32_t* arg) {
   float best = x[int64_t(t0) * C + c];
   int32_t at = t0;
-  for (int t = t0 + 1; t < t0 + len; ++t) {
-    const float v = x[int64_t(t) * C + c];
-    if (v > best) {
-      best = v;
-      at = t;
-    }
-  }
+  for (int t = t0 + 1; t < t0 + len; ++t) max_update(x[int64_t(t) * C + c], t, best, at);
   *arg = at;
   return best;
 }

@@ -128,10 +128,10 @@ class RecordingBackend final : public Backend {
   }
   void batchnorm_forward_train(int rows, int C, const float* x, const float* gamma, const float* beta, float eps,
                                float momentum, float* running_mean, float* running_var, float* y, float* save_mean,
-                               float* save_invstd) override {
+                               float* save_invstd, BatchNormSync* sync) override {
     rec("batchnorm_forward_train", {x, gamma, beta}, {y, save_mean, save_invstd}, {running_mean, running_var});
     inner_->batchnorm_forward_train(rows, C, x, gamma, beta, eps, momentum, running_mean, running_var, y, save_mean,
-                                    save_invstd);
+                                    save_invstd, sync);
   }
   void batchnorm_forward_infer(int rows, int C, const float* x, const float* gamma, const float* beta,
                                const float* running_mean, const float* running_var, float eps, float* y) override {
@@ -139,9 +139,10 @@ class RecordingBackend final : public Backend {
     inner_->batchnorm_forward_infer(rows, C, x, gamma, beta, running_mean, running_var, eps, y);
   }
   void batchnorm_backward(int rows, int C, const float* x, const float* dy, const float* gamma, const float* save_mean,
-                          const float* save_invstd, float* dx, float* dgamma, float* dbeta) override {
+                          const float* save_invstd, float* dx, float* dgamma, float* dbeta,
+                          BatchNormSync* sync) override {
     rec("batchnorm_backward", {x, dy, gamma, save_mean, save_invstd}, {dx}, {dgamma, dbeta});
-    inner_->batchnorm_backward(rows, C, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+    inner_->batchnorm_backward(rows, C, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, sync);
   }
   void copy2d(int rows, int cols, const float* src, int src_stride, float* dst, int dst_stride) override {
     rec("copy2d", {src}, {dst}, {});

@@ -378,9 +378,10 @@ TEST_F(Cli, SigintCheckpointsAndTheResumedRunEqualsAnUninterruptedOne) {
 }
 
 // A second signal does not wait for the step: it exits at once, removing temporaries. (Steps of
-// 1024 trajectories, so that the second signal comes while the first one waits for the step.)
+// 65,536 trajectories, a few tenths of a second each even on a fast machine, so that the second
+// signal comes while the first one waits for the step.)
 TEST_F(Cli, ASecondSignalExitsAtOnce) {
-  write_model1_config(dir, 50, 4, 1024);
+  write_model1_config(dir, 50, 4, 65536);
   const fs::path run = dir / "run";
   const pid_t pid = spawn(cli() + " train --device cpu --quiet --config " + (dir / "m1.toml").string() + " --run-dir " +
                               run.string(),

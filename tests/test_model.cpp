@@ -119,6 +119,8 @@ TEST(ModelConfig, BadConfigsNameTheKey) {
   expect_key(d.config("[model]\nzoo = \"model1\"\n[early_stopping]\npatience = 3\n"), "early_stopping.mode", "missing");
   expect_key(d.config("[model]\nzoo = \"model1\"\n[dist]\nreduce = \"fast\"\n"), "dist.reduce", "not a reduction");
   expect_key(d.config("[model]\nzoo = \"model1\"\n[dist]\ntimeout_s = 0\n"), "dist.timeout_s", "out of range");
+  expect_key(d.config("[model]\nzoo = \"model1\"\n[dist]\nbatchnorm = \"global\"\n"), "dist.batchnorm",
+             "not a BatchNorm mode");
 }
 
 namespace {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <barrier>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -18,6 +19,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cpu/conv_reference.hpp"
@@ -574,12 +576,12 @@ TEST(OpsCpuBatchNorm, TrainingMatchesFiniteDifferences) {
   CpuBackend be;
   Vec y(x.size()), rm(size_t(C), 0.0f), rv(size_t(C), 1.0f), sm(static_cast<size_t>(C)), si(static_cast<size_t>(C));
   be.batchnorm_forward_train(rows, C, x.data(), gamma.data(), beta.data(), eps, 0.99f, rm.data(), rv.data(), y.data(),
-                             sm.data(), si.data());
+                             sm.data(), si.data(), nullptr);
   const DVec yr = batchnorm_ref(xd, gd, bd, rows, C, eps);
   EXPECT_TRUE(close_to(y, yr, DVec(y.size(), 4.0), kFewUlp)) << "forward";
   Vec dx(x.size(), kNaN), dg(size_t(C), 0.0f), dbt(size_t(C), 0.0f);
   be.batchnorm_backward(rows, C, x.data(), r.data(), gamma.data(), sm.data(), si.data(), dx.data(), dg.data(),
-                        dbt.data());
+                        dbt.data(), nullptr);
   auto obj = [&](const DVec& xx, const DVec& gg, const DVec& bb) {
     return dot(rd, batchnorm_ref(xx, gg, bb, rows, C, eps));
   };
@@ -602,9 +604,9 @@ TEST(OpsCpuBatchNorm, RunningStatisticsAfterTwoSteps) {
   CpuBackend be;
   Vec rm = {0, 0}, rv = {1, 1}, y(8), sm(2), si(2);
   be.batchnorm_forward_train(4, 2, x1.data(), gamma.data(), beta.data(), eps, 0.9f, rm.data(), rv.data(), y.data(),
-                             sm.data(), si.data());
+                             sm.data(), si.data(), nullptr);
   be.batchnorm_forward_train(4, 2, x2.data(), gamma.data(), beta.data(), eps, 0.9f, rm.data(), rv.data(), y.data(),
-                             sm.data(), si.data());
+                             sm.data(), si.data(), nullptr);
   EXPECT_NEAR(rm[0], 0.325, 1e-6);
   EXPECT_NEAR(rv[0], 0.96 + 0.4 / 3, 1e-6);
   EXPECT_NEAR(rm[1], 0.22, 1e-6);
@@ -616,6 +618,102 @@ TEST(OpsCpuBatchNorm, RunningStatisticsAfterTwoSteps) {
   // Step 2 output: gamma (x - mean) / sqrt(var + eps) + beta with the batch (biased) statistics.
   EXPECT_NEAR(y[0], 2.0 * (0 - 1) / std::sqrt(1.0 + eps) + 1.0, 1e-6);
   EXPECT_NEAR(y[7], 0.5 * (7 - 4) / std::sqrt(5.0 + eps) - 1.0, 1e-6);
+}
+
+// An all-gather between threads (one CPU backend each): the collective the trainer's BatchNormSync
+// runs over MPI, here inside one process so that the ops' combination is tested without mpirun.
+class ThreadGather {
+ public:
+  explicit ThreadGather(int ranks) : slots_(size_t(ranks)), bar_(ranks) {}
+  class Rank : public sptrain::BatchNormSync {
+   public:
+    Rank(ThreadGather& g, int r) : g_(g), r_(r) {}
+    void allgather(const double* mine, size_t n, double* all) override {
+      g_.slots_[size_t(r_)].assign(mine, mine + n);
+      g_.bar_.arrive_and_wait();  // every slot written
+      for (size_t q = 0; q < g_.slots_.size(); ++q) std::copy_n(g_.slots_[q].data(), n, all + q * n);
+      g_.bar_.arrive_and_wait();  // every slot read before the next gather overwrites it
+    }
+    int ranks() const override { return int(g_.slots_.size()); }
+
+   private:
+    ThreadGather& g_;
+    int r_;
+  };
+
+ private:
+  std::vector<DVec> slots_;
+  std::barrier<> bar_;
+};
+
+// Synchronized statistics: the rows split over 3 backends of unequal parts (7, 11, 5), each
+// normalizing with the statistics combined over the parts, give what one backend holding every
+// row gives. The statistics agree in double to about 1e-15 relative (the parts' sums and the
+// pairwise variance update reassociate the whole's sums) and are rounded to float once, so they are
+// equal or one ulp (6e-8 relative) apart: y, dx and the running statistics within a few ulp of
+// their magnitude (kFewUlp = 1e-6 of 1 + |value|), and the parts' dgamma, dbeta (each part's own
+// sums, rounded to float and added) within a few ulp of the whole's. A per-part (unsynchronized)
+// normalization differs from the whole's by percents, which the same check would catch (asserted).
+// One part through the synchronized path is bitwise the plain op.
+TEST(OpsCpuBatchNorm, SynchronizedPartsNormalizeAsTheWholeBatch) {
+  const int C = 3, parts[] = {7, 11, 5}, rows = 23;
+  Vec x = uniform(size_t(rows) * C, -1, 1, 71);
+  for (int r = 0; r < rows; ++r) x[size_t(r * C + 2)] = 4.0f + 3.0f * x[size_t(r * C + 2)];  // other mean/scale
+  const Vec gamma = {1.5f, -0.7f, 0.9f}, beta = {0.1f, 0.2f, -0.3f}, dy = uniform(x.size(), -1, 1, 72);
+  struct Out {
+    Vec y, rm, rv, dx, dg, db;
+  };
+  // Rows [first, first + n) through one backend, combined over `sync` when given.
+  auto run = [&](int first, int n, sptrain::BatchNormSync* sync) {
+    CpuBackend be;
+    Out o{Vec(size_t(n) * C), Vec(size_t(C), 0.1f), Vec(size_t(C), 1.0f), Vec(size_t(n) * C), Vec(size_t(C), 0.0f),
+          Vec(size_t(C), 0.0f)};
+    Vec sm(static_cast<size_t>(C)), si(static_cast<size_t>(C));
+    const float* xp = x.data() + size_t(first) * C;
+    be.batchnorm_forward_train(n, C, xp, gamma.data(), beta.data(), 1e-3f, 0.9f, o.rm.data(), o.rv.data(), o.y.data(),
+                               sm.data(), si.data(), sync);
+    be.batchnorm_backward(n, C, xp, dy.data() + size_t(first) * C, gamma.data(), sm.data(), si.data(), o.dx.data(),
+                          o.dg.data(), o.db.data(), sync);
+    return o;
+  };
+  const Out whole = run(0, rows, nullptr);
+  auto near = [](const Vec& got, const Vec& want) {
+    DVec scale(want.size());
+    for (size_t i = 0; i < want.size(); ++i) scale[i] = 1 + std::fabs(double(want[i]));
+    return close_to(got, to_double(want), scale, kFewUlp);
+  };
+  std::vector<Out> out(3);
+  ThreadGather g(3);
+  {
+    std::vector<std::thread> threads;
+    for (int p = 0, first = 0; p < 3; first += parts[p], ++p)
+      threads.emplace_back([&, p, first] {
+        ThreadGather::Rank sync(g, p);
+        out[size_t(p)] = run(first, parts[p], &sync);
+      });
+    for (std::thread& t : threads) t.join();
+  }
+  Vec y, dx, dg(size_t(C), 0.0f), db(size_t(C), 0.0f);
+  for (const Out& o : out) {
+    y.insert(y.end(), o.y.begin(), o.y.end());
+    dx.insert(dx.end(), o.dx.begin(), o.dx.end());
+    for (int c = 0; c < C; ++c) dg[size_t(c)] += o.dg[size_t(c)], db[size_t(c)] += o.db[size_t(c)];
+    EXPECT_TRUE(near(o.rm, whole.rm)) << "running mean";
+    EXPECT_TRUE(near(o.rv, whole.rv)) << "running variance";
+    EXPECT_TRUE(o.rm == out[0].rm && o.rv == out[0].rv) << "every part holds the same running statistics";
+  }
+  EXPECT_TRUE(near(y, whole.y)) << "y";
+  EXPECT_TRUE(near(dx, whole.dx)) << "dx";
+  EXPECT_TRUE(near(dg, whole.dg)) << "dgamma";
+  EXPECT_TRUE(near(db, whole.db)) << "dbeta";
+  const Out alone = run(0, parts[0], nullptr);  // the first part's own statistics
+  EXPECT_FALSE(near(alone.y, Vec(whole.y.begin(), whole.y.begin() + parts[0] * C))) << "per-part statistics";
+  ThreadGather one(1);
+  ThreadGather::Rank sync(one, 0);
+  const Out synced = run(0, rows, &sync);
+  EXPECT_TRUE(synced.y == whole.y && synced.rm == whole.rm && synced.rv == whole.rv && synced.dx == whole.dx &&
+              synced.dg == whole.dg && synced.db == whole.db)
+      << "one rank: bitwise the plain op";
 }
 
 TEST(OpsCpuBatchNorm, InferenceUsesRunningStatistics) {
@@ -938,9 +1036,9 @@ TEST(OpsCpuDeterminism, SameBytesForAnyThreadCount) {
       Vec y(x.size()), rm(size_t(C), 0.0f), rv(size_t(C), 1.0f), sm(static_cast<size_t>(C)), si(static_cast<size_t>(C)), dx(x.size()),
           dg(size_t(C), 0.0f), dbt(size_t(C), 0.0f);
       be.batchnorm_forward_train(rows, C, x.data(), gamma.data(), beta.data(), 1e-3f, 0.99f, rm.data(), rv.data(),
-                                 y.data(), sm.data(), si.data());
+                                 y.data(), sm.data(), si.data(), nullptr);
       be.batchnorm_backward(rows, C, x.data(), dy.data(), gamma.data(), sm.data(), si.data(), dx.data(), dg.data(),
-                            dbt.data());
+                            dbt.data(), nullptr);
       return bytes_of(y) + bytes_of(rm) + bytes_of(rv) + bytes_of(dx) + bytes_of(dg) + bytes_of(dbt);
     });
   }

@@ -354,6 +354,14 @@ TEST_P(ParityConv, Strided) {
   conv_parity(conv_desc(8, 100, 3, 5, 1, 1, Pad::Valid, 2), true, GetParam(), 330);  // pointwise
 }
 
+// A batch over the CUDA backend's chunk of 512 samples (src/cuda/conv_chunks.hpp): two full chunks
+// and a remainder of 6, each a cuDNN call on its part of x, y, dy and dx, the filter gradient summed
+// over the chunks; a padded (causal, dilated) and a 'same' convolution.
+TEST_P(ParityConv, ChunkedBatches) {
+  conv_parity(conv_desc(1030, 100, 32, 32, 4, 2, Pad::Causal), true, GetParam(), 400);
+  conv_parity(conv_desc(1030, 60, 1, 32, 20, 1, Pad::Same), true, GetParam(), 410);
+}
+
 INSTANTIATE_TEST_SUITE_P(Math, ParityConv, ::testing::Values(MathMode::Fp32, MathMode::Tf32, MathMode::Bf16),
                          [](const ::testing::TestParamInfo<MathMode>& i) { return math_name(i.param); });
 
@@ -552,8 +560,20 @@ TEST(ParityOps, GlobalMaxPool) {
 
 // --- batch normalization -----------------------------------------------------------------------
 
+// One rank's BatchNormSync (the gather copies): the synchronized path of the ops (on the GPU the
+// channel sums' round trip through the host) against the CPU's.
+class OneRankSync : public sptrain::BatchNormSync {
+ public:
+  void allgather(const double* mine, size_t n, double* all) override { std::copy_n(mine, n, all); }
+  int ranks() const override { return 1; }
+};
+
 TEST(ParityOps, BatchNorm) {
-  // Model 2's layers (rows = 16 * 999, 32 channels) and a small batch.
+  // Model 2's layers (rows = 16 * 999, 32 channels) and a small batch, each with the batch's own
+  // statistics and through the synchronized path.
+  OneRankSync one_rank;
+  for (sptrain::BatchNormSync* sync : {static_cast<sptrain::BatchNormSync*>(nullptr),
+                                       static_cast<sptrain::BatchNormSync*>(&one_rank)})
   for (auto rc : {std::pair{16 * 999, 32}, std::pair{64, 3}}) {
     const int rows = rc.first, C = rc.second;  // plain variables: lambdas below capture them
     const size_t n = size_t(rows) * C, c = size_t(C);
@@ -572,13 +592,13 @@ TEST(ParityOps, BatchNorm) {
     // Batch statistics and the gradient's channel sums run over all rows, in any order and
     // precision of accumulation: a sum of `rows` terms on top of the element-wise chain.
     const Tol tol = tensor_tol(test::kOpRel + test::fp32_sum_rel(rows));
-    parity("batchnorm rows=" + std::to_string(rows) + " C=" + std::to_string(C), in, [&](OpRun& r) {
+    parity(std::string(sync ? "synchronized " : "") + "batchnorm rows=" + std::to_string(rows) + " C=" + std::to_string(C), in, [&](OpRun& r) {
       float* rm = r.buf(in[RM]);
       float* rv = r.buf(in[RV]);
       float* y = r.buf(n);
       float* mean = r.buf(c);
       float* invstd = r.buf(c);
-      r.be.batchnorm_forward_train(rows, C, r.in(X), r.in(GAMMA), r.in(BETA), 1e-3f, 0.99f, rm, rv, y, mean, invstd);
+      r.be.batchnorm_forward_train(rows, C, r.in(X), r.in(GAMMA), r.in(BETA), 1e-3f, 0.99f, rm, rv, y, mean, invstd, sync);
       r.keep("train y", y, n, tol);
       r.keep("running mean", rm, c, tol);
       r.keep("running var", rv, c, tol);
@@ -590,7 +610,7 @@ TEST(ParityOps, BatchNorm) {
       float* dx = r.buf(n);
       float* dg = r.buf(in[DG0]);
       float* db = r.buf(in[DB0]);
-      r.be.batchnorm_backward(rows, C, r.in(X), r.in(DY), r.in(GAMMA), mean, invstd, dx, dg, db);
+      r.be.batchnorm_backward(rows, C, r.in(X), r.in(DY), r.in(GAMMA), mean, invstd, dx, dg, db, sync);
       r.keep("dx", dx, n, tol);
       r.keep("dgamma", dg, c, tol);
       r.keep("dbeta", db, c, tol);

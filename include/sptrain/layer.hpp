@@ -101,6 +101,9 @@ struct LayerPass {
   // (set by the model for layers whose Layer::computes_dx() is true): dx[0] then holds nothing
   // yet, is not zero-filled, and the layer computes into it directly.
   bool dx_direct = false;
+  // Training passes of a data-parallel run with dist.batchnorm = "sync": the ranks whose BatchNorm
+  // statistics are combined (null: each batch's own).
+  BatchNormSync* bn_sync = nullptr;
   // Where to compute the first input's whole gradient: dx[0] itself when dx_direct, else scratch,
   // which add_dx() then adds into dx[0] (so gradients of an input read by several layers sum).
   float* dx_out() const { return dx_direct ? dx[0] : scratch; }

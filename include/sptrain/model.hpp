@@ -124,6 +124,9 @@ class Model {
   int64_t n_params() const { return info_.trainable; }
   int64_t n_state() const { return info_.non_trainable; }
   void zero_grads();
+  // Training passes from now on combine their BatchNorm statistics over the ranks of `sync`
+  // (dist.batchnorm = "sync"); null, the default: each batch's own. Not owned.
+  void set_batchnorm_sync(BatchNormSync* sync) { bn_sync_ = sync; }
   // The layers whose output gradient backward() zero-fills before the pass: those some layer adds
   // into. The others are written whole by the first layer that reads them (or, for the output,
   // copied from dy).
@@ -143,6 +146,7 @@ class Model {
   std::vector<Buffer<int32_t>> owned_i32_;  // per-layer pooling argmax
   std::vector<Node> nodes_;
   const float* input_ = nullptr;
+  BatchNormSync* bn_sync_ = nullptr;
   // The largest activation, for input gradients that are added, not written (and for registered
   // layers); not allocated when no layer needs it (model_memory).
   Buffer<float> scratch_;

@@ -2,6 +2,7 @@
 // step-scalar slots, compute precision): plain enums and structs with no library dependencies, so
 // the per-element bodies in kernels/ include this header instead of sptrain/backend.hpp.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace sptrain {
@@ -39,5 +40,25 @@ enum StepScalar : int { kLr = 0, kT = 1, kClipNorm = 2, kGradSq = 3, kLossSum = 
 // Fp32 exact single precision; Tf32 tensor cores with TF32 inputs; Bf16 tensor cores with BF16
 // inputs and FP32 accumulation. The CPU backend always computes in FP32.
 enum class MathMode : int32_t { Fp32 = 0, Tf32 = 1, Bf16 = 2 };
+
+// The ranks whose BatchNorm statistics are combined (dist.batchnorm = "sync",
+// docs/distributed.md): the batchnorm training ops hand it their per-channel partial sums (host
+// doubles) and normalize with the statistics of every rank's rows together. Every rank combines
+// the same gathered values in rank order, so all ranks get bitwise the same statistics and a run
+// is deterministic. A null BatchNormSync in an op: the batch's own statistics.
+class BatchNormSync {
+ public:
+  virtual ~BatchNormSync() = default;
+  // all[r * n, (r + 1) * n) = rank r's mine[0, n), on every rank.
+  virtual void allgather(const double* mine, size_t n, double* all) = 0;
+  virtual int ranks() const = 0;
+  // Forward: this rank's `rows` rows have per-channel sums sum[c] and squared deviations sq[c]
+  // from their own mean sum[c] / rows. On return sum[c] is the mean of every rank's rows and sq[c]
+  // their squared deviations from it (the pairwise combination of Chan, Golub & LeVeque, in rank
+  // order); returns the rows of all ranks. One rank: sum[c] / rows and sq[c], bitwise.
+  int64_t moments(int C, int64_t rows, double* sum, double* sq);
+  // Backward: v[0, n) summed over the ranks in rank order, in place; returns the rows of all ranks.
+  int64_t sums(double* v, size_t n, int64_t rows);
+};
 
 }  // namespace sptrain

@@ -22,6 +22,9 @@ enum class Schedule { Constant, Warmup, Plateau, Cosine };
 // micro-batch's gradient and sums them in one order at any rank count; Allreduce sums each rank's
 // accumulated slab in one MPI_Allreduce (float sums reassociated).
 enum class DistReduce { Exact, Allreduce };
+// BatchNorm statistics of a data-parallel run: Local those of each rank's micro-batch; Sync those
+// of the ranks' j-th micro-batches together (one global micro-batch of ranks x micro_batch).
+enum class DistBatchNorm { Local, Sync };
 
 // Bounds of config values (docs/train.md), checked before any is narrowed or used.
 inline constexpr int64_t kMaxDatasetSize = (int64_t(1) << 31) - 1;  // data.train_size, val_size, test_size
@@ -77,6 +80,7 @@ struct TrainConfig {
   // [dist]
   DistReduce reduce = DistReduce::Exact;
   double dist_timeout_s = 600;  // a collective not complete after this long ends every rank
+  DistBatchNorm dist_batchnorm = DistBatchNorm::Local;
 
   int outputs() const;  // model outputs per time step the label needs (classes, or 1)
   int target_steps() const;  // time steps of the model output: the spec's steps for StepState, else 1
@@ -129,7 +133,8 @@ MathMode parse_math_mode(const std::string& s);
 // (optimizer_memory), the trainer's micro-batch inputs, targets, loss gradient and step scalars,
 // and, while a validation or test set is evaluated, a chunk of its targets and inputs. For one
 // process; a data-parallel GPU run in allreduce mode adds one message of the parameters, the
-// running statistics and 8 floats.
+// running statistics and 8 floats, and a data-parallel run with dist.batchnorm = "sync" and a
+// micro-batch below the batch one slab of the parameters (the noise scale's small-batch gradient).
 MemoryAccount training_memory(const TrainConfig& c);
 
 // Trains, writing run_dir/{config.json, metrics.jsonl, metrics.csv, last.safetensors,

@@ -27,7 +27,7 @@ const std::vector<std::string> kKeys = {
     "early_stopping.restore_best",
     "checkpoint.monitor", "checkpoint.mode",
     "target.monitor", "target.value", "target.mode", "target.stop",
-    "dist.reduce", "dist.timeout_s"};
+    "dist.reduce", "dist.timeout_s", "dist.batchnorm"};
 
 using cfg::bound;
 using cfg::fmt;
@@ -353,7 +353,14 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
   else if (reduce == "allreduce") c.reduce = DistReduce::Allreduce;
   else throw KeyError("dist.reduce", "'" + reduce + "' is not a reduction", "exact or allreduce");
   c.dist_timeout_s = r.number("dist.timeout_s", 600.0, 0.1, 1e6, " s");
-  if (r.has("dist.reduce") || r.has("dist.timeout_s")) j["dist"] = {{"reduce", reduce}, {"timeout_s", c.dist_timeout_s}};
+  const std::string bn = r.string("dist.batchnorm", "local");
+  if (bn == "local") c.dist_batchnorm = DistBatchNorm::Local;
+  else if (bn == "sync") c.dist_batchnorm = DistBatchNorm::Sync;
+  else throw KeyError("dist.batchnorm", "'" + bn + "' is not a BatchNorm mode", "local or sync");
+  if (r.has("dist.reduce") || r.has("dist.timeout_s") || r.has("dist.batchnorm")) {
+    j["dist"] = {{"reduce", reduce}, {"timeout_s", c.dist_timeout_s}};
+    if (r.has("dist.batchnorm")) j["dist"]["batchnorm"] = bn;
+  }
   return c;
 }
 

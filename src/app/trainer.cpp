@@ -224,6 +224,18 @@ MemoryAccount training_memory(const TrainConfig& c) {
 
 namespace {
 
+// The ranks of a run with dist.batchnorm = "sync", for the BatchNorm ops: their partial channel
+// sums gathered in rank order over the communicator (MPI, through host memory for GPU ranks too).
+class RankBatchNormSync : public BatchNormSync {
+ public:
+  explicit RankBatchNormSync(dist::Communicator& comm) : comm_(comm) {}
+  void allgather(const double* mine, size_t n, double* all) override { comm_.allgather(mine, n, all); }
+  int ranks() const override { return comm_.size(); }
+
+ private:
+  dist::Communicator& comm_;
+};
+
 class Trainer {
  public:
   Trainer(const TrainConfig& c, const Device& dev, const TrainOptions& opt)
@@ -251,6 +263,11 @@ class Trainer {
 #endif
     try {
       model_ = std::make_unique<Model>(c.model, *be_, int(c.micro_batch), c.init_seed);
+      // Only BatchNorm layers hold running statistics: a model without them trains as with "local".
+      if (comm_->distributed() && c.dist_batchnorm == DistBatchNorm::Sync && model_->n_state() > 0) {
+        bn_sync_ = std::make_unique<RankBatchNormSync>(*comm_);
+        model_->set_batchnorm_sync(bn_sync_.get());
+      }
       out_shape_ = model_->output_shape();
       optim_ = make_optimizer(c.optimizer, *be_, optimizer_settings(c), model_->info().params);
       in_elems_ = size_t(c.model.T_in) * c.model.C_in;
@@ -273,7 +290,7 @@ class Trainer {
  private:
   void free_all() noexcept {
     optim_.reset();
-    for (Buffer<float>* b : {&x_dev_, &y_dev_, &g_dev_, &msg_dev_}) b->reset();
+    for (Buffer<float>* b : {&x_dev_, &y_dev_, &g_dev_, &msg_dev_, &small_dev_}) b->reset();
     scal_.reset();
   }
   // The micro-batch that fits: free memory (with 10 % headroom, after the model's parameter slabs)
@@ -315,8 +332,18 @@ class Trainer {
   double train_step_allreduce(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm, bool stop);
   void start_step(int64_t step, double* scal);  // the step scalars (lr, t, clip; sums zeroed) uploaded
   void accumulate(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm, int64_t begin, int64_t end,
-                  bool small_norm);
-  double finish_step(double* scal);
+                  int64_t stride, bool small_norm);
+  double finish_step(double* scal, int64_t small);  // small: the noise scale's small batch
+  // Where rank r's j-th micro-batch of a step starts in the step's batch: its share's j-th, or
+  // with synchronized BatchNorm the r-th part of the step's j-th micro-batch of ranks x
+  // micro_batch trajectories (those one process with that micro-batch takes together).
+  int64_t micro_batch_offset(int64_t j) const {
+    const int64_t MB = c_.micro_batch, R = comm_->size(), r = comm_->rank();
+    return bn_sync_ ? (j * R + r) * MB : r * (c_.batch / R) + j * MB;
+  }
+  // The trajectories whose gradient norm is the noise scale's small batch (the step's first
+  // micro-batch, of every rank with synchronized BatchNorm).
+  int64_t small_batch() const { return bn_sync_ ? comm_->size() * c_.micro_batch : c_.micro_batch; }
   void gather_rows(const Dataset& fixed, const std::vector<int64_t>& perm, int64_t base, int64_t m);
   bool root() const { return comm_->rank() == 0; }
   // Rank 0 writes the checkpoint; every rank waits until it is complete.
@@ -360,12 +387,14 @@ class Trainer {
   std::unique_ptr<dist::DeviceReducer> nccl_;     // GPU ranks in allreduce mode, when built with NCCL
   std::unique_ptr<Backend> own_be_;  // null when TrainOptions::backend is given
   Backend* be_ = nullptr;
+  std::unique_ptr<BatchNormSync> bn_sync_;  // dist.batchnorm = "sync" in a distributed run
   std::unique_ptr<Model> model_;
   Shape out_shape_;
   std::unique_ptr<Optimizer> optim_;  // owns its state slabs
   Buffer<float> x_dev_, y_dev_, g_dev_;
   Buffer<double> scal_;  // StepScalar slots in backend memory
   Buffer<float> msg_dev_;  // NCCL's message: gradient slab, running statistics, the scalars
+  Buffer<float> small_dev_;  // allreduce mode with synchronized BatchNorm: the first micro-batches' gradient
   std::unique_ptr<BatchSource> src_;
   int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
@@ -398,8 +427,8 @@ double Trainer::schedule_lr(int64_t step) const {
 double Trainer::train_step(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm) {
   double scal[kStepScalars];
   start_step(step, scal);
-  accumulate(step, fixed, perm, 0, c_.batch, c_.micro_batch < c_.batch);
-  return finish_step(scal);
+  accumulate(step, fixed, perm, 0, c_.batch, c_.micro_batch, c_.micro_batch < c_.batch);
+  return finish_step(scal, c_.micro_batch);
 }
 
 void Trainer::start_step(int64_t step, double* scal) {
@@ -410,21 +439,25 @@ void Trainer::start_step(int64_t step, double* scal) {
   be_->upload_f64(scal_.get(), scal, kStepScalars);
 }
 
-// Trajectories [begin, end) of step `step` in micro-batches, their gradients accumulated into the
-// zeroed slab and their losses (weighted by m / batch) into the loss scalar; with `small_norm`, the
-// first micro-batch's squared gradient norm into kGradSmallSq (for the noise scale).
+// Micro-batches of step `step` starting at begin, begin + stride, ... (before end; stride
+// micro_batch: trajectories [begin, end)), their gradients accumulated into the zeroed slab and
+// their losses (weighted by m / batch) into the loss scalar; with `small_norm`, the first
+// micro-batch's squared gradient norm into kGradSmallSq (for the noise scale; with synchronized
+// BatchNorm, of the first micro-batches of every rank, summed over the ranks).
 void Trainer::accumulate(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm, int64_t begin,
-                         int64_t end, bool small_norm) {
+                         int64_t end, int64_t stride, bool small_norm) {
   const int64_t B = c_.batch, MB = c_.micro_batch;
+  const bool strided = stride != MB;
   // The source's counter advances by the trajectories generated (eagerly or in replayed graphs), so
   // it is set only when it cannot already be there: the first step of this invocation (fresh or
   // resumed), and every step of a rank that generates a share of each step.
-  if (!fixed && src_first_ != step * B + begin) src_->set_first(step * B + begin);
-  src_first_ = step * B + end;
-  for (int64_t off = begin; off < end; off += MB) {
+  if (!fixed && !strided && src_first_ != step * B + begin) src_->set_first(step * B + begin);
+  src_first_ = strided ? -1 : step * B + end;
+  for (int64_t off = begin; off < end; off += stride) {
     const int64_t m = std::min(MB, end - off);
     const bool first_mb = off == begin;
     if (fixed) gather_rows(*fixed, perm, (step % c_.steps_per_epoch) * B + off, m);
+    else if (strided) src_->set_first(step * B + off);
     auto micro_batch = [&, m, first_mb] {
       if (first_mb) model_->zero_grads();
       if (!fixed) {
@@ -444,14 +477,23 @@ void Trainer::accumulate(int64_t step, const Dataset* fixed, const std::vector<i
       }
       if (first_mb && small_norm) {  // the first micro-batch's gradient, for the noise scale
         NvtxRange r("reduce");
-        be_->sum_squares_to(model_->grads(), model_->n_params(), scal_.get() + kGradSmallSq);
+        const size_t P = model_->n_params();
+        if (bn_sync_) {  // every rank's part of the global first micro-batch, summed
+          std::vector<float> g(P);
+          be_->download(g.data(), model_->grads(), P);
+          comm_->allreduce_sum(g.data(), P, nullptr, 0);
+          if (!small_dev_) small_dev_ = be_->alloc<float>(P);
+          be_->upload(small_dev_.get(), g.data(), P);
+        }
+        be_->sum_squares_to(bn_sync_ ? small_dev_.get() : model_->grads(), P, scal_.get() + kGradSmallSq);
       }
     };
     // Keys: 0 and 1 the first and later full micro-batches, 2 and 3 a shorter tail (fixed data
-    // gathers on the host, so its micro-batches run eagerly).
+    // gathers on the host, so its micro-batches run eagerly, as do those whose BatchNorm
+    // statistics are combined over the ranks through the host).
     const int key = (first_mb ? 0 : 1) + (m < MB ? 2 : 0);
     NvtxRange r("micro-batch");
-    if (fixed) micro_batch();
+    if (fixed || bn_sync_) micro_batch();
     else be_->run_captured(key, micro_batch);
   }
 }
@@ -459,8 +501,8 @@ void Trainer::accumulate(int64_t step, const Dataset* fixed, const std::vector<i
 // The update from the gradient slab and the step scalars in backend memory (the loss and, for the
 // noise scale, kGradSmallSq already there; kGradSq zero): the gradient norm and the optimizer step,
 // then the host reads the scalars once, checks them and updates the noise scale.
-double Trainer::finish_step(double* scal) {
-  const int64_t B = c_.batch, MB = c_.micro_batch;
+double Trainer::finish_step(double* scal, int64_t small) {
+  const int64_t B = c_.batch, MB = small;
   const size_t P = model_->n_params();
   {
     NvtxRange r("optimizer");
@@ -504,26 +546,32 @@ void Trainer::gather_rows(const Dataset& fixed, const std::vector<int64_t>& perm
 // Every rank count therefore performs the same float operations in the same order, and every rank
 // takes the same optimizer step. It is a different order from the single-process step (whose
 // backward accumulates each micro-batch into the slab), so only distributed runs use it.
+// With synchronized BatchNorm the ranks' j-th micro-batches are parts of the step's j-th
+// micro-batch of R x MB trajectories, whose statistics the BatchNorm ops combine over the ranks:
+// every rank then updates the running statistics alike, so they need no chain and all ranks
+// compute at once.
 double Trainer::train_step_ranks(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm) {
   const int64_t B = c_.batch, MB = c_.micro_batch, R = comm_->size(), r = comm_->rank();
   const int64_t share = B / R, K_local = share / MB, K = B / MB;
+  const bool chain = model_->n_state() > 0 && !bn_sync_;
   const size_t P = model_->n_params(), S = model_->n_state();
   double scal[kStepScalars] = {};
   scal[kLr] = schedule_lr(step);
   scal[kT] = double(step + 1);
   scal[kClipNorm] = c_.clip_norm;
-  if (!fixed) src_->set_first(step * B + r * share);
+  if (!fixed && !bn_sync_) src_->set_first(step * B + r * share);
   src_first_ = -1;  // a later single-process step sets its own counter
   std::vector<float> state(S);
-  if (S > 0 && r > 0) {  // the running statistics after the micro-batches of the ranks before
+  if (chain && r > 0) {  // the running statistics after the micro-batches of the ranks before
     comm_->recv(state.data(), S, int(r - 1));
     be_->upload(model_->state(), state.data(), S);
   }
   std::vector<float> mine(size_t(K_local) * P);  // (K_local, P): this rank's micro-batch gradients
   std::vector<double> my_loss(K_local);
   for (int64_t j = 0; j < K_local; ++j) {
-    const int64_t off = r * share + j * MB;
+    const int64_t off = micro_batch_offset(j);
     if (fixed) gather_rows(*fixed, perm, (step % c_.steps_per_epoch) * B + off, MB);
+    else if (bn_sync_) src_->set_first(step * B + off);
     scal[kLossSum] = 0;
     be_->upload_f64(scal_.get(), scal, kStepScalars);
     model_->zero_grads();
@@ -545,7 +593,7 @@ double Trainer::train_step_ranks(int64_t step, const Dataset* fixed, const std::
     be_->download_f64(scal, scal_.get(), kStepScalars);
     my_loss[j] = scal[kLossSum];
   }
-  if (S > 0) {  // pass the statistics on; the last rank's are everyone's
+  if (chain) {  // pass the statistics on; the last rank's are everyone's
     be_->download(state.data(), model_->state(), S);
     if (r + 1 < R) comm_->send(state.data(), S, int(r + 1));
     comm_->broadcast(state.data(), S, int(R - 1));
@@ -568,12 +616,16 @@ double Trainer::train_step_ranks(int64_t step, const Dataset* fixed, const std::
   scal[kLossSum] = loss;
   scal[kGradSmallSq] = scal[kGradSq] = 0;
   be_->upload_f64(scal_.get(), scal, kStepScalars);
-  if (MB < B) {  // the first micro-batch's gradient, for the noise scale
-    be_->upload(model_->grads(), all.data(), P);
+  if (small_batch() < B) {  // the first micro-batch's gradient, for the noise scale
+    std::vector<float> small(all.begin(), all.begin() + P);
+    if (bn_sync_)  // the first micro-batch of R x MB: every rank's first, in rank order
+      for (int64_t q = 1; q < R; ++q)
+        for (size_t i = 0; i < P; ++i) small[i] += all[size_t(q * K_local) * P + i];
+    be_->upload(model_->grads(), small.data(), P);
     be_->sum_squares_to(model_->grads(), P, scal_.get() + kGradSmallSq);
   }
   be_->upload(model_->grads(), grad.data(), P);
-  return finish_step(scal);
+  return finish_step(scal, small_batch());
 }
 
 // The step of a distributed run in allreduce mode (dist.reduce = "allreduce"): rank r accumulates
@@ -583,18 +635,23 @@ double Trainer::train_step_ranks(int64_t step, const Dataset* fixed, const std::
 // as in exact mode) and every rank's stop request. The float sums are reassociated (within a rank
 // by backward's accumulation, across ranks by MPI's algorithm), so results match exact mode to
 // rounding, not bitwise; every rank receives the same sums, so all take the same update.
+// With synchronized BatchNorm rank r takes the r-th part of each of the step's micro-batches of
+// R x MB trajectories (micro_batch_offset), every rank computes the small batch's norm from the
+// ranks' first micro-batches summed, and the running statistics, the same on every rank, stay
+// out of the message.
 double Trainer::train_step_allreduce(int64_t step, const Dataset* fixed, const std::vector<int64_t>& perm,
                                      bool stop) {
   const int64_t B = c_.batch, MB = c_.micro_batch, R = comm_->size(), r = comm_->rank(), share = B / R;
-  const size_t P = model_->n_params(), S = model_->n_state();
+  const size_t P = model_->n_params(), S = bn_sync_ ? 0 : model_->n_state();
   double scal[kStepScalars];
   start_step(step, scal);
-  accumulate(step, fixed, perm, r * share, (r + 1) * share, r == 0 && MB < B);
+  if (bn_sync_) accumulate(step, fixed, perm, micro_batch_offset(0), B, R * MB, small_batch() < B);
+  else accumulate(step, fixed, perm, r * share, (r + 1) * share, MB, r == 0 && MB < B);
   enum { kLoss, kSmall, kStop, kTail };
   be_->download_f64(scal, scal_.get(), kStepScalars);
   float tail[kTail];
   tail[kLoss] = float(scal[kLossSum]);
-  tail[kSmall] = float(scal[kGradSmallSq]);
+  tail[kSmall] = r == 0 ? float(scal[kGradSmallSq]) : 0.0f;  // rank 0's (the same on every rank when synchronized)
   tail[kStop] = stop ? 1.0f : 0.0f;
   if (nccl_) {  // in device memory: NCCL on the backend's stream
     if (!msg_dev_) msg_dev_ = be_->alloc<float>(P + S + kTail);
@@ -633,7 +690,7 @@ double Trainer::train_step_allreduce(int64_t step, const Dataset* fixed, const s
   scal[kGradSq] = 0;
   be_->upload_f64(scal_.get(), scal, kStepScalars);
   stop_agreed_ = tail[kStop] > 0;
-  return finish_step(scal);
+  return finish_step(scal, small_batch());
 }
 
 void Trainer::save(const std::string& path) {

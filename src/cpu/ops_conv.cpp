@@ -129,6 +129,7 @@ void thin_backward_filter(const Conv1dDesc& d, const float* x, const float* dy, 
 }
 
 // cols (r1 - r0, K*C_in): row (n, t) holds x[n, t*stride + k*dilation - pad_left, :] for k < K.
+// Undilated rows whose taps all lie inside the input are one contiguous span of x.
 void im2col(const Conv1dDesc& d, const float* x, int64_t r0, int64_t r1, float* cols) {
   const int64_t KC = int64_t(d.K) * d.C_in;
   for (int64_t r = r0; r < r1; ++r) {
@@ -136,13 +137,13 @@ void im2col(const Conv1dDesc& d, const float* x, int64_t r0, int64_t r1, float* 
     const float* xn = x + n * d.T_in * d.C_in;
     float* row = cols + (r - r0) * KC;
     const int64_t s0 = t * d.stride - d.pad_left;
+    if (d.dilation == 1 && s0 >= 0 && s0 + d.K <= d.T_in) {
+      copy_row(row, xn + s0 * d.C_in, KC);
+      continue;
+    }
     for (int k = 0; k < d.K; ++k) {
       const int64_t s = s0 + int64_t(k) * d.dilation;
-      float* dst = row + int64_t(k) * d.C_in;
-      if (s >= 0 && s < d.T_in)
-        std::memcpy(dst, xn + s * d.C_in, size_t(d.C_in) * sizeof(float));
-      else
-        std::memset(dst, 0, size_t(d.C_in) * sizeof(float));
+      copy_row(row + int64_t(k) * d.C_in, s >= 0 && s < d.T_in ? xn + s * d.C_in : nullptr, d.C_in);
     }
   }
 }
@@ -158,11 +159,8 @@ void gather_dy(const Conv1dDesc& d, const float* dy, int64_t r0, int64_t r1, flo
     for (int k = 0; k < d.K; ++k) {
       const int64_t num = s + d.pad_left - int64_t(k) * d.dilation;
       const int64_t t = num >= 0 ? num / d.stride : -1;
-      float* dst = row + int64_t(k) * d.F;
-      if (num >= 0 && t * d.stride == num && t < d.T_out)
-        std::memcpy(dst, dyn + t * d.F, size_t(d.F) * sizeof(float));
-      else
-        std::memset(dst, 0, size_t(d.F) * sizeof(float));
+      const bool hit = num >= 0 && t * d.stride == num && t < d.T_out;
+      copy_row(row + int64_t(k) * d.F, hit ? dyn + t * d.F : nullptr, d.F);
     }
   }
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "cpu/act_dispatch.hpp"
 #include "cpu/cpu_backend.hpp"
 #include "cpu/parallel.hpp"
 #include "ops.cuh"
@@ -13,16 +14,22 @@ namespace sptrain::cpu {
 // --- elementwise ---
 
 void CpuBackend::act_forward(Act a, float alpha, const float* x, float* y, size_t n) {
-  for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) y[i] = ops::act_forward(a, alpha, x[i]);
+  with_act(a, [&](auto kind) {
+    for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) y[i] = ops::act_forward(kind(), alpha, x[i]);
+    });
   });
 }
 
 // The derivative is a function of y alone (kernels/activation.cuh); x is not read.
 void CpuBackend::act_backward(Act a, float alpha, const float* y, const float* dy, float* dx,
                               size_t n) {
-  for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) dx[i] = ops::act_backward(a, alpha, y[i], dy[i]);
+  with_act(a, [&](auto kind) {
+    for_blocks(int64_t(n), kBlock, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+      for (int64_t i = i0; i < i1; ++i) dx[i] = ops::act_backward(kind(), alpha, y[i], dy[i]);
+    });
   });
 }
 

@@ -1,7 +1,9 @@
 // Max pooling on the CPU: the window body is kernels/pool.cuh. The backward scatters each output's
 // gradient to its argmax, one sample per loop iteration and outputs in time order, so overlapping
 // windows add up in a fixed order.
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "cpu/cpu_backend.hpp"
 #include "cpu/parallel.hpp"
@@ -42,15 +44,24 @@ void CpuBackend::maxpool1d_backward(int N, int T_in, int T_out, int C, const int
   });
 }
 
+// Time outermost and channels innermost (contiguous, vectorized): the running maximum of every
+// channel advances one time step at a time, the same max_update sequence as window_max's.
 void CpuBackend::global_maxpool_forward(int N, int T, int C, const float* x, float* y, int32_t* argmax) {
   if (N <= 0 || T < 1) return;
   for_blocks(N, 1, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n)
-      for (int c = 0; c < C; ++c) {
-        int32_t at;
-        y[n * C + c] = ops::window_max(x + n * T * C, C, 0, T, c, &at);
-        if (argmax) argmax[n * C + c] = at;
+    std::vector<int32_t> at(size_t(C), 0);
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* xn = x + n * T * C;
+      float* best = y + n * C;
+      for (int c = 0; c < C; ++c) best[c] = xn[c];
+      std::fill(at.begin(), at.end(), 0);
+      for (int t = 1; t < T; ++t) {
+        const float* row = xn + int64_t(t) * C;
+#pragma omp simd
+        for (int c = 0; c < C; ++c) ops::max_update(row[c], t, best[c], at[size_t(c)]);
       }
+      if (argmax) std::copy(at.begin(), at.end(), argmax + n * C);
+    }
   });
 }
 

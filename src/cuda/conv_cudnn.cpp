@@ -1,9 +1,10 @@
 // Conv1D through the cuDNN 9 graph (backend) API. Per (op, shape, alignment) an operation graph is
 // built, engine configs come from the heuristics (mode A, then the fallback list), configs the math
 // mode forbids or whose workspace exceeds the cap are skipped, and the first plan that finalizes
-// is cached. Candidate graphs, in order: the math mode's own (BF16: BF16 inputs with an FP32, then
-// a BF16 output), and for BF16 finally TF32; asymmetric padding always runs as a valid convolution
-// on an explicitly zero-padded input. Each call converts inputs to BF16 when the plan wants it, builds a
+// is cached; with SPTRAIN_CUDNN_TUNE=1 the first four are kept and the fastest of them on the
+// shape's first call (timed on its operands) runs from then on. Candidate graphs, in order: the math mode's own (BF16: BF16 inputs with an
+// FP32, then a BF16 output), and for BF16 finally TF32; asymmetric padding always runs as a valid
+// convolution on an explicitly zero-padded input. Each call converts inputs to BF16 when the plan wants it, builds a
 // variant pack and executes on the handle's stream.
 #include "cuda/conv_cudnn.hpp"
 
@@ -63,6 +64,17 @@ class Desc {
   }
   cudnnBackendDescriptor_t d_ = nullptr;
 };
+
+// One finalized execution plan of a graph: its workspace and its engine's global index.
+struct EngineAlt {
+  Desc plan;
+  int64_t workspace = 0;
+  int64_t engine = -1;
+};
+
+// Engine configs finalized per graph and timed on a shape's first call (the heuristics rank them,
+// but their first pick is not always the fastest on the device at hand).
+constexpr int kTimedCandidates = 4;
 
 cudnnStatus_t set(const Desc& d, cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count,
                   const void* values) {
@@ -188,16 +200,28 @@ int64_t engine_index(const Desc& cfg) {
   return index;
 }
 
-// A finalized plan and every descriptor it was built from (kept alive with it).
+// Finalized plans of one graph (the heuristics' order, at most kTimedCandidates) and every
+// descriptor they were built from (kept alive with them).
 struct Built {
   std::vector<Desc> keep;
-  Desc plan;
-  int64_t workspace = 0;
-  int64_t engine = -1;  // global engine index
+  std::vector<EngineAlt> alts;
 };
 
-// Builds the graph of `s` and finalizes the first acceptable engine config; false (with `why`)
-// when none works.
+// How many acceptable engine configs of the heuristics' list are finalized and timed on the first
+// call of a shape (ConvEngine::tune): kTimedCandidates with SPTRAIN_CUDNN_TUNE=1, else 1 (the
+// heuristics' first, untimed). Off by default because timing can pick different engines in two
+// runs of the same config (engines within timing noise of each other), and their rounding differs,
+// so a run would no longer repeat bit for bit on the same GPU, nor resume exactly.
+int max_candidates() {
+  static const int n = [] {
+    const char* v = std::getenv("SPTRAIN_CUDNN_TUNE");
+    return v && *v && std::string(v) != "0" ? kTimedCandidates : 1;
+  }();
+  return n;
+}
+
+// Builds the graph of `s` and finalizes the acceptable engine configs (up to max_candidates(), in
+// the heuristics' order); false (with `why`) when none works.
 bool build_plan(cudnnHandle_t handle, const Conv1dDesc& d, int64_t pad_right, const Spec& s, size_t cap, Built& out,
                 std::string& why) {
   std::vector<Desc> keep;
@@ -372,13 +396,14 @@ bool build_plan(cudnnHandle_t handle, const Conv1dDesc& d, int64_t pad_right, co
         ++too_big;
         continue;
       }
-      out.engine = engine_index(cfg);
+      out.alts.push_back(EngineAlt{std::move(plan), ws, engine_index(cfg)});
+      keep.push_back(std::move(cfgs[size_t(i)]));
+      if (int(out.alts.size()) >= max_candidates()) break;
+    }
+    if (!out.alts.empty()) {
       keep.push_back(std::move(graph));
       keep.push_back(std::move(heur));
-      keep.push_back(std::move(cfgs[size_t(i)]));
       out.keep = std::move(keep);
-      out.plan = std::move(plan);
-      out.workspace = ws;
       return true;
     }
     summary += std::string(summary.empty() ? "" : "; ") + mode_name + ": " + std::to_string(got) + " configs, " +
@@ -453,9 +478,11 @@ void grow(DeviceBuffer<T>& buf, size_t n, const char* what, Workspace& ws) {
 }  // namespace
 
 struct ConvEngine::Plan {
-  std::vector<Desc> keep;  // graph, tensors, ops, config: alive as long as the plan
-  Desc exec;
-  int64_t workspace = 0;
+  std::vector<Desc> keep;  // graph, tensors, ops, configs: alive as long as the plan
+  std::vector<EngineAlt> alts;  // candidate plans, the heuristics' order
+  size_t chosen = 0;            // the one that runs (the fastest once tuned)
+  bool tuned = false;           // timed on the first call (or nothing to time)
+  int64_t workspace = 0;        // the largest candidate's: any of them runs in it
   bool bf16_in = false, bf16_out = false, fused_bias = false;
   // Padded plans run a valid convolution on a zero-padded copy of x: g is the shape of the graph
   // (T_in = t_pad, pad_left = 0), and copy_len time steps of x land at pad_left in it.
@@ -530,8 +557,9 @@ ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
     }
     auto p = std::make_unique<Plan>();
     p->keep = std::move(built.keep);
-    p->exec = std::move(built.plan);
-    p->workspace = built.workspace;
+    p->alts = std::move(built.alts);
+    for (const EngineAlt& a : p->alts) p->workspace = std::max(p->workspace, a.workspace);
+    p->tuned = p->alts.size() < 2;
     p->bf16_in = c.spec.bf16_in;
     p->bf16_out = c.spec.bf16_out;
     p->fused_bias = c.spec.bias;
@@ -554,9 +582,10 @@ ConvEngine::Plan& ConvEngine::plan(Op op, const Conv1dDesc& d, bool aligned) {
     ws_.get(size_t(p->workspace));
 
     if (const char* v = std::getenv("SPTRAIN_CUDNN_LOG"); v && *v && std::string(v) != "0")
-      std::fprintf(stderr, "sptrain: cuDNN conv1d %s %s%s math=%s: engine %lld, workspace %lld bytes%s%s%s\n",
+      std::fprintf(stderr,
+                   "sptrain: cuDNN conv1d %s %s%s math=%s: engine %lld, workspace %lld bytes, %zu candidate(s)%s%s%s\n",
                    kind_name(kind, bias), shape_text(d).c_str(), aligned ? "" : " (4-byte aligned)", math_name(math_),
-                   static_cast<long long>(built.engine), static_cast<long long>(p->workspace),
+                   static_cast<long long>(p->alts[0].engine), static_cast<long long>(p->workspace), p->alts.size(),
                    asymmetric ? ", on a zero-padded copy" : "", c.spec.bf16_in ? ", bf16 inputs" : "",
                    c.spec.bias ? ", fused bias" : "");
     if (c.tf32_fallback && !tf32_fallback_noted_) {
@@ -582,22 +611,80 @@ void ConvEngine::execute(Plan& p, const int64_t* uids, void* const* ptrs, int n)
   SPTRAIN_CUDNN_CHECK(set(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids));
   SPTRAIN_CUDNN_CHECK(set(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws));
   SPTRAIN_CUDNN_CHECK(cudnnBackendFinalize(pack.get()));
-  SPTRAIN_CUDNN_CHECK(cudnnBackendExecute(handle_, p.exec.get(), pack.get()));
+  if (!p.tuned) tune(p, pack.get());
+  SPTRAIN_CUDNN_CHECK(cudnnBackendExecute(handle_, p.alts[p.chosen].plan.get(), pack.get()));
 }
 
+// Times each candidate plan on the call's own operands (every candidate overwrites the same
+// outputs, which the real run then overwrites again) and keeps the fastest: one warm-up run, then
+// the best of kTimedRuns. A candidate whose run fails is dropped. Not while the stream is being
+// captured into a CUDA graph (events cannot be waited for there): then the heuristics' first
+// stays. Runs once per shape, on the first (eager) step.
+void ConvEngine::tune(Plan& p, cudnnBackendDescriptor_t pack) {
+  p.tuned = true;
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  SPTRAIN_CUDA_CHECK(cudaStreamIsCapturing(stream_, &capturing));
+  if (capturing != cudaStreamCaptureStatusNone) return;
+  constexpr int kTimedRuns = 3;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  SPTRAIN_CUDA_CHECK(cudaEventCreate(&start));
+  SPTRAIN_CUDA_CHECK(cudaEventCreate(&stop));
+  float best = -1.0f;
+  std::string times;
+  for (size_t i = 0; i < p.alts.size(); ++i) {
+    float ms = -1.0f;
+    if (cudnnBackendExecute(handle_, p.alts[i].plan.get(), pack) == CUDNN_STATUS_SUCCESS) {
+      for (int r = 0; r < kTimedRuns; ++r) {
+        SPTRAIN_CUDA_CHECK(cudaEventRecord(start, stream_));
+        const cudnnStatus_t st = cudnnBackendExecute(handle_, p.alts[i].plan.get(), pack);
+        SPTRAIN_CUDA_CHECK(cudaEventRecord(stop, stream_));
+        SPTRAIN_CUDA_CHECK(cudaEventSynchronize(stop));
+        float t = 0.0f;
+        SPTRAIN_CUDA_CHECK(cudaEventElapsedTime(&t, start, stop));
+        if (st != CUDNN_STATUS_SUCCESS) {
+          ms = -1.0f;
+          break;
+        }
+        if (ms < 0.0f || t < ms) ms = t;
+      }
+    }
+    (void)cudaGetLastError();  // a failed candidate leaves no sticky error for the next op to find
+    times += std::string(times.empty() ? "" : ", ") + "engine " + std::to_string(p.alts[i].engine) + " " +
+             (ms < 0.0f ? std::string("failed") : std::to_string(ms) + " ms");
+    if (ms >= 0.0f && (best < 0.0f || ms < best)) {
+      best = ms;
+      p.chosen = i;
+    }
+  }
+  SPTRAIN_CUDA_CHECK(cudaEventDestroy(start));
+  SPTRAIN_CUDA_CHECK(cudaEventDestroy(stop));
+  if (best < 0.0f) p.chosen = 0;  // none ran: the real run reports the heuristics' first's error
+  if (const char* v = std::getenv("SPTRAIN_CUDNN_LOG"); v && *v && std::string(v) != "0")
+    std::fprintf(stderr, "sptrain: cuDNN timed %s: chose engine %lld\n", times.c_str(),
+                 static_cast<long long>(p.alts[p.chosen].engine));
+}
+
+// Only the halo is zeroed (the time steps before pad_left and after the copied ones, per sample),
+// not the whole padded buffer: the copy overwrites the rest.
 void ConvEngine::pad_input(const Conv1dDesc& d, const Plan& p, const float* x) {
   const size_t row = size_t(d.C_in) * sizeof(float);  // bytes of one time step
-  SPTRAIN_CUDA_CHECK(cudaMemsetAsync(pad_.data(), 0, size_t(d.N) * p.g.T_in * row, stream_));
+  const size_t pitch = size_t(p.g.T_in) * row;
+  const int64_t left = std::min<int64_t>(d.pad_left, p.g.T_in);
+  const int64_t right = p.g.T_in - left - p.copy_len;
+  if (left > 0) SPTRAIN_CUDA_CHECK(cudaMemset2DAsync(pad_.data(), pitch, 0, size_t(left) * row, size_t(d.N), stream_));
+  if (right > 0)
+    SPTRAIN_CUDA_CHECK(cudaMemset2DAsync(pad_.data() + size_t(left + p.copy_len) * d.C_in, pitch, 0,
+                                         size_t(right) * row, size_t(d.N), stream_));
   if (p.copy_len > 0)
-    SPTRAIN_CUDA_CHECK(cudaMemcpy2DAsync(pad_.data() + size_t(d.pad_left) * d.C_in, size_t(p.g.T_in) * row, x,
-                                         size_t(d.T_in) * row, size_t(p.copy_len) * row, size_t(d.N),
-                                         cudaMemcpyDeviceToDevice, stream_));
+    SPTRAIN_CUDA_CHECK(cudaMemcpy2DAsync(pad_.data() + size_t(d.pad_left) * d.C_in, pitch, x, size_t(d.T_in) * row,
+                                         size_t(p.copy_len) * row, size_t(d.N), cudaMemcpyDeviceToDevice, stream_));
 }
 
 void ConvEngine::crop_grad(const Conv1dDesc& d, const Plan& p, float* dx) {
   const size_t row = size_t(d.C_in) * sizeof(float);
-  if (p.copy_len < d.T_in)  // steps no window reads get a zero gradient
-    SPTRAIN_CUDA_CHECK(cudaMemsetAsync(dx, 0, size_t(d.N) * d.T_in * row, stream_));
+  if (p.copy_len < d.T_in)  // steps no window reads get a zero gradient: only those are zeroed
+    SPTRAIN_CUDA_CHECK(cudaMemset2DAsync(dx + size_t(p.copy_len) * d.C_in, size_t(d.T_in) * row, 0,
+                                         size_t(d.T_in - p.copy_len) * row, size_t(d.N), stream_));
   if (p.copy_len > 0)
     SPTRAIN_CUDA_CHECK(cudaMemcpy2DAsync(dx, size_t(d.T_in) * row, pad_.data() + size_t(d.pad_left) * d.C_in,
                                          size_t(p.g.T_in) * row, size_t(p.copy_len) * row, size_t(d.N),

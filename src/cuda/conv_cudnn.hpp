@@ -67,8 +67,10 @@ class ConvEngine {
   // op, all pointers 16-byte aligned, N, T_in, C_in, T_out, F, K, stride, dilation, pad_left
   using Key = std::tuple<int, int, int, int, int, int, int, int, int, int, int>;
   Plan& plan(Op op, const Conv1dDesc& d, bool aligned);
-  // Runs a built plan with the given tensors (uids[i] <-> ptrs[i]) and the arena's workspace.
+  // Runs a built plan with the given tensors (uids[i] <-> ptrs[i]) and the arena's workspace; on
+  // a shape's first call, first times its candidate engines on those tensors (tune).
   void execute(Plan& p, const int64_t* uids, void* const* ptrs, int n);
+  void tune(Plan& p, cudnnBackendDescriptor_t pack);
   // One operand of a plan: its tensor uid, float data and element count.
   struct Operand {
     int64_t uid;

@@ -4,6 +4,7 @@
 #include "cuda/cuda_backend.hpp"
 
 #include "cuda/backend_scratch.hpp"
+#include "cuda/conv_chunks.hpp"
 #include "cuda/launch.cuh"
 #include "cuda/reduce.cuh"
 #include "convert.cuh"
@@ -47,6 +48,24 @@ __global__ void from_bf16_kernel(const uint16_t* src, float* dst, int64_t n) {
 
 void check_desc(const Conv1dDesc& d) { check_conv1d_desc(d); }
 
+// The chunks of samples of d's convolutions (cuda/conv_chunks.hpp): the scratch one sample needs
+// beside the workspace is its zero-padded input copy and, in BF16, its BF16 input and output
+// copies; the cap is the workspace's.
+ConvChunks conv_chunks(const Conv1dDesc& d, MathMode math, size_t cap) {
+  const int64_t span = int64_t(d.dilation) * (d.K - 1) + 1;
+  const int64_t t_pad = int64_t(d.T_out - 1) * d.stride + span;
+  const int64_t in = std::max<int64_t>(t_pad, d.T_in) * d.C_in, out = int64_t(d.T_out) * d.F;
+  const int64_t per = 4 * in + (math == MathMode::Bf16 ? 2 * (in + out) : 0);
+  return plan_conv_chunks(d.N, per, int64_t(cap));
+}
+
+// d restricted to the chunk's samples.
+Conv1dDesc chunk_desc(const Conv1dDesc& d, const ConvChunks& c, int64_t i) {
+  Conv1dDesc s = d;
+  s.N = int(c.samples(i));
+  return s;
+}
+
 }  // namespace
 
 // The weights of d in cuDNN's (F, K, C) order, in scratch that stays valid until the next call.
@@ -63,24 +82,39 @@ const float* CudaBackend::conv_weights_fkc(const Conv1dDesc& d, const float* w) 
 void CudaBackend::conv1d_forward(const Conv1dDesc& d, const float* x, const float* w, const float* b, float* y) {
   check_desc(d);
   if (d.N == 0) return;
-  conv_->forward(d, x, conv_weights_fkc(d, w), b, y);
+  const float* w_fkc = conv_weights_fkc(d, w);
+  const ConvChunks c = conv_chunks(d, math_, ws_.cap());
+  for (int64_t i = 0; i < c.count; ++i) {
+    const int64_t n0 = c.begin(i);
+    conv_->forward(chunk_desc(d, c, i), x + n0 * d.T_in * d.C_in, w_fkc, b, y + n0 * d.T_out * d.F);
+  }
 }
 
 void CudaBackend::conv1d_backward_data(const Conv1dDesc& d, const float* dy, const float* w, float* dx) {
   check_desc(d);
   if (d.N == 0) return;
-  conv_->backward_data(d, dy, conv_weights_fkc(d, w), dx);
+  const float* w_fkc = conv_weights_fkc(d, w);
+  const ConvChunks c = conv_chunks(d, math_, ws_.cap());
+  for (int64_t i = 0; i < c.count; ++i) {
+    const int64_t n0 = c.begin(i);
+    conv_->backward_data(chunk_desc(d, c, i), dy + n0 * d.T_out * d.F, w_fkc, dx + n0 * d.T_in * d.C_in);
+  }
 }
 
+// Each chunk's filter gradient is added into dw as it is computed (chunks in sample order).
 void CudaBackend::conv1d_backward_filter(const Conv1dDesc& d, const float* x, const float* dy, float* dw, float* db) {
   check_desc(d);
   if (d.N == 0) return;
   if (dw) {
     const int64_t nw = int64_t(d.K) * d.C_in * d.F;
     float* dw_fkc = impl_->get<float>(Impl::kWeightGrad, size_t(nw));
-    conv_->backward_filter(d, x, dy, dw_fkc);
-    add_fkc_to_kcf_kernel<<<grid_for(nw), kThreads, 0, stream_>>>(d.K, d.C_in, d.F, dw_fkc, dw);
-    check_launch();
+    const ConvChunks c = conv_chunks(d, math_, ws_.cap());
+    for (int64_t i = 0; i < c.count; ++i) {
+      const int64_t n0 = c.begin(i);
+      conv_->backward_filter(chunk_desc(d, c, i), x + n0 * d.T_in * d.C_in, dy + n0 * d.T_out * d.F, dw_fkc);
+      add_fkc_to_kcf_kernel<<<grid_for(nw), kThreads, 0, stream_>>>(d.K, d.C_in, d.F, dw_fkc, dw);
+      check_launch();
+    }
   }
   if (db) column_reduce<1>(impl_->col_partial(), int64_t(d.N) * d.T_out, d.F, ColumnTerm{dy}, BiasGradFin{db}, stream_);
 }

@@ -1,9 +1,12 @@
 // Batch normalization on the CUDA backend: per-channel statistics by column reduction in double,
 // then elementwise kernels over the bodies of kernels/batchnorm.cuh (the CPU twin is
-// cpu/ops_norm.cpp).
+// cpu/ops_norm.cpp). Synchronized statistics (a BatchNormSync) go through host memory: the
+// channel sums are downloaded, combined over the ranks by the communicator and uploaded, so such a
+// pass is not captured into a CUDA graph.
 #include "cuda/cuda_backend.hpp"
 
 #include <cmath>
+#include <vector>
 
 #include "cuda/backend_scratch.hpp"
 #include "cuda/launch.cuh"
@@ -92,21 +95,75 @@ struct BnBackwardFin {
   __device__ void operator()(int c, const double* s) const { ops::bn_backward_stats(c, s[0], s[1], rows, mdy, mdyx, dgamma, dbeta); }
 };
 
+// Synchronized statistics (BatchNormSync): the column sums are stored, combined over the ranks on
+// the host, and the channel step then runs on the combined sums.
+template <int kN>
+struct StoreFin {  // out[kN c + j] = s[j]
+  double* out;
+  __device__ void operator()(int c, const double* s) const {
+#pragma unroll
+    for (int j = 0; j < kN; ++j) out[int64_t(kN) * c + j] = s[j];
+  }
+};
+
+struct BnSumMeanFin {  // this rank's sum and mean
+  double* sum;
+  double* mean;
+  double rows;
+  __device__ void operator()(int c, const double* s) const {
+    sum[c] = s[0];
+    mean[c] = s[0] / rows;
+  }
+};
+
+struct BnBackwardLocalFin {  // dbeta, dgamma += this rank's sums; the sums stored for the ranks'
+  float* dgamma;
+  float* dbeta;
+  double* out;
+  __device__ void operator()(int c, const double* s) const {
+    if (dbeta) dbeta[c] += float(s[0]);
+    if (dgamma) dgamma[c] += float(s[1]);
+    out[2 * c] = s[0];
+    out[2 * c + 1] = s[1];
+  }
+};
+
+// fin(c, sums + kN c) for every channel: the channel step of a column reduction on given sums.
+template <int kN, class Fin>
+__global__ void channel_fin_kernel(int C, const double* sums, Fin fin) {
+  SPTRAIN_GRID_STRIDE(c, C) fin(int(c), sums + int64_t(kN) * c);
+}
+
 }  // namespace
 
 // --- batch normalization ---
 
 void CudaBackend::batchnorm_forward_train(int rows, int C, const float* x, const float* gamma, const float* beta,
                                           float eps, float momentum, float* running_mean, float* running_var, float* y,
-                                          float* save_mean, float* save_invstd) {
+                                          float* save_mean, float* save_invstd, BatchNormSync* sync) {
   if (rows <= 0 || C <= 0) return;
-  double* mean = impl_->get<double>(Impl::kChanD, size_t(C));
+  double* mean = impl_->get<double>(Impl::kChanD, (sync ? 3 : 1) * size_t(C));
   float* mf = impl_->get<float>(Impl::kChanF, 2 * size_t(C));
   float* inv = mf + C;
-  column_reduce<1>(impl_->col_partial(), rows, C, ColumnTerm{x}, BnMeanFin{mean, double(rows)}, stream_);
-  column_reduce<1>(impl_->col_partial(), rows, C, DeviationTerm{x, mean},
-                   BnVarFin{mean, rows, eps, momentum, mf, inv, save_mean, save_invstd, running_mean, running_var},
-                   stream_);
+  if (sync) {  // mean[C], then sq[C] and sum[C]: this rank's, then (on the host) every rank's
+    double* sq = mean + C;
+    double* sum = sq + C;
+    column_reduce<1>(impl_->col_partial(), rows, C, ColumnTerm{x}, BnSumMeanFin{sum, mean, double(rows)}, stream_);
+    column_reduce<1>(impl_->col_partial(), rows, C, DeviationTerm{x, mean}, StoreFin<1>{sq}, stream_);
+    std::vector<double> h(2 * size_t(C));  // sq, sum
+    download_f64(h.data(), sq, h.size());
+    const int64_t all_rows = sync->moments(C, rows, h.data() + C, h.data());
+    upload_f64(mean, h.data() + C, size_t(C));
+    upload_f64(sq, h.data(), size_t(C));
+    channel_fin_kernel<1><<<grid_for(C), kThreads, 0, stream_>>>(
+        C, sq, BnVarFin{mean, all_rows, eps, momentum, mf, inv, save_mean, save_invstd, running_mean, running_var});
+    check_launch();
+  } else {
+    column_reduce<1>(impl_->col_partial(), rows, C, ColumnTerm{x}, BnMeanFin{mean, double(rows)}, stream_);
+    column_reduce<1>(impl_->col_partial(), rows, C, DeviationTerm{x, mean},
+                     BnVarFin{mean, rows, eps, momentum, mf, inv, save_mean, save_invstd, running_mean, running_var},
+                     stream_);
+  }
   const int64_t n = int64_t(rows) * C;
   bn_normalize_kernel<<<grid_for(n), kThreads, 0, stream_>>>(rows, C, x, mf, inv, gamma, beta, y);
   check_launch();
@@ -125,12 +182,25 @@ void CudaBackend::batchnorm_forward_infer(int rows, int C, const float* x, const
 
 void CudaBackend::batchnorm_backward(int rows, int C, const float* x, const float* dy, const float* gamma,
                                      const float* save_mean, const float* save_invstd, float* dx, float* dgamma,
-                                     float* dbeta) {
+                                     float* dbeta, BatchNormSync* sync) {
   if (rows <= 0 || C <= 0) return;
   float* mdy = impl_->get<float>(Impl::kChanF, 2 * size_t(C));
   float* mdyx = mdy + C;
-  column_reduce<2>(impl_->col_partial(), rows, C, BnBackwardTerm{x, dy, save_mean, save_invstd},
-                   BnBackwardFin{double(rows), mdy, mdyx, dgamma, dbeta}, stream_);
+  if (sync) {  // dgamma, dbeta from this rank's sums; the means in dx over every rank's rows
+    double* sums = impl_->get<double>(Impl::kChanD, 2 * size_t(C));
+    column_reduce<2>(impl_->col_partial(), rows, C, BnBackwardTerm{x, dy, save_mean, save_invstd},
+                     BnBackwardLocalFin{dgamma, dbeta, sums}, stream_);
+    std::vector<double> h(2 * size_t(C));
+    download_f64(h.data(), sums, h.size());
+    const int64_t all_rows = sync->sums(h.data(), h.size(), rows);
+    upload_f64(sums, h.data(), h.size());
+    channel_fin_kernel<2><<<grid_for(C), kThreads, 0, stream_>>>(
+        C, sums, BnBackwardFin{double(all_rows), mdy, mdyx, nullptr, nullptr});
+    check_launch();
+  } else {
+    column_reduce<2>(impl_->col_partial(), rows, C, BnBackwardTerm{x, dy, save_mean, save_invstd},
+                     BnBackwardFin{double(rows), mdy, mdyx, dgamma, dbeta}, stream_);
+  }
   if (dx) {
     const int64_t n = int64_t(rows) * C;
     bn_backward_kernel<<<grid_for(n), kThreads, 0, stream_>>>(rows, C, x, dy, save_mean, save_invstd, gamma, mdy,

@@ -349,7 +349,7 @@ LayerPass Model::pass(Node& nd, bool training) {
   return LayerPass{be_,     n_,          training,        nd.x,         nd.in,        nd.out,
                    nd.y,    nd.dy,           nd.dx,        scratch_.get(), params_.get() + nd.poff,
                    grads_.get() + nd.poff, state_.get() + nd.soff, nd.argmax, nd.save_mean, nd.save_invstd,
-                   nd.dx_direct};
+                   nd.dx_direct,       training ? bn_sync_ : nullptr};
 }
 
 }  // namespace sptrain

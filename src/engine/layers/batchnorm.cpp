@@ -39,14 +39,15 @@ class BatchNorm : public Layer {
     const int C = p.out.C;
     if (p.training)
       p.be.batchnorm_forward_train(p.n * p.out.T, C, p.x[0], p.P, p.P + C, l.eps, l.momentum, p.S, p.S + C, p.y,
-                                   p.save_mean, p.save_invstd);
+                                   p.save_mean, p.save_invstd, p.bn_sync);
     else
       p.be.batchnorm_forward_infer(p.n * p.out.T, C, p.x[0], p.P, p.P + C, p.S, p.S + C, l.eps, p.y);
   }
   bool computes_dx() const override { return true; }
   void backward(const LayerSpec&, const LayerPass& p) const override {
     const int C = p.out.C;
-    p.be.batchnorm_backward(p.n * p.out.T, C, p.x[0], p.dy, p.P, p.save_mean, p.save_invstd, p.dx_out(), p.G, p.G + C);
+    p.be.batchnorm_backward(p.n * p.out.T, C, p.x[0], p.dy, p.P, p.save_mean, p.save_invstd, p.dx_out(), p.G, p.G + C,
+                            p.bn_sync);
     p.add_dx(size_t(p.n) * p.in[0].T * p.in[0].C);
   }
   // The inference form: the running statistics.
