@@ -83,10 +83,11 @@ class Backend {
   // --- memory (element counts are floats unless named otherwise) ---
   // n elements of T (float, int32_t or double) on this backend's device, owned by the returned
   // Buffer and freed when it goes; contents undefined. Throws OutOfDeviceMemory (CUDA) or
-  // std::bad_alloc (CPU). The Buffer must not outlive the backend.
+  // std::bad_alloc (CPU). The Buffer must not outlive the backend. `what` names the tensor in an
+  // out-of-memory message (the memory account's names, sptrain/memory.hpp); it is not kept.
   template <class T>
-  Buffer<T> alloc(size_t n) {
-    return Buffer<T>(this, static_cast<T*>(alloc_bytes(n * sizeof(T), BufferTraits<T>::what)), n);
+  Buffer<T> alloc(size_t n, const char* what = BufferTraits<T>::what) {
+    return Buffer<T>(this, static_cast<T*>(alloc_bytes(n * sizeof(T), what)), n);
   }
   // Every op of include/sptrain/backend_ops.def, pure virtual.
 #define SPTRAIN_BACKEND_OP(ret, name, args) virtual ret name args = 0;

@@ -90,7 +90,7 @@ struct LayerPass {
   float* dy = nullptr;  // gradient w.r.t. y (backward; may be overwritten, e.g. through an activation)
   // Gradient buffers of the inputs (backward): add into them; null where an input needs none.
   const std::vector<float*>& dx;
-  float* scratch = nullptr;  // room for the largest activation
+  float* scratch = nullptr;  // room for the largest activation (null in a model of built-in layers that needs none)
   float* P = nullptr;        // this layer's parameters
   float* G = nullptr;        // their gradients (accumulate)
   float* S = nullptr;        // this layer's state

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sptrain/backend.hpp"
+#include "sptrain/memory.hpp"
 
 namespace sptrain {
 
@@ -90,6 +91,13 @@ struct ModelInfo {
 ModelInfo analyze(const ModelSpec& spec);
 // Keras-style table: layer (type), output shape, params, inputs; totals.
 std::string summary(const ModelSpec& spec);
+// Every tensor Model(spec, be, max_batch, seed) allocates, in the order it allocates them: the
+// parameter, gradient and running-statistics slabs, the scratch (only where a layer computes an
+// input gradient that it adds rather than writes, or the model has a registered layer, which may
+// use it), then per layer its output,
+// output gradient, pooling indices and saved BatchNorm statistics (Layer::buffers; none for an
+// alias). Throws as analyze() does.
+MemoryAccount model_memory(const ModelSpec& spec, int64_t max_batch);
 
 class Model {
  public:
@@ -139,7 +147,9 @@ class Model {
   std::vector<Node> nodes_;
   const float* input_ = nullptr;
   BatchNormSync* bn_sync_ = nullptr;
-  Buffer<float> scratch_;  // largest activation, for input gradients that are added, not written
+  // The largest activation, for input gradients that are added, not written (and for registered
+  // layers); not allocated when no layer needs it (model_memory).
+  Buffer<float> scratch_;
 };
 
 }  // namespace sptrain

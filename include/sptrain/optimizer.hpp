@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sptrain/backend.hpp"
+#include "sptrain/memory.hpp"
 
 namespace sptrain {
 
@@ -48,6 +49,8 @@ class Optimizer {
  protected:
   // Adds a zero-filled state slab of n floats.
   float* add_state(Backend& be, const std::string& name, size_t n, const std::string& legacy = "");
+  // Adds the zero-filled state slab t of the optimizer's memory account (named t.name).
+  float* add_state(Backend& be, const TensorAccount& t, const std::string& legacy = "");
   std::vector<State> state_;
 };
 
@@ -56,14 +59,24 @@ class Optimizer {
 using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(Backend&, const OptimizerSettings&,
                                                                   const std::vector<int64_t>& layer_params)>;
 
+// The tensors an optimizer allocates for a model with these layers, in the order it allocates them
+// (its state slabs, then its scratch); its constructor allocates from the same list.
+using OptimizerMemory = std::function<std::vector<TensorAccount>(const OptimizerSettings&,
+                                                                 const std::vector<int64_t>& layer_params)>;
+
 // The optimizer `name` for a model with these layers; UsageError naming the known optimizers.
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, Backend& be, const OptimizerSettings& s,
                                           const std::vector<int64_t>& layer_params);
 // Registered names, in registry order ("adam", "sgd", "lamb", "lars", then any added at run time).
 std::vector<std::string> optimizer_names();
+// What optimizer `name` allocates (OptimizerMemory); UsageError as make_optimizer.
+std::vector<TensorAccount> optimizer_memory(const std::string& name, const OptimizerSettings& s,
+                                            const std::vector<int64_t>& layer_params);
 // Adds (or replaces) an optimizer at run time, e.g. from a library caller or a test; state_names are
-// the checkpoint tensors its State slabs are saved as.
-void register_optimizer(const std::string& name, OptimizerFactory factory, std::vector<std::string> state_names);
+// the checkpoint tensors its State slabs are saved as. `memory` lists what it allocates; when
+// null, its account is one slab of the parameter count per state name.
+void register_optimizer(const std::string& name, OptimizerFactory factory, std::vector<std::string> state_names,
+                        OptimizerMemory memory = nullptr);
 // Every checkpoint tensor name an optimizer's state is saved under, now or by older versions (for
 // readers that load only the weights and refuse unknown tensors).
 std::vector<std::string> optimizer_state_tensors();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sptrain/backend.hpp"
+#include "sptrain/memory.hpp"
 #include "sptrain/model.hpp"
 #include "sptrain/sim.hpp"
 
@@ -118,10 +119,23 @@ struct TrainOptions {
   // a resumable last.safetensors of that step and returns {"interrupted_at_step": S,
   // "interrupted_after_epoch": E}. The CLI passes a test of the flag its SIGINT/SIGTERM handler sets.
   std::function<bool()> stop;
+  // The backend to train on instead of a new one for the device (which it must be the backend of;
+  // opt.math is then the backend's), e.g. one that records allocations. Not owned; it must outlive
+  // the call.
+  Backend* backend = nullptr;
 };
 
 // "fp32", "tf32", "bf16" -> MathMode; throws UsageError otherwise.
 MathMode parse_math_mode(const std::string& s);
+
+// Every tensor train() allocates in the training device's memory for this config, in allocation
+// order (sptrain/memory.hpp): the model's (model_memory at train.micro_batch), the optimizer's
+// (optimizer_memory), the trainer's micro-batch inputs, targets, loss gradient and step scalars,
+// and, while a validation or test set is evaluated, a chunk of its targets and inputs. For one
+// process; a data-parallel GPU run in allreduce mode adds one message of the parameters, the
+// running statistics and 8 floats, and a data-parallel run with dist.batchnorm = "sync" and a
+// micro-batch below the batch one slab of the parameters (the noise scale's small-batch gradient).
+MemoryAccount training_memory(const TrainConfig& c);
 
 // Trains, writing run_dir/{config.json, metrics.jsonl, metrics.csv, last.safetensors,
 // best.safetensors, results.json}. Returns results.json's content. A non-finite training loss,

@@ -185,8 +185,6 @@ struct TrainerState {
   }
 };
 
-// Device bytes one sample of a micro-batch needs: every layer's output and its gradient (plus the
-// pre-activation copy and argmax of some layers: counted as a third array), input and targets.
 OptimizerSettings optimizer_settings(const TrainConfig& c) {
   OptimizerSettings s;
   s.beta1 = c.beta1, s.beta2 = c.beta2, s.eps = c.eps;
@@ -195,11 +193,36 @@ OptimizerSettings optimizer_settings(const TrainConfig& c) {
   return s;
 }
 
-size_t bytes_per_sample(const ModelInfo& info, const TrainConfig& c) {
-  size_t floats = size_t(c.model.T_in) * c.model.C_in + 2 * size_t(c.target_elems());
-  for (const Shape& sh : info.shapes) floats += 3 * size_t(sh.T) * size_t(sh.C);
-  return floats * sizeof(float);
+// The trainer's own tensors (training_memory's after the model's and the optimizer's): the
+// micro-batch's inputs, targets and loss gradient, and the step scalars.
+std::vector<TensorAccount> trainer_buffers(const TrainConfig& c) {
+  const size_t m = size_t(c.micro_batch);
+  return {{"train/x", TensorRole::Input, -1, m * size_t(c.model.T_in) * size_t(c.model.C_in), sizeof(float), true},
+          {"train/y", TensorRole::Targets, -1, m * size_t(c.target_elems()), sizeof(float), true},
+          {"train/dy", TensorRole::LossGradient, -1, m * size_t(c.target_elems()), sizeof(float), true},
+          {"step_scalars", TensorRole::StepScalars, -1, size_t(kStepScalars), sizeof(double), false}};
 }
+}  // namespace
+
+MemoryAccount training_memory(const TrainConfig& c) {
+  const ModelInfo info = analyze(c.model);
+  MemoryAccount a = model_memory(c.model, c.micro_batch);
+  a.append(optimizer_memory(c.optimizer, optimizer_settings(c), info.params));
+  a.append(trainer_buffers(c));
+  // evaluate() on the larger of the validation and test sets, in chunks of the micro-batch: its
+  // targets' chunk, then forward_in_chunks' inputs.
+  const size_t chunk = size_t(std::min(c.micro_batch, std::max(c.val_size, c.test_size)));
+  const Shape out = info.shapes[size_t(info.output_index)];
+  const bool scales = int64_t(chunk) == c.micro_batch;
+  if (chunk > 0) {
+    a.tensors.push_back({"eval/y", TensorRole::EvalTargets, -1, chunk * size_t(out.T) * size_t(out.C), sizeof(float), scales});
+    a.tensors.push_back({"eval/x", TensorRole::EvalInput, -1, chunk * size_t(c.model.T_in) * size_t(c.model.C_in),
+                         sizeof(float), scales});
+  }
+  return a;
+}
+
+namespace {
 
 // The ranks of a run with dist.batchnorm = "sync", for the BatchNorm ops: their partial channel
 // sums gathered in rank order over the communicator (MPI, through host memory for GPU ranks too).
@@ -216,7 +239,8 @@ class RankBatchNormSync : public BatchNormSync {
 class Trainer {
  public:
   Trainer(const TrainConfig& c, const Device& dev, const TrainOptions& opt)
-      : c_(c), opt_(opt), be_(make_backend(dev, opt.math)) {
+      : c_(c), opt_(opt), own_be_(opt.backend ? nullptr : make_backend(dev, opt.math)),
+        be_(opt.backend ? opt.backend : own_be_.get()) {
     if (!opt_.comm) {
       own_comm_ = dist::single_process();
       opt_.comm = own_comm_.get();
@@ -247,10 +271,11 @@ class Trainer {
       out_shape_ = model_->output_shape();
       optim_ = make_optimizer(c.optimizer, *be_, optimizer_settings(c), model_->info().params);
       in_elems_ = size_t(c.model.T_in) * c.model.C_in;
-      x_dev_ = be_->alloc<float>(size_t(c.micro_batch) * in_elems_);
-      y_dev_ = be_->alloc<float>(size_t(c.micro_batch) * c.target_elems());
-      g_dev_ = be_->alloc<float>(size_t(c.micro_batch) * c.target_elems());
-      scal_ = be_->alloc<double>(kStepScalars);
+      const std::vector<TensorAccount> t = trainer_buffers(c);
+      x_dev_ = be_->alloc<float>(t[0].elements, t[0].name.c_str());
+      y_dev_ = be_->alloc<float>(t[1].elements, t[1].name.c_str());
+      g_dev_ = be_->alloc<float>(t[2].elements, t[2].name.c_str());
+      scal_ = be_->alloc<double>(t[3].elements, t[3].name.c_str());
       if (!c.fixed) src_ = make_batch_source(c, train_seed(c), *be_, c.micro_batch);
     } catch (const OutOfDeviceMemory& e) {
       free_all();
@@ -275,12 +300,11 @@ class Trainer {
     model_.reset();
     size_t free_b = 0, total_b = 0;
     be_->memory_info(free_b, total_b);
-    const ModelInfo info = analyze(c_.model);
-    const size_t per = bytes_per_sample(info, c_);
-    const double slabs = double(info.trainable) * 4 * sizeof(float) + double(info.non_trainable) * sizeof(float);
-    const double usable = 0.9 * double(free_b) - slabs;
+    const MemoryAccount acc = training_memory(c_);
+    const size_t per = size_t(std::ceil(acc.bytes_per_sample()));
+    const double usable = 0.9 * double(free_b) - double(acc.fixed_bytes());
     const int64_t fit = usable > 0 ? int64_t(usable / double(per)) : 0;
-    return "; micro_batch " + std::to_string(c_.micro_batch) + " needs about " + std::to_string(per) +
+    return "; micro_batch " + std::to_string(c_.micro_batch) + " needs " + std::to_string(per) +
            " bytes per sample on " + dev.str() + ": try --set train.micro_batch=" +
            std::to_string(std::max<int64_t>(1, fit)) + " (batch stays " + std::to_string(c_.batch) +
            " through accumulation)";
@@ -361,7 +385,8 @@ class Trainer {
   std::unique_ptr<dist::Communicator> own_comm_;  // when opt.comm is null: this process alone
   dist::Communicator* comm_ = nullptr;
   std::unique_ptr<dist::DeviceReducer> nccl_;     // GPU ranks in allreduce mode, when built with NCCL
-  std::unique_ptr<Backend> be_;
+  std::unique_ptr<Backend> own_be_;  // null when TrainOptions::backend is given
+  Backend* be_ = nullptr;
   std::unique_ptr<BatchNormSync> bn_sync_;  // dist.batchnorm = "sync" in a distributed run
   std::unique_ptr<Model> model_;
   Shape out_shape_;
@@ -940,7 +965,7 @@ nlohmann::json evaluate(const TrainConfig& c, Model& model, Backend& be, const s
   const int outs = os.C;
   const size_t per = size_t(os.T) * os.C;  // outputs per trajectory (T > 1: per-step labels)
   chunk = std::min<int64_t>(chunk, n);
-  const Buffer<float> yb = be.alloc<float>(size_t(chunk) * per);
+  const Buffer<float> yb = be.alloc<float>(size_t(chunk) * per, "eval/y");  // training_memory's name
   std::vector<float> pred(size_t(n) * per);
   double loss = 0;
   forward_in_chunks(model, be, x.data(), n, chunk, [&](const float* out, int64_t off, int64_t m) {

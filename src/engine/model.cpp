@@ -126,13 +126,102 @@ struct Model::Node {
   std::vector<float*> dx;
 };
 
+namespace {
+
+// How the backward pass treats the gradient edges, from the graph alone (Model's constructor and
+// model_memory both follow it). A layer's output gradient buffer belongs to the layer, or for an
+// alias (Flatten, Reshape) to the layer its input's buffers belong to; the input has none. The
+// first writer of a buffer in the backward pass (the last layer reading it, aliases seen through)
+// computes into it directly when it computes its single input's whole gradient: that buffer then
+// needs no zero fill and the layer no add. The output's gradient is copied in whole.
+struct GradientPlan {
+  std::vector<int> owner;    // per layer: whose buffers it uses (-1: the input's, none)
+  std::vector<char> direct;  // per layer: writes its input's gradient buffer directly
+  std::vector<char> fill;    // per layer: its gradient buffer is zero-filled before a backward pass
+  bool scratch = false;      // some layer computes an input gradient in the scratch, or may use it
+};
+
+GradientPlan plan_gradients(const ModelSpec& spec, const ModelInfo& info) {
+  const size_t L = spec.layers.size();
+  GradientPlan g;
+  g.owner.assign(L, -1);
+  g.direct.assign(L, 0);
+  g.fill.assign(L, 0);
+  std::map<std::string, int> index;
+  std::vector<std::vector<int>> inputs(L);
+  for (size_t i = 0; i < L; ++i) {
+    const LayerSpec& l = spec.layers[i];
+    for (const auto& nm : l.inputs) inputs[i].push_back(index.at(nm));
+    index[l.name] = int(i);
+    if (i > 0) g.owner[i] = layer_of(l).buffers(l).alias ? g.owner[size_t(inputs[i][0])] : int(i);
+  }
+  const int out = g.owner[size_t(info.output_index)];
+  std::set<int> written, direct;
+  for (size_t i = L - 1; i >= 1; --i) {
+    if (g.owner[i] != int(i)) continue;  // an alias: it shares its input's gradient buffer
+    const Layer& layer = layer_of(spec.layers[i]);
+    bool input_gradient = false;
+    for (const int k : inputs[i]) {
+      const int b = g.owner[size_t(k)];
+      if (b < 0) continue;
+      input_gradient = true;
+      if (inputs[i].size() == 1 && layer.computes_dx() && b != out && !written.count(b)) {
+        g.direct[i] = 1;
+        direct.insert(b);
+      }
+      written.insert(b);
+    }
+    // A layer that computes its input's gradient and is not its buffer's first writer computes it
+    // in the scratch (and adds it). Where the input needs no gradient the built-in layers compute
+    // none, but BatchNorm, whose one backward op computes it with the parameter gradients, still
+    // writes it into the scratch. A registered layer may use the scratch as it likes.
+    if ((layer.computes_dx() && !g.direct[i] && (input_gradient || layer.type() == LayerType::BatchNorm)) ||
+        layer.type() == LayerType::Custom)
+      g.scratch = true;
+  }
+  for (size_t i = 1; i < L; ++i) g.fill[i] = g.owner[i] == int(i) && g.owner[i] != out && !direct.count(g.owner[i]);
+  return g;
+}
+
+}  // namespace
+
+MemoryAccount model_memory(const ModelSpec& spec, int64_t max_batch) {
+  const ModelInfo info = analyze(spec);
+  const GradientPlan plan = plan_gradients(spec, info);
+  MemoryAccount a;
+  a.micro_batch = max_batch;
+  auto add = [&](std::string name, TensorRole role, int layer, size_t elements, size_t element_bytes, bool per_sample) {
+    a.tensors.push_back({std::move(name), role, layer, std::max<size_t>(elements, 1), element_bytes, per_sample});
+  };
+  const size_t B = size_t(max_batch);
+  size_t largest = 0;
+  for (const Shape& s : info.shapes) largest = std::max(largest, size_t(s.T) * size_t(s.C));
+  add("params", TensorRole::Parameters, -1, size_t(info.trainable), sizeof(float), false);
+  add("grads", TensorRole::ParameterGradients, -1, size_t(info.trainable), sizeof(float), false);
+  add("state", TensorRole::RunningStats, -1, size_t(info.non_trainable), sizeof(float), false);
+  if (plan.scratch) add("scratch", TensorRole::Scratch, -1, B * largest, sizeof(float), true);
+  for (size_t i = 1; i < spec.layers.size(); ++i) {
+    const LayerSpec& l = spec.layers[i];
+    const LayerBuffers b = layer_of(l).buffers(l);
+    if (b.alias) continue;
+    const size_t sz = B * info.shapes[i].T * info.shapes[i].C;
+    add(l.name + "/y", TensorRole::Activation, int(i), sz, sizeof(float), true);
+    add(l.name + "/dy", TensorRole::Gradient, int(i), sz, sizeof(float), true);
+    if (b.argmax) add(l.name + "/argmax", TensorRole::PoolIndices, int(i), sz, sizeof(int32_t), true);
+    if (b.saved_stats) {
+      add(l.name + "/save_mean", TensorRole::SavedStats, int(i), size_t(info.shapes[i].C), sizeof(float), false);
+      add(l.name + "/save_invstd", TensorRole::SavedStats, int(i), size_t(info.shapes[i].C), sizeof(float), false);
+    }
+  }
+  return a;
+}
+
 Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t init_seed)
     : spec_(spec), info_(analyze(spec)), be_(backend), max_batch_(max_batch) {
   if (max_batch < 1) throw UsageError("model: batch size must be >= 1");
   std::map<std::string, int> index;
   nodes_.resize(spec_.layers.size());
   int64_t poff = 0, soff = 0;
-  size_t largest = 0;
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     Node& nd = nodes_[i];
     nd.l = &spec_.layers[i];
@@ -151,28 +240,24 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
     poff += info_.params[i];
     soff += info_.state[i];
     index[nd.l->name] = int(i);
-    largest = std::max(largest, size_t(max_batch) * nd.out.T * nd.out.C);
+    nd.alias = i > 0 && nd.layer->buffers(*nd.l).alias;
   }
-  params_ = be_.alloc<float>(std::max<int64_t>(info_.trainable, 1));
-  grads_ = be_.alloc<float>(std::max<int64_t>(info_.trainable, 1));
-  state_ = be_.alloc<float>(std::max<int64_t>(info_.non_trainable, 1));
-  scratch_ = be_.alloc<float>(largest);
-  // Per-layer buffers are owned by owned_ / owned_i32_; nodes hold their raw pointers.
-  auto own = [&](size_t n) { return owned_.emplace_back(be_.alloc<float>(n)).get(); };
-  for (size_t i = 1; i < nodes_.size(); ++i) {
-    Node& nd = nodes_[i];
-    const size_t sz = size_t(max_batch) * nd.out.T * nd.out.C;
-    const LayerBuffers b = nd.layer->buffers(*nd.l);
-    if (b.alias) {
-      nd.alias = true;
-      continue;
-    }
-    nd.y = own(sz);
-    nd.dy = own(sz);
-    if (b.argmax) nd.argmax = owned_i32_.emplace_back(be_.alloc<int32_t>(sz)).get();
-    if (b.saved_stats) {
-      nd.save_mean = own(nd.out.C);
-      nd.save_invstd = own(nd.out.C);
+  // Every buffer is the memory account's (model_memory), allocated in its order under its name;
+  // per-layer buffers are owned by owned_ / owned_i32_, and the nodes hold their raw pointers.
+  for (const TensorAccount& t : model_memory(spec_, max_batch).tensors) {
+    const char* what = t.name.c_str();
+    Node* nd = t.layer >= 0 ? &nodes_[size_t(t.layer)] : nullptr;
+    auto own = [&] { return owned_.emplace_back(be_.alloc<float>(t.elements, what)).get(); };
+    switch (t.role) {
+      case TensorRole::Parameters: params_ = be_.alloc<float>(t.elements, what); break;
+      case TensorRole::ParameterGradients: grads_ = be_.alloc<float>(t.elements, what); break;
+      case TensorRole::RunningStats: state_ = be_.alloc<float>(t.elements, what); break;
+      case TensorRole::Scratch: scratch_ = be_.alloc<float>(t.elements, what); break;
+      case TensorRole::Activation: nd->y = own(); break;
+      case TensorRole::Gradient: nd->dy = own(); break;
+      case TensorRole::PoolIndices: nd->argmax = owned_i32_.emplace_back(be_.alloc<int32_t>(t.elements, what)).get(); break;
+      case TensorRole::SavedStats: (nd->save_mean ? nd->save_invstd : nd->save_mean) = own(); break;
+      default: throw std::logic_error("model_memory: " + t.name + " is no model tensor");
     }
   }
   // Aliases take their input's buffers (resolved in order, so chains work).
@@ -189,24 +274,11 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
       const Node& src = nodes_[nodes_[i].inputs[k]];
       nodes_[i].dx[k] = src.needs_grad ? src.dy : nullptr;
     }
-  // The first writer of a gradient buffer in the backward pass (the last layer reading it, aliases
-  // seen through) computes into it directly when it computes its input's whole gradient: that
-  // buffer then needs no zero fill and the layer no add. The output's gradient is copied in whole.
-  const float* out_dy = nodes_[info_.output_index].dy;
-  std::set<const float*> written, direct;
-  for (size_t i = nodes_.size() - 1; i >= 1; --i) {
-    Node& nd = nodes_[i];
-    if (nd.alias) continue;
-    for (float* g : nd.dx) {
-      if (!g) continue;
-      if (nd.dx.size() == 1 && nd.layer->computes_dx() && g != out_dy && !written.count(g)) {
-        nd.dx_direct = true;
-        direct.insert(g);
-      }
-      written.insert(g);
-    }
+  const GradientPlan plan = plan_gradients(spec_, info_);
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    nodes_[i].dx_direct = plan.direct[i];
+    nodes_[i].fill_dy = plan.fill[i];
   }
-  for (size_t i = 1; i < nodes_.size(); ++i) nodes_[i].fill_dy = nodes_[i].dy != out_dy && !direct.count(nodes_[i].dy);
   init_params(init_seed);
 }
 

@@ -24,7 +24,7 @@ void forward_in_chunks(Model& model, Backend& be, const float* x, int64_t n, int
   if (n <= 0) return;
   const size_t in_elems = size_t(model.spec().T_in) * model.spec().C_in;
   chunk = std::max<int64_t>(1, std::min<int64_t>(chunk, n));
-  const Buffer<float> xb = be.alloc<float>(size_t(chunk) * in_elems);
+  const Buffer<float> xb = be.alloc<float>(size_t(chunk) * in_elems, "eval/x");  // training_memory's name
   for (int64_t off = 0; off < n; off += chunk) {
     const int64_t m = std::min(chunk, n - off);
     be.upload(xb.get(), x + size_t(off) * in_elems, size_t(m) * in_elems);

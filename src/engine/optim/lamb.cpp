@@ -11,11 +11,11 @@ class Lamb final : public Optimizer {
   Lamb(Backend& be, const OptimizerSettings& s, const std::vector<int64_t>& layers)
       : b1_(float(s.beta1)), b2_(float(s.beta2)), eps_(float(s.eps)), wd_(float(s.weight_decay)),
         segments_(layer_segments(layers)) {
-    const size_t n = slab_length(layers);
-    m_ = add_state(be, "opt_m", n);
-    v_ = add_state(be, "opt_v", n);
-    u_ = be.alloc<float>(n);
-    norms_ = be.alloc<double>(2 * std::max<size_t>(segments_.size(), 1));  // per layer (|p|^2, |u|^2)
+    const std::vector<TensorAccount> t = lamb_memory(s, layers);
+    m_ = add_state(be, t[0]);
+    v_ = add_state(be, t[1]);
+    u_ = be.alloc<float>(t[2].elements, t[2].name.c_str());
+    norms_ = be.alloc<double>(t[3].elements, t[3].name.c_str());  // per layer (|p|^2, |u|^2)
   }
   void step(Backend& be, float* p, float* g, size_t n, const double* s) override {
     be.lamb_direction_dev(p, g, m_, v_, u_.get(), n, b1_, b2_, eps_, wd_, s);
@@ -35,6 +35,12 @@ class Lamb final : public Optimizer {
   Buffer<double> norms_;
 };
 }  // namespace
+
+std::vector<TensorAccount> lamb_memory(const OptimizerSettings&, const std::vector<int64_t>& layers) {
+  TensorAccount u = state_slab("lamb/u", layers);
+  u.role = TensorRole::OptimizerScratch;
+  return {state_slab("opt_m", layers), state_slab("opt_v", layers), u, norms_slab("lamb/norms", layers)};
+}
 
 std::unique_ptr<Optimizer> make_lamb(Backend& be, const OptimizerSettings& s, const std::vector<int64_t>& layers) {
   return std::make_unique<Lamb>(be, s, layers);

@@ -11,8 +11,9 @@ class Lars final : public Optimizer {
   Lars(Backend& be, const OptimizerSettings& s, const std::vector<int64_t>& layers)
       : eta_(float(s.lars_eta)), wd_(float(s.weight_decay)), momentum_(float(s.momentum)),
         segments_(layer_segments(layers)) {
-    vel_ = add_state(be, "opt_velocity", slab_length(layers), "opt_m");
-    norms_ = be.alloc<double>(2 * std::max<size_t>(segments_.size(), 1));  // per layer (|p|^2, |g|^2)
+    const std::vector<TensorAccount> t = lars_memory(s, layers);
+    vel_ = add_state(be, t[0], "opt_m");
+    norms_ = be.alloc<double>(t[1].elements, t[1].name.c_str());  // per layer (|p|^2, |g|^2)
   }
   void step(Backend& be, float* p, float* g, size_t, const double* s) override {
     for (size_t l = 0; l < segments_.size(); ++l) {
@@ -30,6 +31,10 @@ class Lars final : public Optimizer {
   Buffer<double> norms_;
 };
 }  // namespace
+
+std::vector<TensorAccount> lars_memory(const OptimizerSettings&, const std::vector<int64_t>& layers) {
+  return {state_slab("opt_velocity", layers), norms_slab("lars/norms", layers)};
+}
 
 std::unique_ptr<Optimizer> make_lars(Backend& be, const OptimizerSettings& s, const std::vector<int64_t>& layers) {
   return std::make_unique<Lars>(be, s, layers);
