@@ -3,7 +3,8 @@
 # (the same global batch), in exact and allreduce mode (docs/distributed.md#scaling).
 #   bench/dist_scaling.sh [BUILD_DIR] [RESULTS_MD] [THREADS_PER_RANK]
 # Two models: the report's Model 2 on task 3.4.3 (189762 trainable parameters, a 0.76 MB gradient
-# slab, BatchNorm) at batch 64 in micro-batches of 16, and the one-layer estimator of
+# slab, BatchNorm) at batch 64 in micro-batches of 16 (also with dist.batchnorm = "sync", under
+# which exact mode runs the ranks at once instead of one after the other), and the one-layer estimator of
 # experiments/train-3.2-better.toml (100 parameters: latency only) at batch 1000 in micro-batches
 # of 250. The figure is the second epoch's seconds per step from metrics.jsonl (validation
 # excluded; the first epoch pays start-up), the best and the median of DIST_SCALING_REPEATS runs
@@ -28,6 +29,7 @@ mpi="mpirun --oversubscribe --allow-run-as-root"
 # name config steps_per_epoch overrides...
 models=(
   "model2 experiments/train-3.4.3-report.toml 10 train.batch=64 train.micro_batch=16 data.val_size=64 data.test_size=64"
+  "model2-syncbn experiments/train-3.4.3-report.toml 10 train.batch=64 train.micro_batch=16 data.val_size=64 data.test_size=64 dist.batchnorm=sync"
   "dense100 experiments/train-3.2-better.toml 40 train.batch=1000 train.micro_batch=250 data.val_size=256 data.test_size=256"
 )
 rows="| model | trainable parameters | ranks | reduce | s / step (best) | s / step (median) | samples / s (best) |\n|---|---|---|---|---|---|---|\n"
