@@ -39,4 +39,18 @@ SPTRAIN_HD inline float feature_at(const FeatureSpec& f, const float* pos, const
   }
 }
 
+// FeatureSpec::center: one trajectory's (T, C) features, the transform's in channels [0, Cb),
+// minus their time mean per channel, the mean summed in double in time order; with mean_channel
+// (C = 2 Cb) channel Cb + c holds channel c's mean at every t.
+SPTRAIN_HD inline void center_channels(float* o, int T, int C, int Cb) {
+  for (int c = 0; c < Cb; ++c) {
+    double s = 0;
+    for (int t = 0; t < T; ++t) s += o[t * C + c];
+    const float m = float(s / T);
+    for (int t = 0; t < T; ++t) o[t * C + c] -= m;
+    if (C > Cb)
+      for (int t = 0; t < T; ++t) o[t * C + Cb + c] = m;
+  }
+}
+
 }  // namespace sptrain::feat

@@ -93,12 +93,13 @@ TEST(ParityGpu, FeaturesMatchCpu) {
   simulate(p, 1, 0, 200, Device::cpu(), b);
   for (auto kind : {FeatureKind::Positions, FeatureKind::Displacements, FeatureKind::SquaredDisplacements,
                     FeatureKind::LogSquaredDisplacements})
-    for (bool mr : {false, true}) {
-      FeatureSpec f{kind, mr, 1e-12f};
+    for (int v = 0; v < 6; ++v) {  // mean_removal off/on, x (plain, center, center + mean_channel)
+      const bool mr = v & 1, centered = v >= 2, mean_channel = v >= 4;
+      FeatureSpec f{kind, mr, 1e-12f, centered, mean_channel};
       auto c = compute_features(f, b.positions.data(), b.n, p.length, p.dims, Device::cpu());
       auto g = compute_features(f, b.positions.data(), b.n, p.length, p.dims, Device::cuda(0));
       ASSERT_EQ(c.size(), g.size());
       for (size_t i = 0; i < c.size(); ++i)
-        ASSERT_NEAR(c[i], g[i], test::kFeatureAbs + test::kTransRel * std::abs(c[i])) << feature_kind_name(kind) << " " << i;
+        ASSERT_NEAR(c[i], g[i], test::kFeatureAbs + test::kTransRel * std::abs(c[i])) << feature_kind_name(kind) << " " << v << " " << i;
     }
 }

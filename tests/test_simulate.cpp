@@ -371,6 +371,56 @@ TEST(Features, ShapesAndValues) {
   EXPECT_NEAR(md, 0.0, 1e-4);
 }
 
+// features.center: every channel's time mean taken off after the transform; log squared
+// displacements of a track and of the track scaled by 7.5 (other units) are then the same.
+TEST(Features, CenterTakesOffEachChannelsMeanAndTheTracksScale) {
+  SimSpec spec = parse_spec("length = 50\ndims = 2\n[states]\nsigma = [0.3]\n[noise]\nlocalization = 0.1\n");
+  TrajectoryBatch b;
+  simulate(spec.params, 2, 0, 4, Device::cpu(), b);
+  for (auto kind : {FeatureKind::Displacements, FeatureKind::LogSquaredDisplacements}) {
+    FeatureSpec f;
+    f.kind = kind;
+    const auto raw = compute_features(f, b.positions.data(), 4, 50, 2);
+    f.center = true;
+    const auto cen = compute_features(f, b.positions.data(), 4, 50, 2);
+    const int C = feature_channels(f, 2), T = 49;
+    ASSERT_EQ(cen.size(), raw.size());
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < C; ++c) {
+        double m = 0, mc = 0;
+        for (int t = 0; t < T; ++t) m += raw[(r * T + t) * C + c], mc += cen[(r * T + t) * C + c];
+        m /= T;
+        EXPECT_NEAR(mc / T, 0.0, 1e-6) << feature_kind_name(kind);
+        for (int t = 0; t < T; ++t)
+          ASSERT_NEAR(cen[(r * T + t) * C + c], raw[(r * T + t) * C + c] - m, 1e-5) << feature_kind_name(kind);
+      }
+  }
+  std::vector<float> scaled(b.positions);
+  for (float& v : scaled) v *= 7.5f;
+  FeatureSpec f;
+  f.kind = FeatureKind::LogSquaredDisplacements;
+  f.center = true;
+  const auto a = compute_features(f, b.positions.data(), 4, 50, 2), s = compute_features(f, scaled.data(), 4, 50, 2);
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], s[i], 1e-4) << i;  // float rounding of positions ~ 10
+  f.center = false;
+  const auto u = compute_features(f, b.positions.data(), 4, 50, 2);
+  EXPECT_NEAR(compute_features(f, scaled.data(), 4, 50, 2)[0] - u[0], 2 * std::log(7.5), 1e-4);  // uncentered: shifted
+  // mean_channel: channel 1 holds the mean centering took off, at every t (the track's scale).
+  f.center = f.mean_channel = true;
+  ASSERT_EQ(feature_channels(f, 2), 2);
+  const auto m = compute_features(f, b.positions.data(), 4, 50, 2);
+  ASSERT_EQ(m.size(), 2 * a.size());
+  for (int r = 0; r < 4; ++r) {
+    double mu = 0;
+    for (int t = 0; t < 49; ++t) mu += u[r * 49 + t];
+    mu /= 49;
+    for (int t = 0; t < 49; ++t) {
+      ASSERT_EQ(m[(r * 49 + t) * 2], a[r * 49 + t]);
+      ASSERT_NEAR(m[(r * 49 + t) * 2 + 1], mu, 1e-5);
+    }
+  }
+}
+
 namespace {
 uint64_t fnv1a(const void* data, size_t n, uint64_t h) {
   const auto* c = static_cast<const unsigned char*>(data);

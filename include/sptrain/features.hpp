@@ -4,7 +4,11 @@
 //   squared_displacements     T = L - 1, C = 1  (|dx|^2 summed over axes)
 //   log_squared_displacements T = L - 1, C = 1  (log(|dx|^2 + eps))
 // mean_removal subtracts each trajectory's time mean per channel (positions: the centroid;
-// displacements: the drift) before the squared forms are taken.
+// displacements: the drift) before the squared forms are taken. center subtracts each trajectory's
+// time mean of every feature channel after the transform: on log_squared_displacements it makes
+// the input the same for a track and the track scaled by any factor (positions in other units).
+// mean_channel (with center) appends each channel's subtracted mean as one more channel, constant
+// over t (C doubles): the track's scale beside its centered shape.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,12 +24,15 @@ struct FeatureSpec {
   FeatureKind kind = FeatureKind::Displacements;
   bool mean_removal = false;
   float log_eps = 1e-12f;
+  bool center = false;
+  bool mean_channel = false;
 };
 
 FeatureKind parse_feature_kind(const std::string& name);  // throws KeyError("features.kind", ...)
 std::string feature_kind_name(FeatureKind k);
 int feature_length(const FeatureSpec& f, int length);       // T
-int feature_channels(const FeatureSpec& f, int dims);       // C
+int feature_channels(const FeatureSpec& f, int dims);       // C (with mean_channel: twice the transform's)
+int transform_channels(const FeatureSpec& f, int dims);     // the transform's channels, before mean_channel
 
 // positions: (N, L, D) on the host. Returns (N, T, C).
 std::vector<float> compute_features(const FeatureSpec& f, const float* positions, int64_t n, int length, int dims,

@@ -22,7 +22,7 @@ std::string fmt_g(double v) {
 }
 
 // The features as formulas of the positions p[t, d] (t < L positions, d < D axes).
-std::string feature_formula(const FeatureSpec& f) {
+std::string transform_formula(const FeatureSpec& f) {
   const std::string dx = f.mean_removal ? "(p[t+1, d] - p[t, d] - m[d])" : "(p[t+1, d] - p[t, d])";
   switch (f.kind) {
     case FeatureKind::Positions:
@@ -39,6 +39,14 @@ std::string feature_formula(const FeatureSpec& f) {
              (f.mean_removal ? ", m[d] the track's mean displacement on axis d" : "") + " (T = L - 1, C = 1)";
   }
   return "?";
+}
+
+// With FeatureSpec::center every channel's time mean over the track is taken off afterwards.
+std::string feature_formula(const FeatureSpec& f) {
+  std::string s = transform_formula(f);
+  if (f.center) s += ", then minus its mean over t of the track per channel (features.center)";
+  if (f.mean_channel) s += "; channels C/2..C-1: those means, the same at every t (features.mean_channel)";
+  return s;
 }
 
 }  // namespace
@@ -80,7 +88,9 @@ nlohmann::json export_onnx(const ExportRequest& r) {
       {"dtype", "float32"},
       {"layout", "(batch, time, channel)"},
       {"shape", {"N", any ? nlohmann::json("T") : nlohmann::json(cfg.model.T_in), cfg.model.C_in}},
-      {"features", {{"kind", feature_kind_name(f.kind)}, {"mean_removal", f.mean_removal}, {"log_eps", f.log_eps}}},
+      {"features",
+       {{"kind", feature_kind_name(f.kind)}, {"mean_removal", f.mean_removal}, {"center", f.center}, {"mean_channel", f.mean_channel},
+        {"log_eps", f.log_eps}}},
       {"formula", feature_formula(f)},
       {"positions",
        {{"dims", sp.dims},

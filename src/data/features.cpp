@@ -28,13 +28,17 @@ std::string feature_kind_name(FeatureKind k) {
 
 int feature_length(const FeatureSpec& f, int length) { return f.kind == FeatureKind::Positions ? length : length - 1; }
 
-int feature_channels(const FeatureSpec& f, int dims) {
+int transform_channels(const FeatureSpec& f, int dims) {
   return (f.kind == FeatureKind::Positions || f.kind == FeatureKind::Displacements) ? dims : 1;
+}
+
+int feature_channels(const FeatureSpec& f, int dims) {
+  return transform_channels(f, dims) * (f.center && f.mean_channel ? 2 : 1);
 }
 
 namespace backend {
 void features_cpu(const FeatureSpec& f, const float* positions, int64_t n, int length, int dims, float* out) {
-  const int T = feature_length(f, length), C = feature_channels(f, dims);
+  const int T = feature_length(f, length), C = feature_channels(f, dims), Cb = transform_channels(f, dims);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < n; ++r) {
     const float* pos = positions + r * int64_t(length) * dims;
@@ -42,7 +46,8 @@ void features_cpu(const FeatureSpec& f, const float* positions, int64_t n, int l
     feat::trajectory_mean(f, pos, length, dims, mean);
     float* o = out + r * int64_t(T) * C;
     for (int t = 0; t < T; ++t)
-      for (int c = 0; c < C; ++c) o[t * C + c] = feat::feature_at(f, pos, mean, dims, t, c);
+      for (int c = 0; c < Cb; ++c) o[t * C + c] = feat::feature_at(f, pos, mean, dims, t, c);
+    if (f.center) feat::center_channels(o, T, C, Cb);
   }
 }
 }  // namespace backend

@@ -30,7 +30,8 @@ const std::vector<std::string> kKeys = {
     "switching.rate_factor",
     "noise.localization", "noise.exposure", "noise.substeps", "noise.localization_range", "noise.localization_prior",
     "noise.exposure_range",
-    "features.kind", "features.mean_removal", "features.log_eps"};
+    "features.kind", "features.mean_removal", "features.center", "features.mean_channel",
+    "features.log_eps"};
 
 // Stationary distribution of a row-stochastic (discrete) or generator (continuous) matrix, by
 // solving pi A = 0 (A = Q, or P - I) with one equation replaced by sum(pi) = 1.
@@ -424,11 +425,17 @@ SimSpec build(const Items& items, const std::string& source) {
   FeatureSpec& f = spec.features;
   f.kind = parse_feature_kind(r.string("features.kind", "displacements"));
   f.mean_removal = r.boolean("features.mean_removal", false);
+  f.center = r.boolean("features.center", false);
+  f.mean_channel = r.boolean("features.mean_channel", false);
+  require(!f.mean_channel || f.center, "features.mean_channel", "needs features.center = true (the channel holds the mean centering takes off)",
+          "false, or features.center = true");
   double eps = r.number("features.log_eps", 1e-12);
   require(eps > 0, "features.log_eps", Reader::fmt(eps) + " is not positive", "> 0");
   bound(eps, "features.log_eps", kMinLogEps, 1);
   f.log_eps = float(eps);
   out["features"] = {{"kind", feature_kind_name(f.kind)}, {"mean_removal", f.mean_removal}, {"log_eps", eps}};
+  if (f.center) out["features"]["center"] = true;  // absent when false, as specs before these keys read
+  if (f.mean_channel) out["features"]["mean_channel"] = true;
   check_trajectory_memory(p, 1, "length");
   return spec;
 }

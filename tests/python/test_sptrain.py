@@ -7,7 +7,9 @@ import pytest
 
 import sptrain
 
-from conftest import SPEC_TEXT
+from conftest import ROOT, SPEC_TEXT
+
+ROOT_BROAD = ROOT / "experiments/broad-2state-2d.toml"
 
 
 # The second spec draws noise, exposure and rate factor per trajectory (the labels hold the draws).
@@ -192,3 +194,68 @@ def test_simulate_dlpack_arrays_are_the_librarys_buffers():
         sptrain.simulate(SPEC_TEXT, 2, arrays="torch")
     with pytest.raises(ValueError, match="n: 0 is not positive"):
         sptrain.simulate(SPEC_TEXT, 0, device="cpu", arrays="dlpack")
+
+
+def test_ctrl_c_stops_train_with_a_resumable_checkpoint(tmp_path, root):
+    """SIGINT to a Python process inside sptrain.train: KeyboardInterrupt at the next step boundary,
+    last.safetensors written, and train(None, run_dir, resume=True) continues from it."""
+    import signal
+    import sys
+    import time
+    run = tmp_path / "run"
+    code = (f"import sptrain\nsptrain.train({str(root / 'experiments/train-3.2.toml')!r}, {str(run)!r}, "
+            "overrides={'train.epochs': 100000, 'train.steps_per_epoch': 20, 'data.val_size': 64, "
+            "'data.test_size': 64}, device='cpu')\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stderr is not None
+        for line in p.stderr:  # the trainer's progress: wait for the first finished epoch
+            if line.startswith("epoch "):
+                break
+        p.send_signal(signal.SIGINT)
+        t0 = time.monotonic()
+        err = p.stderr.read()
+        p.wait(timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0
+    assert "KeyboardInterrupt" in err and "resumable checkpoint" in err, err[-2000:]
+    assert took < 30, took  # epochs of 20 steps of a 100-parameter model: one step is milliseconds
+    def last_step() -> int:
+        return int(sptrain._core.load_checkpoint(str(run / "last.safetensors"))["metadata"]["step"])
+    step = last_step()
+    assert step >= 20
+    sptrain.train(None, run, resume=True, max_epochs=step // 20 + 1, progress=False)
+    assert last_step() > step
+
+
+def test_long_calls_release_the_gil():
+    """Another Python thread runs while sptrain.simulate works: the longest pause between its loop
+    iterations during the call is a small part of the call (holding the GIL would stall it for all)."""
+    import threading
+    import time
+    stamps: list[float] = []
+    done = threading.Event()
+
+    def spin():
+        while not done.is_set():
+            stamps.append(time.monotonic())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=spin)
+    th.start()
+    time.sleep(0.05)
+    try:
+        t0 = time.monotonic()
+        sptrain.simulate(ROOT_BROAD, 12000, seed=1, device="cpu")
+        t1 = time.monotonic()
+    finally:
+        done.set()
+        th.join()
+    inside = [t for t in stamps if t0 <= t <= t1]
+    assert t1 - t0 > 0.2, t1 - t0  # long enough to tell
+    edges = [t0] + inside + [t1]
+    longest = max(b - a for a, b in zip(edges, edges[1:]))
+    assert longest < 0.25 * (t1 - t0), (longest, t1 - t0)
