@@ -14,19 +14,24 @@ __global__ void means_kernel(FeatureSpec f, const float* pos, int64_t n, int L, 
     trajectory_mean(f, pos + r * int64_t(L) * D, L, D, means + r * 3);
 }
 
-// Channels [0, Cb) of every (trajectory, t); channels [Cb, C) (mean_channel) are center_kernel's.
+// Channels [0, Cb) of every (trajectory, t) and, with turning, channel C - 1 (element c = Cb of
+// the E = Cb + 1 per step); the mean channels are center_kernel's.
 __global__ void features_kernel(FeatureSpec f, const float* pos, int64_t n, int L, int D, int T, int C, int Cb,
                                 const float* means, float* out) {
-  SPTRAIN_GRID_STRIDE(i, n * T * Cb) {
-    const int64_t r = i / (int64_t(T) * Cb);
-    const int rem = int(i - r * T * Cb), t = rem / Cb, c = rem - t * Cb;
-    out[(r * T + t) * C + c] = feature_at(f, pos + r * int64_t(L) * D, means + r * 3, D, t, c);
+  const int E = Cb + (f.turning ? 1 : 0);
+  SPTRAIN_GRID_STRIDE(i, n * T * E) {
+    const int64_t r = i / (int64_t(T) * E);
+    const int rem = int(i - r * T * E), t = rem / E, c = rem - t * E;
+    const float* p = pos + r * int64_t(L) * D;
+    if (c < Cb) out[(r * T + t) * C + c] = feature_at(f, p, means + r * 3, D, t, c);
+    else out[(r * T + t) * C + C - 1] = turning_at(p, means + r * 3, D, t);
   }
 }
 
-__global__ void center_kernel(float* out, int64_t n, int T, int C, int Cb) {
+__global__ void center_kernel(FeatureSpec f, const float* pos, int64_t n, int L, int D, int T, int C, int Cb,
+                              const float* means, float* out) {
   SPTRAIN_GRID_STRIDE(r, n)
-    center_channels(out + r * int64_t(T) * C, T, C, Cb);
+    center_channels(f, pos + r * int64_t(L) * D, means + r * 3, D, out + r * int64_t(T) * C, T, C, Cb);
 }
 
 }  // namespace
@@ -36,8 +41,8 @@ void launch_features(const FeatureSpec& f, const float* pos, int64_t n, int L, i
   if (n <= 0) return;
   const int T = feature_length(f, L), C = feature_channels(f, D), Cb = transform_channels(f, D);
   means_kernel<<<grid_blocks(n, 128), 128, 0, stream>>>(f, pos, n, L, D, means);
-  features_kernel<<<grid_blocks(n * T * Cb, 256), 256, 0, stream>>>(f, pos, n, L, D, T, C, Cb, means, out);
-  if (f.center) center_kernel<<<grid_blocks(n, 128), 128, 0, stream>>>(out, n, T, C, Cb);
+  features_kernel<<<grid_blocks(n * T * (Cb + (f.turning ? 1 : 0)), 256), 256, 0, stream>>>(f, pos, n, L, D, T, C, Cb, means, out);
+  if (f.center) center_kernel<<<grid_blocks(n, 128), 128, 0, stream>>>(f, pos, n, L, D, T, C, Cb, means, out);
 }
 
 }  // namespace sptrain::feat

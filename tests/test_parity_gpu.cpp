@@ -93,9 +93,10 @@ TEST(ParityGpu, FeaturesMatchCpu) {
   simulate(p, 1, 0, 200, Device::cpu(), b);
   for (auto kind : {FeatureKind::Positions, FeatureKind::Displacements, FeatureKind::SquaredDisplacements,
                     FeatureKind::LogSquaredDisplacements})
-    for (int v = 0; v < 6; ++v) {  // mean_removal off/on, x (plain, center, center + mean_channel)
-      const bool mr = v & 1, centered = v >= 2, mean_channel = v >= 4;
-      FeatureSpec f{kind, mr, 1e-12f, centered, mean_channel};
+    for (int v = 0; v < 10; ++v) {  // mean_removal off/on, x (plain, center, + mean_channel, + window 9, + turning)
+      const bool mr = v & 1, centered = v >= 2, mean_channel = v >= 4, turning = v >= 8;
+      if (turning && kind == FeatureKind::Positions) continue;
+      FeatureSpec f{kind, mr, 1e-12f, centered, mean_channel, v >= 6 ? 9 : 0, turning};
       auto c = compute_features(f, b.positions.data(), b.n, p.length, p.dims, Device::cpu());
       auto g = compute_features(f, b.positions.data(), b.n, p.length, p.dims, Device::cuda(0));
       ASSERT_EQ(c.size(), g.size());

@@ -419,6 +419,47 @@ TEST(Features, CenterTakesOffEachChannelsMeanAndTheTracksScale) {
       ASSERT_NEAR(m[(r * 49 + t) * 2 + 1], mu, 1e-5);
     }
   }
+  // center_window: the mean at t over the W features nearest t, [t - (W-1)/2, t + W/2] clipped to
+  // the track (W = 8 and 7 on 49 features; 200 covers the track at every t: the whole-track mean).
+  for (int W : {8, 7, 200}) {
+    f.center_window = W;
+    const auto w = compute_features(f, b.positions.data(), 4, 50, 2);
+    for (int r = 0; r < 4; ++r)
+      for (int t = 0; t < 49; ++t) {
+        const int lo = std::max(0, t - (W - 1) / 2), hi = std::min(49, t + W / 2 + 1);
+        double mu = 0;
+        for (int k = lo; k < hi; ++k) mu += u[r * 49 + k];
+        mu /= hi - lo;
+        ASSERT_NEAR(w[(r * 49 + t) * 2 + 1], mu, 1e-5) << W << " " << t;
+        ASSERT_NEAR(w[(r * 49 + t) * 2], u[r * 49 + t] - mu, 1e-5) << W << " " << t;
+      }
+  }
+  std::vector<float> head(b.positions.begin(), b.positions.begin() + 50 * 2);  // the first track
+  for (int t = 40; t < 50; ++t) head[t * 2] += 30.0f;  // a jump late in the track leaves early windows alone
+  f.center_window = 8;
+  const auto w0 = compute_features(f, b.positions.data(), 1, 50, 2), w1 = compute_features(f, head.data(), 1, 50, 2);
+  for (int t = 0; t < 30; ++t) EXPECT_EQ(w0[t * 2], w1[t * 2]) << t;
+  // turning: one more channel, last, the cosine between displacements t - 1 and t (0 at t = 0),
+  // uncentered, the same for the track scaled; the other channels as without it.
+  const auto nt = compute_features(f, b.positions.data(), 4, 50, 2);  // window 8, no turning
+  f.turning = true;
+  ASSERT_EQ(feature_channels(f, 2), 3);
+  const auto tw = compute_features(f, b.positions.data(), 4, 50, 2), ts = compute_features(f, scaled.data(), 4, 50, 2);
+  ASSERT_EQ(tw.size(), 3 * a.size());
+  for (int r = 0; r < 4; ++r)
+    for (int t = 0; t < 49; ++t) {
+      const float* p = &b.positions[size_t(r) * 50 * 2];
+      double want = 0;
+      if (t > 0) {
+        const double ax = p[t * 2] - p[(t - 1) * 2], ay = p[t * 2 + 1] - p[(t - 1) * 2 + 1];
+        const double bx = p[(t + 1) * 2] - p[t * 2], by = p[(t + 1) * 2 + 1] - p[t * 2 + 1];
+        want = (ax * bx + ay * by) / std::sqrt((ax * ax + ay * ay) * (bx * bx + by * by));
+      }
+      ASSERT_NEAR(tw[(r * 49 + t) * 3 + 2], want, 1e-5) << t;
+      ASSERT_NEAR(ts[(r * 49 + t) * 3 + 2], want, 1e-4) << t;
+      ASSERT_EQ(tw[(r * 49 + t) * 3], nt[(r * 49 + t) * 2]);
+      ASSERT_EQ(tw[(r * 49 + t) * 3 + 1], nt[(r * 49 + t) * 2 + 1]);
+    }
 }
 
 namespace {

@@ -183,6 +183,9 @@ TEST(Spec, ValuesHaveTheirTomlType) {
   expect_key_error(kOk + "[features]\nmean_removal = 1\n", "features.mean_removal", "expected a boolean, got an integer");
   expect_key_error(kOk + "[features]\ncenter = \"yes\"\n", "features.center", "expected a boolean, got a string");
   expect_key_error(kOk + "[features]\nmean_channel = true\n", "features.mean_channel", "needs features.center = true");
+  expect_key_error(kOk + "[features]\ncenter_window = 16\n", "features.center_window", "needs features.center = true");
+  expect_key_error(kOk + "[features]\ncenter = true\ncenter_window = -1\n", "features.center_window", "is negative");
+  expect_key_error(kOk + "[features]\nkind = \"positions\"\nturning = true\n", "features.turning", "needs displacement features");
   expect_key_error(kOk + "[switching]\nmodel = 3\n", "switching.model", "expected a string, got an integer");
   expect_key_error("dt = inf\n" + kOk, "dt", "not finite");
   expect_key_error(kOk + "[switching]\nmodel = \"markov\"\nrate_matrix = [-0.1, 0.1]\n", "switching.rate_matrix[0]",

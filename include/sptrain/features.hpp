@@ -8,7 +8,12 @@
 // time mean of every feature channel after the transform: on log_squared_displacements it makes
 // the input the same for a track and the track scaled by any factor (positions in other units).
 // mean_channel (with center) appends each channel's subtracted mean as one more channel, constant
-// over t (C doubles): the track's scale beside its centered shape.
+// over t (C doubles): the track's scale beside its centered shape. center_window W > 0 takes the
+// mean at t over the W features nearest t instead ([t - (W-1)/2, t + W/2], clipped to the track),
+// so that the input at a step does not depend on the track's length once it is W or longer.
+// turning (displacement kinds) appends, last, the cosine of the angle between displacement t - 1
+// and displacement t (0 at t = 0 or where either is zero): it does not depend on the track's scale
+// and carries the anticorrelation that localization noise puts between successive displacements.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -26,12 +31,15 @@ struct FeatureSpec {
   float log_eps = 1e-12f;
   bool center = false;
   bool mean_channel = false;
+  int32_t center_window = 0;  // 0: the whole track
+  bool turning = false;
 };
 
 FeatureKind parse_feature_kind(const std::string& name);  // throws KeyError("features.kind", ...)
 std::string feature_kind_name(FeatureKind k);
 int feature_length(const FeatureSpec& f, int length);       // T
-int feature_channels(const FeatureSpec& f, int dims);       // C (with mean_channel: twice the transform's)
+// C: the transform's channels, as many again with mean_channel, one more with turning.
+int feature_channels(const FeatureSpec& f, int dims);
 int transform_channels(const FeatureSpec& f, int dims);     // the transform's channels, before mean_channel
 
 // positions: (N, L, D) on the host. Returns (N, T, C).

@@ -44,8 +44,15 @@ std::string transform_formula(const FeatureSpec& f) {
 // With FeatureSpec::center every channel's time mean over the track is taken off afterwards.
 std::string feature_formula(const FeatureSpec& f) {
   std::string s = transform_formula(f);
-  if (f.center) s += ", then minus its mean over t of the track per channel (features.center)";
-  if (f.mean_channel) s += "; channels C/2..C-1: those means, the same at every t (features.mean_channel)";
+  if (f.center && f.center_window > 0)
+    s += ", then minus its mean over the " + std::to_string(f.center_window) + " features nearest t (t - " +
+         std::to_string((f.center_window - 1) / 2) + " to t + " + std::to_string(f.center_window / 2) +
+         ", cut at the track's ends) per channel (features.center, center_window)";
+  else if (f.center)
+    s += ", then minus its mean over t of the track per channel (features.center)";
+  if (f.mean_channel) s += "; then those means, the same at every t (features.mean_channel)";
+  if (f.turning)
+    s += "; last channel: the cosine of the angle between displacements t - 1 and t, 0 at t = 0 (features.turning)";
   return s;
 }
 
@@ -90,7 +97,7 @@ nlohmann::json export_onnx(const ExportRequest& r) {
       {"shape", {"N", any ? nlohmann::json("T") : nlohmann::json(cfg.model.T_in), cfg.model.C_in}},
       {"features",
        {{"kind", feature_kind_name(f.kind)}, {"mean_removal", f.mean_removal}, {"center", f.center}, {"mean_channel", f.mean_channel},
-        {"log_eps", f.log_eps}}},
+        {"center_window", f.center_window}, {"turning", f.turning}, {"log_eps", f.log_eps}}},
       {"formula", feature_formula(f)},
       {"positions",
        {{"dims", sp.dims},

@@ -33,7 +33,7 @@ int transform_channels(const FeatureSpec& f, int dims) {
 }
 
 int feature_channels(const FeatureSpec& f, int dims) {
-  return transform_channels(f, dims) * (f.center && f.mean_channel ? 2 : 1);
+  return transform_channels(f, dims) * (f.center && f.mean_channel ? 2 : 1) + (f.turning ? 1 : 0);
 }
 
 namespace backend {
@@ -45,9 +45,11 @@ void features_cpu(const FeatureSpec& f, const float* positions, int64_t n, int l
     float mean[3] = {0, 0, 0};
     feat::trajectory_mean(f, pos, length, dims, mean);
     float* o = out + r * int64_t(T) * C;
-    for (int t = 0; t < T; ++t)
+    for (int t = 0; t < T; ++t) {
       for (int c = 0; c < Cb; ++c) o[t * C + c] = feat::feature_at(f, pos, mean, dims, t, c);
-    if (f.center) feat::center_channels(o, T, C, Cb);
+      if (f.turning) o[t * C + C - 1] = feat::turning_at(pos, mean, dims, t);
+    }
+    if (f.center) feat::center_channels(f, pos, mean, dims, o, T, C, Cb);
   }
 }
 }  // namespace backend

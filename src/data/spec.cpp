@@ -30,7 +30,7 @@ const std::vector<std::string> kKeys = {
     "switching.rate_factor",
     "noise.localization", "noise.exposure", "noise.substeps", "noise.localization_range", "noise.localization_prior",
     "noise.exposure_range",
-    "features.kind", "features.mean_removal", "features.center", "features.mean_channel",
+    "features.kind", "features.mean_removal", "features.center", "features.mean_channel", "features.center_window", "features.turning",
     "features.log_eps"};
 
 // Stationary distribution of a row-stochastic (discrete) or generator (continuous) matrix, by
@@ -427,6 +427,14 @@ SimSpec build(const Items& items, const std::string& source) {
   f.mean_removal = r.boolean("features.mean_removal", false);
   f.center = r.boolean("features.center", false);
   f.mean_channel = r.boolean("features.mean_channel", false);
+  const int64_t window = r.integer("features.center_window", 0);
+  require(window >= 0, "features.center_window", std::to_string(window) + " is negative", "0 (the whole track) or more");
+  bound(double(window), "features.center_window", 0, 1e6);
+  require(window == 0 || f.center, "features.center_window", "needs features.center = true", "0, or features.center = true");
+  f.center_window = int32_t(window);
+  f.turning = r.boolean("features.turning", false);
+  require(!f.turning || (f.kind != FeatureKind::Positions), "features.turning", "needs displacement features",
+          "false, or kind displacements, squared_displacements or log_squared_displacements");
   require(!f.mean_channel || f.center, "features.mean_channel", "needs features.center = true (the channel holds the mean centering takes off)",
           "false, or features.center = true");
   double eps = r.number("features.log_eps", 1e-12);
@@ -436,6 +444,8 @@ SimSpec build(const Items& items, const std::string& source) {
   out["features"] = {{"kind", feature_kind_name(f.kind)}, {"mean_removal", f.mean_removal}, {"log_eps", eps}};
   if (f.center) out["features"]["center"] = true;  // absent when false, as specs before these keys read
   if (f.mean_channel) out["features"]["mean_channel"] = true;
+  if (f.center_window > 0) out["features"]["center_window"] = f.center_window;
+  if (f.turning) out["features"]["turning"] = true;
   check_trajectory_memory(p, 1, "length");
   return spec;
 }
