@@ -417,7 +417,7 @@ TEST_F(Cli, RequeueOnSigtermCallsScontrolWithTheJobId) {
 // SIGINT during epoch 2: exit 130 with a checkpoint of that step; the resumed run's losses and
 // final weights equal an uninterrupted run's bitwise.
 TEST_F(Cli, SigintCheckpointsAndTheResumedRunEqualsAnUninterruptedOne) {
-  write_model1_config(dir, 4, 30);
+  write_model1_config(dir, 4, 300);  // epochs of 300 steps: 40 ms stays inside epoch 2 on a fast idle machine
   const std::string base = cli() + " train --device cpu --quiet ";
   const fs::path full = dir / "full", cut = dir / "cut";
   ASSERT_EQ(sh(base + "--config " + (dir / "m1.toml").string() + " --run-dir " + full.string()).code, 0);

@@ -42,7 +42,7 @@ std::string transform_formula(const FeatureSpec& f) {
 }
 
 // With FeatureSpec::center every channel's time mean over the track is taken off afterwards.
-std::string feature_formula(const FeatureSpec& f) {
+std::string feature_formula(const FeatureSpec& f, int dims) {
   std::string s = transform_formula(f);
   if (f.center && f.center_window > 0)
     s += ", then minus its mean over the " + std::to_string(f.center_window) + " features nearest t (t - " +
@@ -53,6 +53,7 @@ std::string feature_formula(const FeatureSpec& f) {
   if (f.mean_channel) s += "; then those means, the same at every t (features.mean_channel)";
   if (f.turning)
     s += "; last channel: the cosine of the angle between displacements t - 1 and t, 0 at t = 0 (features.turning)";
+  if (feature_channels(f, dims) != transform_channels(f, dims)) s += " (C = " + std::to_string(feature_channels(f, dims)) + " in all)";
   return s;
 }
 
@@ -98,7 +99,7 @@ nlohmann::json export_onnx(const ExportRequest& r) {
       {"features",
        {{"kind", feature_kind_name(f.kind)}, {"mean_removal", f.mean_removal}, {"center", f.center}, {"mean_channel", f.mean_channel},
         {"center_window", f.center_window}, {"turning", f.turning}, {"log_eps", f.log_eps}}},
-      {"formula", feature_formula(f)},
+      {"formula", feature_formula(f, sp.dims)},
       {"positions",
        {{"dims", sp.dims},
         {"trained_length", pred.train_length()},
@@ -113,7 +114,7 @@ nlohmann::json export_onnx(const ExportRequest& r) {
                     {"what", what}};
   meta["spec"] = cfg.spec.resolved;
   meta["config"] = cfg.resolved;
-  const std::string doc = "sptrain model of " + cfg.spec.source + ": input " + feature_formula(f) + "; output " + what;
+  const std::string doc = "sptrain model of " + cfg.spec.source + ": input " + feature_formula(f, sp.dims) + "; output " + what;
   const std::string bytes = encode_model(g, {{"sptrain", meta.dump()}}, doc);
   io::write_file_atomic(r.onnx, bytes);
   meta["bytes"] = int64_t(bytes.size());

@@ -249,7 +249,7 @@ def test_cli_writes_the_same_bytes(tmp_path, root, cli):
     sptrain.Run(run_dir).export_onnx(tmp_path / "a.onnx")
     r = subprocess.run([cli, "export", "--run", str(run_dir), "--onnx", str(tmp_path / "b.onnx")], check=True,
                        capture_output=True, text=True)
-    assert "input  input [\"N\",\"T\",1]" in r.stdout, r.stdout
+    assert "input  input [\"N\",\"T\",3]" in r.stdout, r.stdout  # three feature channels
     assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
     r = subprocess.run([cli, "export", "--run", str(run_dir), "--onnx", str(tmp_path / "b.onnx")],
                        capture_output=True, text=True)
