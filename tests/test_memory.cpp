@@ -30,12 +30,13 @@ std::string experiment(const std::string& name) { return std::string(SPTRAIN_SOU
 
 // A preset made small: one step of micro-batch m (batch 2m, so the step accumulates), one epoch,
 // validation and test sets of 3m (and a fixed training set of 2m).
-TrainConfig small(const std::string& preset, int64_t m) {
+TrainConfig small(const std::string& preset, int64_t m, const std::vector<std::string>& more = {}) {
   std::vector<std::string> set = {"train.batch=" + std::to_string(2 * m), "train.micro_batch=" + std::to_string(m),
                                   "train.epochs=1", "data.val_size=" + std::to_string(3 * m),
                                   "data.test_size=" + std::to_string(3 * m)};
   if (load_train_config(experiment(preset)).fixed) set.push_back("data.train_size=" + std::to_string(2 * m));
   else set.push_back("train.steps_per_epoch=1");
+  set.insert(set.end(), more.begin(), more.end());
   return load_train_config(experiment(preset), set);
 }
 
@@ -68,12 +69,12 @@ Recorded train_recorded(const TrainConfig& c, const std::string& dir) {
   return {be.allocations(), be.peak_bytes()};
 }
 
-void check_preset(const std::string& preset) {
+void check_preset(const std::string& preset, const std::vector<std::string>& more = {}) {
   test::TempDir d("memory");
   MemoryAccount acc[2];
   const int64_t ms[2] = {3, 7};
   for (int k = 0; k < 2; ++k) {
-    const TrainConfig c = small(preset, ms[k]);
+    const TrainConfig c = small(preset, ms[k], more);
     acc[k] = training_memory(c);
     const Recorded r = train_recorded(c, (d.path / ("m" + std::to_string(ms[k]))).string());
     // Every allocation, in order: the account's resident tensors, the validation set's chunk, then
@@ -105,6 +106,13 @@ void check_preset(const std::string& preset) {
 TEST(MemoryAccount, Model1AllocatesExactlyTheAccount) { check_preset("train-3.1.toml"); }
 TEST(MemoryAccount, Model2AllocatesExactlyTheAccount) { check_preset("train-3.4.3-report.toml"); }
 TEST(MemoryAccount, SegmentationNetworkAllocatesExactlyTheAccount) { check_preset("train-3.4.1-segnet.toml"); }
+// data.lengths: one network per other length over the same slabs (its activations and gradients).
+TEST(MemoryAccount, SeveralLengthsAllocateExactlyTheAccount) {
+  check_preset("train-broad-2state-2d.toml", {"data.lengths=[20, 60, 200]", "train.steps_per_epoch=3"});
+  const MemoryAccount a = training_memory(small("train-broad-2state-2d.toml", 3, {"data.lengths=[20, 60, 200]"}));
+  EXPECT_EQ(std::count_if(a.tensors.begin(), a.tensors.end(), [](const TensorAccount& t) { return t.name == "length20/c1/y"; }), 1);
+  EXPECT_EQ(std::count_if(a.tensors.begin(), a.tensors.end(), [](const TensorAccount& t) { return t.name.rfind("length200/", 0) == 0; }), 0);
+}
 
 TEST(MemoryAccount, ModelTensorsComeFromTheLayers) {
   const ModelSpec s = zoo_model("model2", 50, 1, 2);

@@ -372,3 +372,83 @@ TEST(Train, ZeroEpochsLeaveAResumableRun) {
   auto pa = params_of(t.run("full") + "/last.safetensors"), pb = params_of(t.run("zero") + "/last.safetensors");
   EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
 }
+
+namespace {
+// A per-step state network ('same' convolutions only: it runs at any length) on 2-state tracks of
+// `length` positions, trained on data.lengths when given.
+std::string per_step_config(Tmp& t, int length, const std::string& lengths, int epochs = 2, const std::string& model = "") {
+  std::ofstream(t.p / "seg.toml") << "length = " << length
+                                  << "\n[states]\nsigma = [0.5, 2.0]\n[switching]\nmodel = \"poisson\"\nrate = 0.05\n"
+                                     "[features]\nkind = \"log_squared_displacements\"\n";
+  std::ofstream(t.p / "seg-c.toml")
+      << "[data]\nspec = \"seg.toml\"\nlabel = \"step_state\"\nval_size = 40\ntest_size = 40\n"
+      << (lengths.empty() ? "" : "lengths = " + lengths + "\n")
+      << (model.empty() ? "[layer.c1]\ntype = \"conv1d\"\ninputs = [\"input\"]\nfilters = 4\nkernel = 5\npadding = \"same\"\n"
+                          "activation = \"relu\"\n[layer.c2]\ntype = \"conv1d\"\ninputs = [\"c1\"]\nfilters = 2\nkernel = 3\n"
+                          "dilation = 2\npadding = \"same\"\n"
+                        : model)
+      << "[train]\nbatch = 16\nmicro_batch = 8\nsteps_per_epoch = 3\nepochs = " << epochs << "\nlr = 1e-2\n";
+  return (t.p / "seg-c.toml").string();
+}
+}  // namespace
+
+// data.lengths: step s trains the one set of weights on tracks of lengths[s % n] positions. With
+// one step, the weights equal those of a plain run whose spec has that length (bitwise: the same
+// network, data and arithmetic); with the spec's own length alone it is the plain run.
+TEST(Train, LengthsTrainTheSharedWeightsAtEachLength) {
+  Tmp t;
+  auto one_step = [&](int length, const std::string& lengths, const std::string& name) {
+    TrainConfig c = load_train_config(per_step_config(t, length, lengths, 1), {"train.steps_per_epoch=1"});
+    train(c, Device::cpu(), quiet(t.run(name)));
+    return params_of(t.run(name) + "/last.safetensors");
+  };
+  const auto at30 = one_step(30, "", "plain30"), mixed = one_step(60, "[30, 60]", "mixed"), at60 = one_step(60, "", "plain60");
+  ASSERT_EQ(at30.size(), mixed.size());
+  EXPECT_EQ(0, std::memcmp(at30.data(), mixed.data(), at30.size() * sizeof(float))) << "step 0 trains at 30 positions";
+  EXPECT_NE(0, std::memcmp(at60.data(), mixed.data(), at60.size() * sizeof(float)));
+  // The spec's length alone is the plain run, step for step.
+  TrainConfig a = load_train_config(per_step_config(t, 60, "", 2)), b = load_train_config(per_step_config(t, 60, "[60]", 2));
+  train(a, Device::cpu(), quiet(t.run("a")));
+  train(b, Device::cpu(), quiet(t.run("b")));
+  const auto pa = params_of(t.run("a") + "/last.safetensors"), pb = params_of(t.run("b") + "/last.safetensors");
+  EXPECT_EQ(0, std::memcmp(pa.data(), pb.data(), pa.size() * sizeof(float)));
+  // Two lengths: a run stopped after an epoch and resumed equals the uninterrupted one (the step
+  // gives both the length and the trajectories).
+  TrainConfig m = load_train_config(per_step_config(t, 60, "[20, 45, 60]", 3));
+  train(m, Device::cpu(), quiet(t.run("full")));
+  TrainOptions first = quiet(t.run("resumed"));
+  first.max_epochs = 1;
+  train(m, Device::cpu(), first);
+  TrainOptions second = quiet(t.run("resumed"));
+  second.resume = true;
+  train(m, Device::cpu(), second);
+  const auto ra = read_metrics(t.run("full")), rb = read_metrics(t.run("resumed"));
+  ASSERT_EQ(ra.size(), 3u);
+  ASSERT_EQ(rb.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) EXPECT_EQ(ra[e]["loss"].get<double>(), rb[e]["loss"].get<double>()) << "epoch " << e + 1;
+  const auto fa = params_of(t.run("full") + "/last.safetensors"), fb = params_of(t.run("resumed") + "/last.safetensors");
+  EXPECT_EQ(0, std::memcmp(fa.data(), fb.data(), fa.size() * sizeof(float)));
+}
+
+TEST(Train, LengthsTheNetworkCannotRunAtAreRefused) {
+  Tmp t;
+  auto refused = [&](const std::string& path, const std::string& fragment) {
+    try {
+      load_train_config(path);
+      ADD_FAILURE() << "no error";
+    } catch (const KeyError& e) {
+      EXPECT_EQ(e.key(), "data.lengths") << e.what();
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  refused(per_step_config(t, 60, "[20, 61]"), "61 is out of range");
+  refused(per_step_config(t, 60, "[2]"), "2 is out of range");
+  refused(per_step_config(t, 60, "[]"), "0 lengths");
+  // Weights that depend on the length (a dense layer over the flattened sequence) cannot be shared.
+  const std::string dense =
+      "[layer.f]\ntype = \"flatten\"\ninputs = [\"input\"]\n[layer.d]\ntype = \"dense\"\ninputs = [\"f\"]\nunits = 118\n"
+      "[layer.r]\ntype = \"reshape\"\ninputs = [\"d\"]\nshape = [59, 2]\n";
+  const std::string plain = per_step_config(t, 60, "", 2, dense);
+  ASSERT_NO_THROW(load_train_config(plain));
+  refused(per_step_config(t, 60, "[30]", 2, dense), "");
+}

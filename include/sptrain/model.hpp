@@ -102,6 +102,12 @@ MemoryAccount model_memory(const ModelSpec& spec, int64_t max_batch);
 class Model {
  public:
   Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t init_seed);
+  // The same network at another input length (spec: `base`'s with another T_in), sharing base's
+  // parameter, gradient and running-statistics slabs (not owned; base must outlive it): a forward
+  // and backward here train base's weights. Throws UsageError when the parameter layout differs
+  // (the network does not run at that length). Its buffers are allocated under name_prefix + the
+  // account's names (training_memory's "length<L>/").
+  Model(const ModelSpec& spec, Model& base, int max_batch, const std::string& name_prefix = "");
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -118,9 +124,9 @@ class Model {
 
   // Flat slabs on the device: trainable parameters and their gradients; BatchNorm running
   // statistics (mean then variance per BatchNorm layer).
-  float* params() { return params_.get(); }
-  float* grads() { return grads_.get(); }
-  float* state() { return state_.get(); }
+  float* params() { return p_; }
+  float* grads() { return g_; }
+  float* state() { return s_; }
   int64_t n_params() const { return info_.trainable; }
   int64_t n_state() const { return info_.non_trainable; }
   void zero_grads();
@@ -134,6 +140,7 @@ class Model {
 
  private:
   struct Node;
+  Model(const ModelSpec& spec, Backend& backend, int max_batch, Model* base, const std::string& prefix);
   void init_params(uint64_t seed);
   LayerPass pass(Node& nd, bool training);  // the views handed to nd's Layer
   ModelSpec spec_;
@@ -141,7 +148,10 @@ class Model {
   Backend& be_;
   int max_batch_;
   int n_ = 0;
-  Buffer<float> params_, grads_, state_;
+  Buffer<float> params_, grads_, state_;  // empty in a model that shares another's slabs
+  float* p_ = nullptr;
+  float* g_ = nullptr;
+  float* s_ = nullptr;
   std::vector<Buffer<float>> owned_;      // per-layer outputs, gradients and BatchNorm saves
   std::vector<Buffer<int32_t>> owned_i32_;  // per-layer pooling argmax
   std::vector<Node> nodes_;

@@ -45,6 +45,11 @@ struct TrainConfig {
   bool fixed = false;              // fixed dataset (train/val/test split) instead of fresh data every step
   int64_t train_size = 0, val_size = 1000, test_size = 10000;
   uint64_t data_seed = 1;
+  // data.lengths: step s trains on fresh tracks of lengths[s % size] positions (empty: the spec's
+  // length at every step); validation and test stay at the spec's length.
+  std::vector<int> lengths;
+  // This config at `length` positions: the spec's length and the model's input length replaced.
+  TrainConfig at_length(int length) const;
   // [model]
   ModelSpec model;
   // [train]

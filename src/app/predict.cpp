@@ -217,6 +217,13 @@ nlohmann::json run_predict(const PredictRequest& r) {
   std::vector<Piece> pieces;
   int64_t short_segments = 0, n_segments = 0, thin_segments = 0;
   const int64_t rf = receptive_field(cfg.model);
+  // Trained on several lengths (data.lengths): segments as short as the shortest were seen in
+  // training, zero-padded context included.
+  const int64_t shortest_trained = cfg.lengths.empty() ? L : *std::min_element(cfg.lengths.begin(), cfg.lengths.end());
+  const std::string trained_on =
+      cfg.lengths.empty() ? std::to_string(L - 1) + " steps"
+                          : "tracks of " + std::to_string(shortest_trained) + " to " +
+                                std::to_string(*std::max_element(cfg.lengths.begin(), cfg.lengths.end())) + " positions";
   const std::string window_rule =
       model.any_length() ? "each gap-free segment at its own length"
                          : "windows of " + std::to_string(L) +
@@ -231,7 +238,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
           ++short_segments;
           continue;
         }
-        if (rf < Layer::kWholeInput && len - 1 < rf) ++thin_segments;
+        if (rf < Layer::kWholeInput && len - 1 < rf && (cfg.lengths.empty() || len < shortest_trained)) ++thin_segments;
         pieces.push_back({i, a, int(len)});
       } else {
         if (len < L) {
@@ -253,8 +260,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
   if (thin_segments > 0)
     warnings.push_back(std::to_string(thin_segments) + " of " + std::to_string(n_segments) +
                        " segments have fewer steps than the model's receptive field (" + std::to_string(rf) +
-                       " steps; it was trained on " + std::to_string(L - 1) +
-                       " steps): their states are predicted with zero-padded context");
+                       " steps; it was trained on " + trained_on + "): their states are predicted with zero-padded context");
   if (pieces.empty())
     throw UsageError(r.input + ": no gap-free segment of at least " +
                      std::to_string(model.any_length() ? model.min_length() : L) + " positions: nothing the model of " +
@@ -341,6 +347,7 @@ nlohmann::json run_predict(const PredictRequest& r) {
   pj["label"] = label_name(cfg.label);
   pj["model"] = {{"any_length", model.any_length()},
                  {"training_length", L},
+                 {"training_lengths", cfg.lengths.empty() ? nlohmann::json::array({L}) : nlohmann::json(cfg.lengths)},
                  {"minimum_length", model.any_length() ? model.min_length() : L},
                  {"receptive_field_steps", rf < Layer::kWholeInput ? nlohmann::json(rf) : nlohmann::json("whole input")},
                  {"dims", sp.dims},

@@ -18,6 +18,7 @@ namespace {
 const std::vector<std::string> kKeys = {
     "name", "description",
     "data.spec", "data.set", "data.label", "data.mode", "data.train_size", "data.val_size", "data.test_size", "data.seed",
+    "data.lengths",
     "model.zoo", "model.output",
     "train.batch", "train.micro_batch", "train.epochs", "train.steps_per_epoch", "train.loss", "train.optimizer",
     "train.lr", "train.beta1", "train.beta2", "train.eps", "train.momentum", "train.nesterov", "train.weight_decay", "train.lars_eta", "train.schedule",
@@ -142,6 +143,14 @@ int TrainConfig::outputs() const {
   return 1;
 }
 
+TrainConfig TrainConfig::at_length(int length) const {
+  TrainConfig t = *this;
+  t.spec.params.length = length;
+  t.model.T_in = feature_length(spec.features, length);
+  t.lengths.clear();
+  return t;
+}
+
 int TrainConfig::target_steps() const { return label == LabelKind::StepState ? spec.params.steps() : 1; }
 
 TrainConfig load_train_config(const std::string& path, const std::vector<std::string>& overrides) {
@@ -208,6 +217,33 @@ TrainConfig load_train_config(const std::string& path, const std::vector<std::st
                        (c.label == LabelKind::StepState ? ": one row of state logits per step ('same' or causal convolutions keep the length)"
                                                         : ": flatten or pool over time, and one unit per class"));
   j["model"] = {{"name", c.model.name}, {"trainable_params", info.trainable}, {"non_trainable_params", info.non_trainable}};
+
+  // data.lengths (read here: each length's network must have the same weights as the spec's)
+  if (r.has("data.lengths")) {
+    require(!c.fixed, "data.lengths", "needs fresh data", "data.mode = \"on_the_fly\", or no data.lengths");
+    const std::vector<int64_t> ls = r.int_list("data.lengths");
+    require(!ls.empty() && ls.size() <= 64, "data.lengths", std::to_string(ls.size()) + " lengths", "1 to 64 lengths");
+    for (int64_t L : ls) {
+      const std::string what = std::to_string(L);
+      require(L >= 3 && L <= c.spec.params.length, "data.lengths", what + " is out of range",
+              "3 to the spec's length " + std::to_string(c.spec.params.length) + " (validation and test run at that length)");
+      const TrainConfig at = c.at_length(int(L));
+      ModelInfo li;
+      try {
+        li = analyze(at.model);
+      } catch (const std::exception& e) {
+        throw KeyError("data.lengths", "the model does not run at " + what + " positions: " + e.what(), "lengths the network accepts");
+      }
+      const Shape lo = li.shapes[li.output_index];
+      require(li.trainable == info.trainable && li.params == info.params && li.state == info.state, "data.lengths",
+              "the model's weights at " + what + " positions differ from those at the spec's length",
+              "a network without length-dependent weights (convolutions, global pooling), or no data.lengths");
+      require(lo.T == at.target_steps() && lo.C == c.outputs(), "data.lengths",
+              "the model's output at " + what + " positions does not fit the label", "a fully convolutional network");
+      c.lengths.push_back(int(L));
+    }
+    j["data"]["lengths"] = c.lengths;
+  }
 
   // [train]
   c.batch = r.integer("train.batch", 32);

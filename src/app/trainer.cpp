@@ -209,6 +209,16 @@ MemoryAccount training_memory(const TrainConfig& c) {
   MemoryAccount a = model_memory(c.model, c.micro_batch);
   a.append(optimizer_memory(c.optimizer, optimizer_settings(c), info.params));
   a.append(trainer_buffers(c));
+  // data.lengths: the network at each other length, over the same parameter slabs.
+  for (int L : c.lengths) {
+    if (L == c.spec.params.length) continue;
+    for (TensorAccount t : model_memory(c.at_length(L).model, c.micro_batch).tensors) {
+      if (t.role == TensorRole::Parameters || t.role == TensorRole::ParameterGradients || t.role == TensorRole::RunningStats)
+        continue;
+      t.name = "length" + std::to_string(L) + "/" + t.name;
+      a.tensors.push_back(t);
+    }
+  }
   // evaluate() on the larger of the validation and test sets, in chunks of the micro-batch: its
   // targets' chunk, then forward_in_chunks' inputs.
   const size_t chunk = size_t(std::min(c.micro_batch, std::max(c.val_size, c.test_size)));
@@ -257,6 +267,8 @@ class Trainer {
                          std::to_string(R * c.micro_batch) + ", or choose train.micro_batch to divide " +
                          (c.batch % R == 0 ? std::to_string(c.batch / R) : std::string("the share")) + ")");
     }
+    if (comm_->distributed() && !c.lengths.empty())
+      throw UsageError("data.lengths: not in a distributed run yet (train on one process, or drop data.lengths)");
 #ifdef SPTRAIN_HAVE_NCCL
     if (comm_->distributed() && c.reduce == DistReduce::Allreduce && dev.is_cuda())
       nccl_ = dist::make_nccl_reducer(*comm_, dev.ordinal);
@@ -277,6 +289,17 @@ class Trainer {
       g_dev_ = be_->alloc<float>(t[2].elements, t[2].name.c_str());
       scal_ = be_->alloc<double>(t[3].elements, t[3].name.c_str());
       if (!c.fixed) src_ = make_batch_source(c, train_seed(c), *be_, c.micro_batch);
+      // data.lengths: the network at each other length over the same slabs, with its own source.
+      for (int L : c.lengths) {
+        if (L == c.spec.params.length) {
+          at_.push_back(nullptr);
+          continue;
+        }
+        auto& a = *at_.emplace_back(std::make_unique<AtLength>());
+        a.cfg = c.at_length(L);
+        a.model = std::make_unique<Model>(a.cfg.model, *model_, int(c.micro_batch), "length" + std::to_string(L) + "/");
+        a.src = make_batch_source(a.cfg, train_seed(c), *be_, c.micro_batch);
+      }
     } catch (const OutOfDeviceMemory& e) {
       free_all();
       throw OutOfDeviceMemory(std::string(e.what()) + suggestion(dev), e.asked, e.free);
@@ -289,6 +312,7 @@ class Trainer {
 
  private:
   void free_all() noexcept {
+    at_.clear();
     optim_.reset();
     for (Buffer<float>* b : {&x_dev_, &y_dev_, &g_dev_, &msg_dev_, &small_dev_}) b->reset();
     scal_.reset();
@@ -396,6 +420,14 @@ class Trainer {
   Buffer<float> msg_dev_;  // NCCL's message: gradient slab, running statistics, the scalars
   Buffer<float> small_dev_;  // allreduce mode with synchronized BatchNorm: the first micro-batches' gradient
   std::unique_ptr<BatchSource> src_;
+  // data.lengths: per entry the network and source at that length (null: the spec's length, model_
+  // and src_). AtLength::cfg outlives the source, which reads it.
+  struct AtLength {
+    TrainConfig cfg;
+    std::unique_ptr<Model> model;
+    std::unique_ptr<BatchSource> src;
+  };
+  std::vector<std::unique_ptr<AtLength>> at_;
   int64_t src_first_ = -1;  // where the source's counter stands after the last step
   size_t in_elems_ = 0;
   TrainerState st_;
@@ -448,50 +480,58 @@ void Trainer::accumulate(int64_t step, const Dataset* fixed, const std::vector<i
                          int64_t end, int64_t stride, bool small_norm) {
   const int64_t B = c_.batch, MB = c_.micro_batch;
   const bool strided = stride != MB;
+  // data.lengths: this step's length (entry step % size); its network shares model_'s slabs.
+  const size_t li = c_.lengths.empty() ? 0 : size_t(step % int64_t(c_.lengths.size()));
+  AtLength* at = c_.lengths.empty() ? nullptr : at_[li].get();
+  Model& model = at ? *at->model : *model_;
+  BatchSource* src = at ? at->src.get() : src_.get();
+  const Shape out_shape = model.output_shape();
+  const int key_base = at ? 8 * int(li + 1) : 0;  // each network's own captured graphs
+  if (!c_.lengths.empty()) src_first_ = -1;  // several sources: each step sets its own counter
   // The source's counter advances by the trajectories generated (eagerly or in replayed graphs), so
   // it is set only when it cannot already be there: the first step of this invocation (fresh or
   // resumed), and every step of a rank that generates a share of each step.
-  if (!fixed && !strided && src_first_ != step * B + begin) src_->set_first(step * B + begin);
-  src_first_ = strided ? -1 : step * B + end;
+  if (!fixed && !strided && src_first_ != step * B + begin) src->set_first(step * B + begin);
+  src_first_ = strided || !c_.lengths.empty() ? -1 : step * B + end;
   for (int64_t off = begin; off < end; off += stride) {
     const int64_t m = std::min(MB, end - off);
     const bool first_mb = off == begin;
     if (fixed) gather_rows(*fixed, perm, (step % c_.steps_per_epoch) * B + off, m);
-    else if (strided) src_->set_first(step * B + off);
+    else if (strided) src->set_first(step * B + off);
     auto micro_batch = [&, m, first_mb] {
-      if (first_mb) model_->zero_grads();
+      if (first_mb) model.zero_grads();
       if (!fixed) {
         NvtxRange r("generate");
-        src_->next(m, x_dev_.get(), y_dev_.get());
+        src->next(m, x_dev_.get(), y_dev_.get());
       }
       const float* out;
       {
         NvtxRange r("forward");
-        out = model_->forward(x_dev_.get(), int(m), true);
-        be_->loss_accumulate(c_.loss, int(m) * out_shape_.T, out_shape_.C, out, y_dev_.get(), g_dev_.get(), float(double(m) / B),
+        out = model.forward(x_dev_.get(), int(m), true);
+        be_->loss_accumulate(c_.loss, int(m) * out_shape.T, out_shape.C, out, y_dev_.get(), g_dev_.get(), float(double(m) / B),
                              double(m) / double(B), scal_.get() + kLossSum);
       }
       {
         NvtxRange r("backward");
-        model_->backward(g_dev_.get());
+        model.backward(g_dev_.get());
       }
       if (first_mb && small_norm) {  // the first micro-batch's gradient, for the noise scale
         NvtxRange r("reduce");
-        const size_t P = model_->n_params();
+        const size_t P = model.n_params();
         if (bn_sync_) {  // every rank's part of the global first micro-batch, summed
           std::vector<float> g(P);
-          be_->download(g.data(), model_->grads(), P);
+          be_->download(g.data(), model.grads(), P);
           comm_->allreduce_sum(g.data(), P, nullptr, 0);
           if (!small_dev_) small_dev_ = be_->alloc<float>(P);
           be_->upload(small_dev_.get(), g.data(), P);
         }
-        be_->sum_squares_to(bn_sync_ ? small_dev_.get() : model_->grads(), P, scal_.get() + kGradSmallSq);
+        be_->sum_squares_to(bn_sync_ ? small_dev_.get() : model.grads(), P, scal_.get() + kGradSmallSq);
       }
     };
     // Keys: 0 and 1 the first and later full micro-batches, 2 and 3 a shorter tail (fixed data
     // gathers on the host, so its micro-batches run eagerly, as do those whose BatchNorm
     // statistics are combined over the ranks through the host).
-    const int key = (first_mb ? 0 : 1) + (m < MB ? 2 : 0);
+    const int key = key_base + (first_mb ? 0 : 1) + (m < MB ? 2 : 0);
     NvtxRange r("micro-batch");
     if (fixed || bn_sync_) micro_batch();
     else be_->run_captured(key, micro_batch);

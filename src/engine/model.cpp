@@ -217,7 +217,27 @@ MemoryAccount model_memory(const ModelSpec& spec, int64_t max_batch) {
 }
 
 Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t init_seed)
+    : Model(spec, backend, max_batch, nullptr, "") {
+  init_params(init_seed);
+}
+
+Model::Model(const ModelSpec& spec, Model& base, int max_batch, const std::string& name_prefix)
+    : Model(spec, base.be_, max_batch, &base, name_prefix) {}
+
+// base: share its slabs (null: allocate them); prefix: before every buffer's name.
+Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, Model* base, const std::string& prefix)
     : spec_(spec), info_(analyze(spec)), be_(backend), max_batch_(max_batch) {
+  if (base) {
+    const ModelInfo& b = base->info_;
+    if (info_.trainable != b.trainable || info_.non_trainable != b.non_trainable || info_.params != b.params ||
+        info_.state != b.state)
+      throw UsageError("model: its parameters at input length " + std::to_string(spec.T_in) +
+                       " differ from those at " + std::to_string(base->spec_.T_in) +
+                       " (only a network whose weights do not depend on the length runs at several)");
+    p_ = base->p_;
+    g_ = base->g_;
+    s_ = base->s_;
+  }
   if (max_batch < 1) throw UsageError("model: batch size must be >= 1");
   std::map<std::string, int> index;
   nodes_.resize(spec_.layers.size());
@@ -245,13 +265,29 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
   // Every buffer is the memory account's (model_memory), allocated in its order under its name;
   // per-layer buffers are owned by owned_ / owned_i32_, and the nodes hold their raw pointers.
   for (const TensorAccount& t : model_memory(spec_, max_batch).tensors) {
-    const char* what = t.name.c_str();
+    const std::string named = prefix + t.name;
+    const char* what = named.c_str();
     Node* nd = t.layer >= 0 ? &nodes_[size_t(t.layer)] : nullptr;
     auto own = [&] { return owned_.emplace_back(be_.alloc<float>(t.elements, what)).get(); };
     switch (t.role) {
-      case TensorRole::Parameters: params_ = be_.alloc<float>(t.elements, what); break;
-      case TensorRole::ParameterGradients: grads_ = be_.alloc<float>(t.elements, what); break;
-      case TensorRole::RunningStats: state_ = be_.alloc<float>(t.elements, what); break;
+      case TensorRole::Parameters:
+        if (!base) {
+          params_ = be_.alloc<float>(t.elements, what);
+          p_ = params_.get();
+        }
+        break;
+      case TensorRole::ParameterGradients:
+        if (!base) {
+          grads_ = be_.alloc<float>(t.elements, what);
+          g_ = grads_.get();
+        }
+        break;
+      case TensorRole::RunningStats:
+        if (!base) {
+          state_ = be_.alloc<float>(t.elements, what);
+          s_ = state_.get();
+        }
+        break;
       case TensorRole::Scratch: scratch_ = be_.alloc<float>(t.elements, what); break;
       case TensorRole::Activation: nd->y = own(); break;
       case TensorRole::Gradient: nd->dy = own(); break;
@@ -279,7 +315,6 @@ Model::Model(const ModelSpec& spec, Backend& backend, int max_batch, uint64_t in
     nodes_[i].dx_direct = plan.direct[i];
     nodes_[i].fill_dy = plan.fill[i];
   }
-  init_params(init_seed);
 }
 
 Model::~Model() = default;
@@ -297,8 +332,8 @@ void Model::init_params(uint64_t seed) {
     c.s = s.data() + nd.soff;
     nd.layer->init(*nd.l, c);
   }
-  be_.upload(params_.get(), p.data(), p.size());
-  be_.upload(state_.get(), s.data(), s.size());
+  be_.upload(p_, p.data(), p.size());
+  be_.upload(s_, s.data(), s.size());
   zero_grads();
 }
 
@@ -309,7 +344,7 @@ std::vector<std::string> Model::zero_filled_gradients() const {
   return names;
 }
 
-void Model::zero_grads() { be_.fill(grads_.get(), 0.0f, std::max<int64_t>(info_.trainable, 1)); }
+void Model::zero_grads() { be_.fill(g_, 0.0f, std::max<int64_t>(info_.trainable, 1)); }
 
 const float* Model::forward(const float* x, int n, bool training) {
   if (n < 1 || n > max_batch_)
@@ -347,8 +382,8 @@ void Model::backward(const float* dy_out) {
 
 LayerPass Model::pass(Node& nd, bool training) {
   return LayerPass{be_,     n_,          training,        nd.x,         nd.in,        nd.out,
-                   nd.y,    nd.dy,           nd.dx,        scratch_.get(), params_.get() + nd.poff,
-                   grads_.get() + nd.poff, state_.get() + nd.soff, nd.argmax, nd.save_mean, nd.save_invstd,
+                   nd.y,    nd.dy,           nd.dx,        scratch_.get(), p_ + nd.poff,
+                   g_ + nd.poff, s_ + nd.soff, nd.argmax, nd.save_mean, nd.save_invstd,
                    nd.dx_direct,       training ? bn_sync_ : nullptr};
 }
 
