@@ -108,10 +108,10 @@ TEST(MemoryAccount, Model2AllocatesExactlyTheAccount) { check_preset("train-3.4.
 TEST(MemoryAccount, SegmentationNetworkAllocatesExactlyTheAccount) { check_preset("train-3.4.1-segnet.toml"); }
 // data.lengths: one network per other length over the same slabs (its activations and gradients).
 TEST(MemoryAccount, SeveralLengthsAllocateExactlyTheAccount) {
-  check_preset("train-broad-2state-2d.toml", {"data.lengths=[20, 60, 200]", "train.steps_per_epoch=3"});
-  const MemoryAccount a = training_memory(small("train-broad-2state-2d.toml", 3, {"data.lengths=[20, 60, 200]"}));
+  check_preset("train-broad-2state-2d.toml", {"data.lengths=[20, 60, 400]", "train.steps_per_epoch=3"});
+  const MemoryAccount a = training_memory(small("train-broad-2state-2d.toml", 3, {"data.lengths=[20, 60, 400]"}));
   EXPECT_EQ(std::count_if(a.tensors.begin(), a.tensors.end(), [](const TensorAccount& t) { return t.name == "length20/c1/y"; }), 1);
-  EXPECT_EQ(std::count_if(a.tensors.begin(), a.tensors.end(), [](const TensorAccount& t) { return t.name.rfind("length200/", 0) == 0; }), 0);
+  EXPECT_EQ(std::count_if(a.tensors.begin(), a.tensors.end(), [](const TensorAccount& t) { return t.name.rfind("length400/", 0) == 0; }), 0);
 }
 
 TEST(MemoryAccount, ModelTensorsComeFromTheLayers) {
